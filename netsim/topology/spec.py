@@ -1,0 +1,141 @@
+"""Frozen description of a topology file (v1), as the loader hands it to the builder.
+
+The loader (``loader.py``) turns YAML into these records after checking every key;
+the builder (``netsim.simulation``) turns them into live hosts, engines and namespaces.
+Nothing here knows how packets move.  Every record keeps the key path it came from
+(``networks.front``), so errors raised later, while building, can still point at the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+from typing import Literal, Optional
+
+SwarmRole = Literal["manager", "worker"]
+Driver = Literal["bridge", "overlay", "macvlan", "ipvlan"]
+Proto = Literal["tcp", "udp", "sctp"]
+
+#: Event kinds of topology format v1; ``connect``/``disconnect`` act now, the rest are
+#: validated now and acted on by later features.
+EVENT_KINDS = ("connect", "disconnect", "swarm_join", "swarm_leave", "link_down", "link_up")
+
+
+@dataclass(frozen=True)
+class UnderlaySpec:
+    subnet: IPv4Network = IPv4Network("192.168.100.0/24")
+    gateway: Optional[IPv4Address] = None
+    latency: float = 50e-6  # seconds, one way host <-> switch
+    bandwidth: float = 10e9  # bits per second
+    mtu: int = 1500
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    name: str
+    address: IPv4Address  # resolved: explicit, or .11, .12, ... in file order
+    docker: bool = True
+    swarm: Optional[SwarmRole] = None
+    key_path: str = ""
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    name: str
+    driver: Driver = "bridge"
+    host: Optional[str] = None  # bridge: the one host it lives on
+    hosts: tuple[str, ...] = ()  # macvlan/ipvlan: hosts it is created on
+    subnet: Optional[IPv4Network] = None
+    ip_range: Optional[IPv4Network] = None
+    gateway: Optional[IPv4Address] = None
+    internal: bool = False
+    attachable: bool = False
+    icc: bool = True
+    masquerade: bool = True
+    mtu: Optional[int] = None
+    encrypted: bool = False
+    parent: Optional[str] = None
+    mode: Optional[str] = None
+    # driver_opts as written in the file, after shorthands were folded into the fields above
+    options: tuple[tuple[str, str], ...] = ()
+    key_path: str = ""
+
+
+@dataclass(frozen=True)
+class AttachSpec:
+    """One entry of a container's ``networks`` (list form or map form)."""
+
+    network: str
+    aliases: tuple[str, ...] = ()
+    ipv4_address: Optional[IPv4Address] = None
+    key_path: str = ""
+
+
+@dataclass(frozen=True)
+class PortSpec:
+    """``[host_ip:]host_port:container_port[/proto]``; host_port None means a random port."""
+
+    container_port: int
+    host_port: Optional[int] = None
+    host_ip: Optional[IPv4Address] = None  # None = 0.0.0.0
+    proto: Proto = "tcp"
+    key_path: str = ""
+
+
+@dataclass(frozen=True)
+class LinkSpec:
+    """``links: ["db:olddb"]``: target container name and the alias it gets (alias = name if absent)."""
+
+    container: str
+    alias: str
+    key_path: str = ""
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    name: str
+    host: str
+    networks: tuple[AttachSpec, ...] = ()  # file order; empty + no network_mode -> default bridge
+    network_mode: Optional[str] = None  # "bridge" | "host" | "none" | "container:<name>"
+    links: tuple[LinkSpec, ...] = ()
+    ports: tuple[PortSpec, ...] = ()
+    hostname: Optional[str] = None
+    key_path: str = ""
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    at: float  # seconds
+    kind: str  # one of EVENT_KINDS
+    # connect/disconnect: container, network (+ aliases, ipv4_address for connect);
+    # swarm_join: host, role; swarm_leave / link_down / link_up: host
+    container: Optional[str] = None
+    network: Optional[str] = None
+    host: Optional[str] = None
+    role: Optional[SwarmRole] = None
+    aliases: tuple[str, ...] = ()
+    ipv4_address: Optional[IPv4Address] = None
+    key_path: str = ""
+
+
+@dataclass(frozen=True)
+class TopologySpec:
+    name: str
+    seed: int = 0
+    engine: str = "29"
+    underlay: UnderlaySpec = field(default_factory=UnderlaySpec)
+    hosts: tuple[HostSpec, ...] = ()
+    networks: tuple[NetworkSpec, ...] = ()
+    containers: tuple[ContainerSpec, ...] = ()
+    events: tuple[EventSpec, ...] = ()  # sorted by `at`, file order among equals
+    source: str = "<memory>"  # file path, for error messages
+    sha256: str = ""  # of the file bytes
+
+    def host(self, name: str) -> HostSpec:
+        return next(h for h in self.hosts if h.name == name)
+
+    def network(self, name: str) -> NetworkSpec:
+        return next(n for n in self.networks if n.name == name)
+
+    def container(self, name: str) -> ContainerSpec:
+        return next(c for c in self.containers if c.name == name)
