@@ -1,0 +1,149 @@
+"""Compact, immutable header records: what the forwarding core moves.
+
+A frame is ``Ether`` whose payload is ``ARP`` or ``IPv4``; an ``IPv4`` carries ``ICMP``, ``UDP``
+or ``TCP``; a ``UDP`` datagram to the VXLAN port carries ``VXLAN`` around an inner ``Ether``.
+Addresses are ints (see ``addr``).  Records are NamedTuples because the core builds and
+rewrites millions of them (NAT, TTL) and ``_replace`` on a tuple is the cheapest immutable
+update Python has.  ``netsim.datapath.frames`` converts them to and from scapy, byte-exact.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional, Union
+
+ETH_P_IP = 0x0800
+ETH_P_ARP = 0x0806
+ETH_P_8021Q = 0x8100
+
+IPPROTO_ICMP = 1
+IPPROTO_TCP = 6
+IPPROTO_UDP = 17
+
+ICMP_ECHOREPLY = 0
+ICMP_DEST_UNREACH = 3
+ICMP_ECHO = 8
+ICMP_TIME_EXCEEDED = 11
+
+ARPOP_REQUEST = 1
+ARPOP_REPLY = 2
+
+IP_DF = 0x2  # the "don't fragment" bit of the 3-bit flags field
+
+TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK = 0x01, 0x02, 0x04, 0x08, 0x10
+
+VXLAN_FLAG_I = 0x08
+VXLAN_PORT = 4789  # IANA; Linux's own default would be 8472, Docker always passes 4789
+
+
+class ICMP(NamedTuple):
+    type: int
+    code: int
+    ident: int = 0  # echo: identifier; other types: high half of the 32-bit "rest of header"
+    seq: int = 0  # echo: sequence number; other types: low half
+    data: bytes = b""
+
+    @property
+    def is_echo(self) -> bool:
+        return self.type in (ICMP_ECHO, ICMP_ECHOREPLY)
+
+
+class TCP(NamedTuple):
+    sport: int
+    dport: int
+    seq: int = 0
+    ack: int = 0
+    flags: int = TCP_SYN
+    window: int = 64240
+    data: bytes = b""
+
+
+class VXLAN(NamedTuple):
+    vni: int
+    inner: "Ether"
+    flags: int = VXLAN_FLAG_I
+
+
+class UDP(NamedTuple):
+    sport: int
+    dport: int
+    data: Union[bytes, VXLAN] = b""
+
+
+L4 = Union[ICMP, TCP, UDP]
+
+
+class IPv4(NamedTuple):
+    src: int
+    dst: int
+    payload: L4
+    ttl: int = 64
+    ident: int = 0
+    tos: int = 0
+    flags: int = IP_DF
+
+    @property
+    def proto(self) -> int:
+        return _PROTO_OF[type(self.payload)]
+
+    def with_ttl(self, ttl: int) -> "IPv4":
+        return self._replace(ttl=ttl)
+
+    @property
+    def length(self) -> int:
+        return 20 + l4_length(self.payload)
+
+
+class ARP(NamedTuple):
+    op: int
+    hwsrc: int
+    psrc: int
+    hwdst: int
+    pdst: int
+
+
+class Ether(NamedTuple):
+    dst: int
+    src: int
+    payload: Union[IPv4, ARP]
+    vlan: Optional[int] = None  # 802.1Q VLAN id, None = untagged
+
+    @property
+    def ethertype(self) -> int:
+        return ETH_P_ARP if type(self.payload) is ARP else ETH_P_IP
+
+    @property
+    def length(self) -> int:
+        """Bytes on the wire without FCS (no padding to 60: that is the NIC's business)."""
+        body = 28 if type(self.payload) is ARP else self.payload.length  # type: ignore[union-attr]
+        return 14 + (4 if self.vlan is not None else 0) + body
+
+
+_PROTO_OF = {ICMP: IPPROTO_ICMP, TCP: IPPROTO_TCP, UDP: IPPROTO_UDP}
+
+
+def l4_length(seg: L4) -> int:
+    if type(seg) is ICMP:
+        return 8 + len(seg.data)
+    if type(seg) is TCP:
+        return 20 + len(seg.data)
+    data = seg.data  # UDP
+    return 8 + (8 + data.inner.length if type(data) is VXLAN else len(data))  # type: ignore[union-attr]
+
+
+def ports(pkt: IPv4) -> tuple[int, int]:
+    """The (source, destination) "ports" conntrack keys a packet on; ICMP echo uses its id."""
+    seg = pkt.payload
+    if type(seg) is ICMP:
+        return seg.ident, seg.ident
+    return seg.sport, seg.dport  # type: ignore[union-attr]
+
+
+def with_ports(pkt: IPv4, src: int, dst: int, sport: int, dport: int) -> IPv4:
+    """A copy with rewritten addresses and ports, as NAT does (ICMP echo: the id is the port)."""
+    seg = pkt.payload
+    if type(seg) is ICMP:
+        if seg.is_echo and seg.ident != sport:
+            seg = seg._replace(ident=sport)
+    elif seg.sport != sport or seg.dport != dport:  # type: ignore[union-attr]
+        seg = seg._replace(sport=sport, dport=dport)  # type: ignore[union-attr]
+    return pkt._replace(src=src, dst=dst, payload=seg)
