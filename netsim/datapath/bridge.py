@@ -1,0 +1,94 @@
+"""A Linux bridge: FDB learning, unicast forwarding, flooding, and delivery to its own stack.
+
+The bridge is also a device of its namespace (``docker0``, ``br-...``) carrying the gateway
+address.  With ``br_netfilter`` loaded (dockerd loads it), IPv4 frames bridged between two
+ports traverse the namespace's iptables PREROUTING/FORWARD/POSTROUTING with ``-i br -o br``:
+that is where Docker's ICC rules act on same-bridge traffic.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .addr import BROADCAST_MAC, is_multicast_mac, mac_str
+from .device import NetDevice
+from .drop import DropReason
+from .packet import IPv4
+from .skb import Skb
+
+if TYPE_CHECKING:
+    from .world import World
+
+
+class Bridge(NetDevice):
+    kind = "bridge"
+
+    def __init__(self, world: "World", name: str, mac: int, mtu: int = 1500) -> None:
+        super().__init__(world, name, mac, mtu)
+        self.ports: list[NetDevice] = []
+        self.fdb: dict[int, NetDevice] = {}
+        self.nf_call_iptables = True  # net.bridge.bridge-nf-call-iptables, set by dockerd
+
+    def add_port(self, dev: NetDevice) -> None:
+        dev.master = self
+        self.ports.append(dev)
+
+    def remove_port(self, dev: NetDevice) -> None:
+        dev.master = None
+        self.ports.remove(dev)
+        self.fdb = {m: p for m, p in self.fdb.items() if p is not dev}
+
+    def handle_frame(self, port: NetDevice, skb: Skb) -> None:
+        """br_handle_frame: a port received a frame."""
+        frame = skb.frame
+        if not is_multicast_mac(frame.src):
+            self.fdb[frame.src] = port  # br_fdb_update
+        dst = frame.dst
+        if dst == self.mac:
+            skb.step(self.node, port.name, "BRIDGED", f"{self.name}: to local stack")
+            assert self.ns is not None
+            self.ns.netif_receive(self, skb)  # br_pass_frame_up
+            return
+        if dst == BROADCAST_MAC or is_multicast_mac(dst):
+            self._flood(port, skb.clone(), "broadcast")
+            assert self.ns is not None
+            self.ns.netif_receive(self, skb)
+            return
+        out = self.fdb.get(dst)
+        if out is None:
+            self._flood(port, skb, f"unknown {mac_str(dst)}")
+        elif out is port:
+            skb.drop(self.node, self.name, DropReason.BRIDGE_HAIRPIN)
+        else:
+            skb.step(self.node, port.name, "BRIDGED", f"{self.name}: fdb {mac_str(dst)} -> {out.name}")
+            self._forward(port, out, skb)
+
+    def _flood(self, inport: NetDevice, skb: Skb, why: str) -> None:
+        targets = [p for p in self.ports if p is not inport]
+        if not targets:
+            return
+        skb.step(self.node, inport.name, "FLOODED", f"{self.name}: {why} to {len(targets)} ports")
+        for i, out in enumerate(targets):
+            self._forward(inport, out, skb if i == len(targets) - 1 else skb.clone())
+
+    def _forward(self, inport: NetDevice, out: NetDevice, skb: Skb) -> None:
+        if self.nf_call_iptables and type(skb.frame.payload) is IPv4:
+            assert self.ns is not None
+            if not self.ns.br_netfilter_forward(self, skb):
+                return
+        out.xmit(skb)
+
+    def xmit(self, skb: Skb) -> None:
+        """The bridge's own stack sends a frame (e.g. the gateway answering a container)."""
+        dst = skb.frame.dst
+        out = None if dst == BROADCAST_MAC or is_multicast_mac(dst) else self.fdb.get(dst)
+        if out is not None:
+            skb.step(self.node, self.name, "TRANSMITTED", f"fdb -> {out.name}")
+            out.xmit(skb)
+            return
+        targets = list(self.ports)
+        for i, port in enumerate(targets):
+            port.xmit(skb if i == len(targets) - 1 else skb.clone())
+
+    def flush(self) -> None:
+        self.fdb.clear()

@@ -1,0 +1,101 @@
+"""Connection tracking with NAT bindings, per namespace (``nf_conntrack`` + ``nf_nat``).
+
+A connection is keyed by its original tuple and by its reply tuple.  NAT rules are only
+consulted for the first packet; the binding is stored as the reply tuple, and every later
+packet in either direction is rewritten from it.  That is why a masqueraded echo reply finds
+its way back to the container without any rule matching it.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from .packet import ICMP, ICMP_ECHO, ICMP_ECHOREPLY, IPv4, with_ports
+
+Tuple = tuple[int, int, int, int, int]  # proto, src, sport, dst, dport (ICMP: id, type)
+
+
+def tuple_of(pkt: IPv4) -> Optional[Tuple]:
+    seg = pkt.payload
+    if type(seg) is ICMP:
+        if not seg.is_echo:
+            return None  # errors are RELATED to another connection; not tracked on their own
+        return (1, pkt.src, seg.ident, pkt.dst, seg.type)
+    return (pkt.proto, pkt.src, seg.sport, pkt.dst, seg.dport)  # type: ignore[union-attr]
+
+
+def invert(t: Tuple) -> Tuple:
+    proto, src, sport, dst, dport = t
+    if proto == 1:
+        return (1, dst, sport, src, ICMP_ECHOREPLY if dport == ICMP_ECHO else ICMP_ECHO)
+    return (proto, dst, dport, src, sport)
+
+
+class Conn:
+    __slots__ = ("orig", "reply", "seen_reply")
+
+    def __init__(self, orig: Tuple) -> None:
+        self.orig = orig
+        self.reply = invert(orig)
+        self.seen_reply = False
+
+    def dnat(self, addr: int, port: Optional[int]) -> None:
+        proto, _, sport, dst, dport = self.reply
+        self.reply = (proto, addr, sport if proto == 1 or port is None else port, dst, dport)
+
+    def snat(self, addr: int) -> None:
+        proto, src, sport, _, dport = self.reply
+        self.reply = (proto, src, sport, addr, dport)
+
+    def manip_dst(self, pkt: IPv4, is_reply: bool) -> IPv4:
+        """Destination rewrite (PREROUTING / OUTPUT)."""
+        want, port = (self.orig[1], self.orig[2]) if is_reply else (self.reply[1], self.reply[2])
+        if pkt.dst == want and (self.orig[0] == 1 or _dport(pkt) == port):
+            return pkt
+        sport = _sport(pkt)
+        return with_ports(pkt, pkt.src, want, sport, sport if self.orig[0] == 1 else port)
+
+    def manip_src(self, pkt: IPv4, is_reply: bool) -> IPv4:
+        """Source rewrite (POSTROUTING / INPUT)."""
+        want, port = (self.orig[3], self.orig[4]) if is_reply else (self.reply[3], self.reply[4])
+        if pkt.src == want and (self.orig[0] == 1 or _sport(pkt) == port):
+            return pkt
+        if self.orig[0] == 1:
+            return with_ports(pkt, want, pkt.dst, _sport(pkt), _sport(pkt))
+        return with_ports(pkt, want, pkt.dst, port, _dport(pkt))
+
+
+def _sport(pkt: IPv4) -> int:
+    seg = pkt.payload
+    return seg.ident if type(seg) is ICMP else seg.sport  # type: ignore[union-attr]
+
+
+def _dport(pkt: IPv4) -> int:
+    seg = pkt.payload
+    return seg.ident if type(seg) is ICMP else seg.dport  # type: ignore[union-attr]
+
+
+class Conntrack:
+    def __init__(self) -> None:
+        self._table: dict[Tuple, tuple[Conn, bool]] = {}
+
+    def lookup(self, pkt: IPv4) -> tuple[Optional[Conn], bool, bool]:
+        """(connection, is_reply_direction, is_new); connection None for untracked packets."""
+        t = tuple_of(pkt)
+        if t is None:
+            return None, False, False
+        hit = self._table.get(t)
+        if hit is not None:
+            return hit[0], hit[1], False
+        return Conn(t), False, True
+
+    def confirm(self, conn: Conn) -> None:
+        """Insert a new connection once its first packet survived the hooks."""
+        self._table[conn.orig] = (conn, False)
+        self._table[conn.reply] = (conn, True)
+
+    def flush(self) -> None:
+        self._table.clear()
+
+    def __len__(self) -> int:
+        return len(self._table) // 2

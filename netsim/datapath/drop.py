@@ -1,0 +1,35 @@
+"""Why a packet died: one enum, named after the kernel's ``skb_drop_reason`` where one exists."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class DropReason(Enum):
+    #: route lookup failed (SKB_DROP_REASON_IP_OUTNOROUTES); the sender gets ENETUNREACH
+    NO_ROUTE = "NO_ROUTE"
+    #: no ARP answer for the next hop (SKB_DROP_REASON_NEIGH_FAILED)
+    NEIGH_FAILED = "NEIGH_FAILED"
+    #: a netfilter rule or chain policy said DROP (SKB_DROP_REASON_NETFILTER_DROP)
+    NETFILTER_DROP = "NETFILTER_DROP"
+    #: frame for another host's MAC seen on a shared segment (SKB_DROP_REASON_OTHERHOST)
+    OTHERHOST = "OTHERHOST"
+    #: not a local address and ip_forward is off (SKB_DROP_REASON_IP_INADDRERRORS)
+    NOT_FORWARDING = "NOT_FORWARDING"
+    #: source address is one of the receiver's own (martian; fib_validate_source)
+    MARTIAN_SOURCE = "MARTIAN_SOURCE"
+    #: TTL reached zero while forwarding (SKB_DROP_REASON_IP_INHDR / ICMP time exceeded)
+    TTL_EXPIRED = "TTL_EXPIRED"
+    #: device or link is down (SKB_DROP_REASON_DEV_READY)
+    DEV_DOWN = "DEV_DOWN"
+    #: nothing in the namespace answers this protocol/port
+    NO_SOCKET = "NO_SOCKET"
+    #: the bridge would send the frame back out the port it came in on (hairpin off)
+    BRIDGE_HAIRPIN = "BRIDGE_HAIRPIN"
+    #: anything else
+    NOT_SPECIFIED = "NOT_SPECIFIED"
+
+    @property
+    def noise(self) -> bool:
+        """Drops every flood produces at the hosts a frame was not for; never a verdict."""
+        return self in (DropReason.OTHERHOST, DropReason.BRIDGE_HAIRPIN)

@@ -1,0 +1,244 @@
+"""Netfilter tables, chains and rules, written and shown in iptables syntax.
+
+The control plane appends rules as the text dockerd passes to iptables
+(``-A DOCKER -d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp --dport 80 -j ACCEPT``), so a
+trace can quote the exact rule that decided.  Only the matches Docker uses are understood:
+``-s -d -i -o -p --dport``, ``-m conntrack --ctstate``, ``-m addrtype --dst-type LOCAL``;
+anything else is a programming error and raises at append time, never a silent no-match.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from .addr import ip, net, prefix_mask
+
+BUILTIN_CHAINS = {
+    "raw": ("PREROUTING", "OUTPUT"),
+    "nat": ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"),
+    "filter": ("INPUT", "FORWARD", "OUTPUT"),
+}
+
+PROTOS = {"tcp": 6, "udp": 17, "icmp": 1, "sctp": 132}
+
+
+@dataclass(frozen=True)
+class Target:
+    kind: str  # ACCEPT DROP RETURN JUMP DNAT SNAT MASQUERADE
+    chain: str = ""  # JUMP
+    to_addr: Optional[int] = None  # DNAT/SNAT
+    to_port: Optional[int] = None  # DNAT
+
+
+@dataclass(frozen=True)
+class Rule:
+    text: str  # the iptables-save line, "-A CHAIN ..."
+    chain: str
+    target: Target
+    src: Optional[tuple[int, int, bool]] = None  # (network, plen, negated)
+    dst: Optional[tuple[int, int, bool]] = None
+    iif: Optional[tuple[str, bool]] = None
+    oif: Optional[tuple[str, bool]] = None
+    proto: Optional[int] = None
+    dport: Optional[int] = None
+    ctstate: Optional[frozenset[str]] = None
+    dst_local: Optional[bool] = None  # -m addrtype --dst-type LOCAL (negatable)
+    label: str = ""  # the disposition a DROP here stands for (ISOLATED, ICC_DISABLED, ...)
+
+
+@dataclass
+class Chain:
+    name: str
+    policy: Optional[str] = None  # builtin chains only
+    rules: list[Rule] = field(default_factory=list)
+
+
+class Packet:
+    """What a rule looks at: the IPv4 header fields plus hook context."""
+
+    __slots__ = ("src", "dst", "proto", "dport", "iif", "oif", "ctstate", "is_local")
+
+    def __init__(self, src: int, dst: int, proto: int, dport: Optional[int], iif: str, oif: str,
+                 ctstate: str, is_local: Callable[[int], bool]) -> None:
+        self.src, self.dst, self.proto, self.dport = src, dst, proto, dport
+        self.iif, self.oif, self.ctstate, self.is_local = iif, oif, ctstate, is_local
+
+
+def _matches(rule: Rule, p: Packet) -> bool:
+    if rule.src is not None:
+        network, plen, neg = rule.src
+        if (p.src & prefix_mask(plen) == network) == neg:
+            return False
+    if rule.dst is not None:
+        network, plen, neg = rule.dst
+        if (p.dst & prefix_mask(plen) == network) == neg:
+            return False
+    if rule.iif is not None and (p.iif == rule.iif[0]) == rule.iif[1]:
+        return False
+    if rule.oif is not None and (p.oif == rule.oif[0]) == rule.oif[1]:
+        return False
+    if rule.proto is not None and p.proto != rule.proto:
+        return False
+    if rule.dport is not None and p.dport != rule.dport:
+        return False
+    if rule.ctstate is not None and p.ctstate not in rule.ctstate:
+        return False
+    if rule.dst_local is not None and p.is_local(p.dst) != rule.dst_local:
+        return False
+    return True
+
+
+def parse_rule(text: str, label: str = "") -> Rule:
+    """Parse one ``-A CHAIN ...`` line (the subset of iptables syntax Docker uses)."""
+    words = shlex.split(text)
+    if len(words) < 2 or words[0] != "-A":
+        raise ValueError(f"rule must start with -A CHAIN: {text!r}")
+    chain = words[1]
+    fields: dict[str, object] = {}
+    target: Optional[Target] = None
+    neg = False
+    i = 2
+    while i < len(words):
+        w = words[i]
+        if w == "!":
+            neg = True
+            i += 1
+            continue
+        arg = words[i + 1] if i + 1 < len(words) else ""
+        if w in ("-s", "-d"):
+            network, plen = net(arg if "/" in arg else arg + "/32")
+            fields["src" if w == "-s" else "dst"] = (network, plen, neg)
+        elif w in ("-i", "-o"):
+            fields["iif" if w == "-i" else "oif"] = (arg, neg)
+        elif w == "-p":
+            fields["proto"] = PROTOS[arg]
+        elif w == "--dport":
+            fields["dport"] = int(arg)
+        elif w == "-m":
+            if arg not in ("conntrack", "addrtype"):
+                raise ValueError(f"unsupported match module {arg!r} in {text!r}")
+        elif w == "--ctstate":
+            fields["ctstate"] = frozenset(arg.split(","))
+        elif w == "--dst-type":
+            if arg != "LOCAL":
+                raise ValueError(f"unsupported addrtype {arg!r} in {text!r}")
+            fields["dst_local"] = not neg
+        elif w == "-j":
+            target = _parse_target(arg, words[i + 2:], text)
+            break
+        else:
+            raise ValueError(f"unsupported iptables word {w!r} in {text!r}")
+        neg = False
+        i += 2
+    if target is None:
+        raise ValueError(f"rule without -j target: {text!r}")
+    return Rule(text=text, chain=chain, target=target, label=label, **fields)  # type: ignore[arg-type]
+
+
+def _parse_target(name: str, rest: list[str], text: str) -> Target:
+    if name in ("ACCEPT", "DROP", "RETURN", "MASQUERADE"):
+        return Target(name)
+    if name in ("DNAT", "SNAT"):
+        if len(rest) < 2 or rest[0] not in ("--to-destination", "--to-source"):
+            raise ValueError(f"{name} needs --to-destination/--to-source: {text!r}")
+        host, _, port = rest[1].partition(":")
+        return Target(name, to_addr=ip(host), to_port=int(port) if port else None)
+    return Target("JUMP", chain=name)
+
+
+class Netfilter:
+    """The raw, nat and filter tables of one namespace."""
+
+    def __init__(self) -> None:
+        self.tables: dict[str, dict[str, Chain]] = {
+            table: {name: Chain(name, policy="ACCEPT") for name in chains}
+            for table, chains in BUILTIN_CHAINS.items()
+        }
+        self._empty = True  # fast path: most namespaces (containers) have no rules at all
+
+    def new_chain(self, table: str, name: str) -> None:
+        self.tables[table].setdefault(name, Chain(name))
+
+    def set_policy(self, table: str, chain: str, policy: str) -> None:
+        self.tables[table][chain].policy = policy
+        self._empty = False
+
+    def append(self, table: str, text: str, label: str = "") -> Rule:
+        return self._add(table, text, label, at=None)
+
+    def insert(self, table: str, text: str, label: str = "") -> Rule:
+        """``-I``: put the rule first in its chain (text still uses ``-A CHAIN`` form)."""
+        return self._add(table, text, label, at=0)
+
+    def _add(self, table: str, text: str, label: str, at: Optional[int]) -> Rule:
+        rule = parse_rule(text, label)
+        chain = self.tables[table].get(rule.chain)
+        if chain is None:
+            raise KeyError(f"no chain {rule.chain} in table {table}")
+        if rule.target.kind == "JUMP" and rule.target.chain not in self.tables[table]:
+            raise KeyError(f"jump to unknown chain {rule.target.chain} in table {table}")
+        if at is None:
+            chain.rules.append(rule)
+        else:
+            chain.rules.insert(at, rule)
+        self._empty = False
+        return rule
+
+    def delete(self, table: str, predicate: Callable[[Rule], bool]) -> None:
+        for chain in self.tables[table].values():
+            chain.rules = [r for r in chain.rules if not predicate(r)]
+
+    def evaluate(self, table: str, chain_name: str, pkt: Packet) -> tuple[str, Optional[Rule]]:
+        """Walk a builtin chain; return the verdict and the rule that gave it (None = policy).
+
+        Verdicts: ACCEPT, DROP, or the NAT target kinds DNAT/SNAT/MASQUERADE (the rule says how).
+        """
+        chains = self.tables[table]
+        builtin = chains[chain_name]
+        if self._empty:
+            return builtin.policy or "ACCEPT", None
+        stack: list[tuple[list[Rule], int]] = []
+        rules, i = builtin.rules, 0
+        while True:
+            if i >= len(rules):
+                if not stack:
+                    return builtin.policy or "ACCEPT", None
+                rules, i = stack.pop()
+                continue
+            rule = rules[i]
+            i += 1
+            if not _matches(rule, pkt):
+                continue
+            kind = rule.target.kind
+            if kind == "JUMP":
+                stack.append((rules, i))
+                rules, i = chains[rule.target.chain].rules, 0
+            elif kind == "RETURN":
+                if not stack:
+                    return builtin.policy or "ACCEPT", None
+                rules, i = stack.pop()
+            else:
+                return kind, rule
+
+    def save(self) -> str:
+        """The rules as ``iptables-save`` prints them (for humans and golden tests)."""
+        out: list[str] = []
+        for table, chains in self.tables.items():
+            out.append(f"*{table}")
+            for chain in chains.values():
+                out.append(f":{chain.name} {chain.policy or '-'} [0:0]")
+            for chain in chains.values():
+                out.extend(rule.text for rule in chain.rules)
+            out.append("COMMIT")
+        return "\n".join(out) + "\n"
+
+
+def describe(rule: Optional[Rule], table: str, chain: str, verdict: str) -> str:
+    if rule is None:
+        return f"{table}/{chain} policy {verdict}"
+    return f"{table}: {rule.text}"
+
+
+__all__ = ["Netfilter", "Packet", "Rule", "Target", "parse_rule", "describe"]

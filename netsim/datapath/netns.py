@@ -1,0 +1,426 @@
+"""A network namespace and its IPv4 stack: addresses, routes, neighbours, netfilter, conntrack.
+
+The receive path follows Linux's order: ``netif_receive`` (MAC filter, ARP or IP) ->
+``ip_rcv`` (martian check, PREROUTING, routing decision) -> local delivery via INPUT, or
+``ip_forward`` via FORWARD -> ``ip_finish_output`` (POSTROUTING, neighbour resolution) ->
+``dev.xmit``.  Locally generated packets enter at ``ip_local_out`` (OUTPUT).  Neighbour
+resolution sends real ARP frames through the same devices, so a missing ARP owner is a
+``NEIGH_FAILED`` drop three seconds later, as with the kernel's default ``mcast_solicit=3``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable, Optional
+
+from .addr import BROADCAST_MAC, ip_str, mac_str, prefix_mask
+from .conntrack import Conntrack
+from .device import Loopback, NetDevice
+from .drop import DropReason
+from .netfilter import Netfilter, Packet, describe
+from .packet import (ARP, ARPOP_REPLY, ARPOP_REQUEST, ICMP, ICMP_ECHO, ICMP_ECHOREPLY, TCP,
+                     TCP_ACK, TCP_RST, TCP_SYN, Ether, IPv4)
+from .route import Route, RouteTable
+from .skb import Skb
+
+if TYPE_CHECKING:
+    from .world import World
+
+LOOPBACK = 0x7F000001
+ARP_RESOLVE_TIMEOUT = 3.0  # mcast_solicit (3) x retrans_time (1 s)
+
+NEIGH_INCOMPLETE, NEIGH_REACHABLE, NEIGH_FAILED = 0, 1, 2
+
+
+class Neighbour:
+    __slots__ = ("state", "mac", "queue")
+
+    def __init__(self, state: int, mac: int = 0) -> None:
+        self.state = state
+        self.mac = mac
+        self.queue: list[Skb] = []
+
+
+class Address:
+    __slots__ = ("dev", "addr", "plen")
+
+    def __init__(self, dev: NetDevice, addr: int, plen: int) -> None:
+        self.dev, self.addr, self.plen = dev, addr, plen
+
+    def __str__(self) -> str:
+        return f"{ip_str(self.addr)}/{self.plen} dev {self.dev.name}"
+
+
+# Socket-level handlers a namespace offers: an ICMP echo socket gets replies by identifier.
+EchoSocket = Callable[["Namespace", Skb], None]
+
+
+class Namespace:
+    def __init__(self, world: "World", name: str) -> None:
+        self.world = world
+        self.name = name
+        self.devices: dict[str, NetDevice] = {}
+        self.addresses: list[Address] = []
+        self.local: set[int] = set()
+        self.routes = RouteTable()
+        self.neigh: dict[tuple[str, int], Neighbour] = {}
+        self.ip_forward = False
+        self.nf = Netfilter()
+        self.ct = Conntrack()
+        self.tcp_listen: set[int] = set()
+        self.echo_sockets: dict[int, EchoSocket] = {}
+        self._next_ident = 0
+        lo = Loopback(world, "lo", 0)
+        self.add_device(lo)
+        self.add_address(lo, LOOPBACK, 8)
+        world.namespaces[name] = self
+
+    # ---- configuration (what `ip link/addr/route` does) -------------------------------------
+
+    def add_device(self, dev: NetDevice) -> None:
+        if dev.name in self.devices:
+            raise ValueError(f"{self.name}: device {dev.name} exists")
+        dev.ns = self
+        self.devices[dev.name] = dev
+
+    def remove_device(self, dev: NetDevice) -> None:
+        del self.devices[dev.name]
+        self.addresses = [a for a in self.addresses if a.dev is not dev]
+        self.local = {a.addr for a in self.addresses}
+        self.routes.remove(lambda r: r.dev is dev)
+        self.neigh = {k: v for k, v in self.neigh.items() if k[0] != dev.name}
+        dev.ns = None
+
+    def add_address(self, dev: NetDevice, addr: int, plen: int) -> None:
+        """`ip addr add`: also installs the kernel's connected route, as Linux does."""
+        self.addresses.append(Address(dev, addr, plen))
+        self.local.add(addr)
+        if plen < 32 and not isinstance(dev, Loopback):
+            self.routes.add(Route(addr & prefix_mask(plen), plen, dev, None, addr))
+
+    def add_route(self, network: int, plen: int, dev: NetDevice, gateway: Optional[int] = None,
+                  metric: int = 0) -> None:
+        self.routes.add(Route(network, plen, dev, gateway, None, metric))
+
+    def primary_address(self, dev: NetDevice) -> Optional[int]:
+        for a in self.addresses:
+            if a.dev is dev:
+                return a.addr
+        return None
+
+    def is_local(self, addr: int) -> bool:
+        return addr in self.local or addr >> 24 == 127
+
+    def flush_transient(self) -> None:
+        """Forget learned state (neighbours, connections); configuration stays."""
+        self.neigh.clear()
+        self.ct.flush()
+        self._next_ident = 0
+
+    # ---- sending from this namespace (a ping, a connect) -------------------------------------
+
+    def route_output(self, dst: int) -> tuple[Optional[Route], Optional[int]]:
+        """The route and source address a socket would use (`ip route get`)."""
+        if self.is_local(dst):
+            lo = self.devices["lo"]
+            return Route(dst, 32, lo, None, dst if dst in self.local else LOOPBACK), (
+                dst if dst in self.local else LOOPBACK)
+        route = self.routes.lookup(dst)
+        if route is None:
+            return None, None
+        src = route.src if route.src is not None else self.primary_address(route.dev)
+        return route, src
+
+    def new_ident(self) -> int:
+        self._next_ident = (self._next_ident + 1) & 0xFFFF
+        return self._next_ident
+
+    def ip_local_out(self, skb: Skb) -> None:
+        """A locally generated packet, its source address already chosen by ``route_output``."""
+        pkt: IPv4 = skb.frame.payload  # type: ignore[assignment]
+        route, _ = self.route_output(pkt.dst)
+        if route is None:
+            skb.drop(self.name, "-", DropReason.NO_ROUTE, f"connect: Network is unreachable ({ip_str(pkt.dst)})")
+            return
+        if not self._ct_in(skb, "OUTPUT", "", route.dev.name, "raw"):
+            return
+        pkt = skb.frame.payload  # type: ignore[assignment]
+        verdict = self._filter(skb, "OUTPUT", "", route.dev.name)
+        if not verdict:
+            return
+        new_route, _ = self.route_output(pkt.dst)  # reroute after OUTPUT DNAT
+        if new_route is None:
+            skb.drop(self.name, "-", DropReason.NO_ROUTE, ip_str(pkt.dst))
+            return
+        skb.step(self.name, new_route.dev.name, "ROUTED", str(new_route))
+        self.ip_finish_output(new_route, skb)
+
+    # ---- receive path --------------------------------------------------------------------------
+
+    def netif_receive(self, dev: NetDevice, skb: Skb) -> None:
+        frame = skb.frame
+        if frame.dst != dev.mac and frame.dst != BROADCAST_MAC and not isinstance(dev, Loopback):
+            skb.drop(self.name, dev.name, DropReason.OTHERHOST)
+            return
+        payload = frame.payload
+        if type(payload) is ARP:
+            self.arp_rcv(dev, skb, payload)
+        else:
+            self.ip_rcv(dev, skb)
+
+    def arp_rcv(self, dev: NetDevice, skb: Skb, arp: ARP) -> None:
+        if arp.op == ARPOP_REQUEST:
+            # arp_ignore=0 (the default): answer for any local address, on any interface.
+            if arp.pdst in self.local and arp.pdst >> 24 != 127:
+                self._neigh_learn(dev, arp.psrc, arp.hwsrc, create=True)
+                reply = Ether(arp.hwsrc, dev.mac, ARP(ARPOP_REPLY, dev.mac, arp.pdst, arp.hwsrc, arp.psrc))
+                dev.xmit(Skb(reply))
+        elif arp.op == ARPOP_REPLY:
+            self._neigh_learn(dev, arp.psrc, arp.hwsrc, create=False)
+
+    def ip_rcv(self, dev: NetDevice, skb: Skb) -> None:
+        pkt: IPv4 = skb.frame.payload  # type: ignore[assignment]
+        if not isinstance(dev, Loopback) and pkt.src in self.local:
+            skb.drop(self.name, dev.name, DropReason.MARTIAN_SOURCE, f"{ip_str(pkt.src)} is local")
+            return
+        skb.step(self.name, dev.name, "RECEIVED", f"{ip_str(pkt.src)} > {ip_str(pkt.dst)} {_l4(pkt)}")
+        if not self._raw(skb, "PREROUTING", dev.name, ""):
+            return
+        if not self._ct_in(skb, "PREROUTING", dev.name, "", None):
+            return
+        pkt = skb.frame.payload  # type: ignore[assignment]
+        if self.is_local(pkt.dst):
+            self.ip_local_deliver(dev, skb)
+            return
+        if not self.ip_forward:
+            skb.drop(self.name, dev.name, DropReason.NOT_FORWARDING, f"{ip_str(pkt.dst)} is not local")
+            return
+        route = self.routes.lookup(pkt.dst)
+        if route is None:
+            skb.drop(self.name, dev.name, DropReason.NO_ROUTE, ip_str(pkt.dst))
+            return
+        if pkt.ttl <= 1:
+            skb.drop(self.name, dev.name, DropReason.TTL_EXPIRED)
+            return
+        skb.frame = skb.frame._replace(payload=pkt._replace(ttl=pkt.ttl - 1))
+        skb.step(self.name, route.dev.name, "ROUTED", str(route))
+        if not self._filter(skb, "FORWARD", dev.name, route.dev.name):
+            return
+        self.ip_finish_output(route, skb)
+
+    def ip_local_deliver(self, dev: NetDevice, skb: Skb) -> None:
+        if not self._filter(skb, "INPUT", dev.name, ""):
+            return
+        if not self._post(skb, "INPUT", dev.name, ""):
+            return
+        pkt: IPv4 = skb.frame.payload  # type: ignore[assignment]
+        seg = pkt.payload
+        if type(seg) is ICMP:
+            self.icmp_rcv(skb, pkt, seg)
+        elif type(seg) is TCP:
+            self.tcp_rcv(skb, pkt, seg)
+        else:
+            skb.drop(self.name, dev.name, DropReason.NO_SOCKET, f"udp port {seg.dport}")  # type: ignore[union-attr]
+
+    def icmp_rcv(self, skb: Skb, pkt: IPv4, icmp: ICMP) -> None:
+        if icmp.type == ICMP_ECHO:
+            skb.step(self.name, "-", "DELIVERED", f"echo request id={icmp.ident} seq={icmp.seq}")
+            if skb.observer is not None:
+                skb.observer.answered(self)
+            reply = IPv4(pkt.dst, pkt.src, icmp._replace(type=ICMP_ECHOREPLY), ttl=64, ident=pkt.ident)
+            self._reply(skb, reply)
+        elif icmp.type == ICMP_ECHOREPLY:
+            sock = self.echo_sockets.get(icmp.ident)
+            if sock is None:
+                skb.drop(self.name, "-", DropReason.NO_SOCKET, f"echo reply id={icmp.ident}")
+                return
+            skb.step(self.name, "-", "DELIVERED", f"echo reply id={icmp.ident} seq={icmp.seq}")
+            sock(self, skb)
+        else:
+            skb.drop(self.name, "-", DropReason.NO_SOCKET, f"icmp type {icmp.type}")
+
+    def tcp_rcv(self, skb: Skb, pkt: IPv4, tcp: TCP) -> None:
+        if tcp.flags & TCP_SYN and not tcp.flags & TCP_ACK:
+            if skb.observer is not None:
+                skb.observer.answered(self)
+            if tcp.dport in self.tcp_listen:
+                skb.step(self.name, "-", "DELIVERED", f"SYN to listening port {tcp.dport}")
+                flags = TCP_SYN | TCP_ACK
+            else:
+                skb.step(self.name, "-", "DELIVERED", f"SYN to closed port {tcp.dport}: RST")
+                flags = TCP_RST | TCP_ACK
+            seg = TCP(tcp.dport, tcp.sport, seq=0, ack=tcp.seq + 1, flags=flags)
+            self._reply(skb, IPv4(pkt.dst, pkt.src, seg, ttl=64))
+            return
+        sock = self.echo_sockets.get(tcp.dport)
+        if sock is None:
+            skb.drop(self.name, "-", DropReason.NO_SOCKET, f"tcp port {tcp.dport}")
+            return
+        skb.step(self.name, "-", "DELIVERED", f"tcp flags {tcp.flags:#x} to port {tcp.dport}")
+        sock(self, skb)
+
+    def _reply(self, request: Skb, pkt: IPv4) -> None:
+        reply = Skb(Ether(0, 0, pkt), request.observer, request.steps)
+        self.ip_local_out(reply)
+
+    # ---- output path -------------------------------------------------------------------------
+
+    def ip_finish_output(self, route: Route, skb: Skb) -> None:
+        if not self._post(skb, "POSTROUTING", "", route.dev.name):
+            return
+        pkt: IPv4 = skb.frame.payload  # type: ignore[assignment]
+        if isinstance(route.dev, Loopback):
+            skb.frame = Ether(0, 0, pkt)
+            route.dev.xmit(skb)
+            return
+        nexthop = route.gateway if route.gateway is not None else pkt.dst
+        self.neigh_output(route.dev, nexthop, skb)
+
+    def neigh_output(self, dev: NetDevice, nexthop: int, skb: Skb) -> None:
+        entry = self.neigh.get((dev.name, nexthop))
+        if entry is None:
+            entry = Neighbour(NEIGH_INCOMPLETE)
+            self.neigh[(dev.name, nexthop)] = entry
+            entry.queue.append(skb)
+            pkt: IPv4 = skb.frame.payload  # type: ignore[assignment]
+            src = pkt.src if pkt.src in self.local else (self.primary_address(dev) or 0)
+            request = Ether(BROADCAST_MAC, dev.mac, ARP(ARPOP_REQUEST, dev.mac, src, 0, nexthop))
+            dev.xmit(Skb(request))
+            self.world.sched.call_later(ARP_RESOLVE_TIMEOUT, self._neigh_timeout, dev, nexthop)
+        elif entry.state == NEIGH_REACHABLE:
+            self._xmit_to(dev, entry.mac, skb)
+        elif entry.state == NEIGH_INCOMPLETE:
+            entry.queue.append(skb)
+        else:
+            skb.drop(self.name, dev.name, DropReason.NEIGH_FAILED, f"no ARP reply for {ip_str(nexthop)}")
+
+    def _xmit_to(self, dev: NetDevice, dst_mac: int, skb: Skb) -> None:
+        skb.frame = Ether(dst_mac, dev.mac, skb.frame.payload)
+        dev.xmit(skb)
+
+    def _neigh_learn(self, dev: NetDevice, addr: int, mac: int, create: bool) -> None:
+        key = (dev.name, addr)
+        entry = self.neigh.get(key)
+        if entry is None:
+            if not create:
+                return
+            self.neigh[key] = Neighbour(NEIGH_REACHABLE, mac)
+            return
+        entry.state, entry.mac = NEIGH_REACHABLE, mac
+        queue, entry.queue = entry.queue, []
+        for skb in queue:
+            skb.step(self.name, dev.name, "NEIGH", f"{ip_str(addr)} is-at {mac_str(mac)}")
+            self._xmit_to(dev, mac, skb)
+
+    def _neigh_timeout(self, dev: NetDevice, addr: int) -> None:
+        entry = self.neigh.get((dev.name, addr))
+        if entry is None or entry.state != NEIGH_INCOMPLETE:
+            return
+        entry.state = NEIGH_FAILED
+        queue, entry.queue = entry.queue, []
+        for skb in queue:
+            skb.drop(self.name, dev.name, DropReason.NEIGH_FAILED, f"no ARP reply for {ip_str(addr)}")
+
+    # ---- netfilter hooks -----------------------------------------------------------------------
+
+    def _nf_packet(self, skb: Skb, iif: str, oif: str) -> Packet:
+        pkt: IPv4 = skb.frame.payload  # type: ignore[assignment]
+        seg = pkt.payload
+        dport = None if type(seg) is ICMP else seg.dport  # type: ignore[union-attr]
+        ct = skb.ct
+        if ct is None:
+            state = "UNTRACKED"
+        elif skb.ct_reply or ct.seen_reply:
+            state = "ESTABLISHED"
+        else:
+            state = "NEW"
+        return Packet(pkt.src, pkt.dst, pkt.proto, dport, iif, oif, state, self.is_local)
+
+    def _verdict(self, skb: Skb, table: str, chain: str, iif: str, oif: str) -> tuple[str, object]:
+        verdict, rule = self.nf.evaluate(table, chain, self._nf_packet(skb, iif, oif))
+        if verdict == "DROP":
+            label = rule.label if rule is not None else ""
+            skb.drop(self.name, iif or oif or "-", DropReason.NETFILTER_DROP,
+                     (f"[{label}] " if label else "") + describe(rule, table, chain, verdict))
+        elif rule is not None:
+            skb.step(self.name, iif or oif or "-", "FILTER" if table != "nat" else "NAT",
+                     f"{verdict} by {describe(rule, table, chain, verdict)}")
+        return verdict, rule
+
+    def _raw(self, skb: Skb, chain: str, iif: str, oif: str) -> bool:
+        return self._verdict(skb, "raw", chain, iif, oif)[0] != "DROP"
+
+    def _filter(self, skb: Skb, chain: str, iif: str, oif: str) -> bool:
+        return self._verdict(skb, "filter", chain, iif, oif)[0] != "DROP"
+
+    def _ct_in(self, skb: Skb, chain: str, iif: str, oif: str, raw_first: Optional[str]) -> bool:
+        """Conntrack lookup, NAT rules for new connections, then the destination rewrite."""
+        if raw_first and not self._raw(skb, chain, iif, oif):
+            return False
+        pkt: IPv4 = skb.frame.payload  # type: ignore[assignment]
+        conn, is_reply, is_new = self.ct.lookup(pkt)
+        skb.ct, skb.ct_reply, skb.ct_new = conn, is_reply, is_new
+        if conn is None:
+            return True
+        if is_new:
+            verdict, rule = self._verdict(skb, "nat", chain, iif, oif)
+            if verdict == "DROP":
+                return False
+            if verdict == "DNAT" and rule is not None:
+                conn.dnat(rule.target.to_addr, rule.target.to_port)  # type: ignore[arg-type]
+        new = conn.manip_dst(pkt, is_reply)
+        if new is not pkt:
+            skb.step(self.name, iif or oif, "NAT", f"dst {ip_str(pkt.dst)} -> {ip_str(new.dst)}")
+            skb.frame = skb.frame._replace(payload=new)
+        return True
+
+    def _post(self, skb: Skb, chain: str, iif: str, oif: str) -> bool:
+        """Source NAT for new connections, the source rewrite, then conntrack confirmation."""
+        conn = skb.ct
+        if conn is None:
+            return True
+        pkt: IPv4 = skb.frame.payload  # type: ignore[assignment]
+        if skb.ct_new:
+            verdict, rule = self._verdict(skb, "nat", chain, iif, oif)
+            if verdict == "DROP":
+                return False
+            if verdict == "MASQUERADE":
+                out = self.devices.get(oif)
+                addr = self.primary_address(out) if out is not None else None
+                if addr is not None:
+                    conn.snat(addr)
+            elif verdict == "SNAT" and rule is not None:
+                conn.snat(rule.target.to_addr)  # type: ignore[arg-type]
+            self.ct.confirm(conn)
+            skb.ct_new = False
+        elif skb.ct_reply:
+            conn.seen_reply = True
+        new = conn.manip_src(pkt, skb.ct_reply)
+        if new is not pkt:
+            skb.step(self.name, oif or iif, "NAT", f"src {ip_str(pkt.src)} -> {ip_str(new.src)}")
+            skb.frame = skb.frame._replace(payload=new)
+        skb.ct = None  # the next namespace tracks it afresh
+        return True
+
+    def br_netfilter_forward(self, bridge: NetDevice, skb: Skb) -> bool:
+        """br_netfilter: a frame bridged between two ports of ``bridge`` meets iptables."""
+        name = bridge.name
+        if not self._raw(skb, "PREROUTING", name, ""):
+            return False
+        if not self._ct_in(skb, "PREROUTING", name, "", None):
+            return False
+        if not self._filter(skb, "FORWARD", name, name):
+            return False
+        return self._post(skb, "POSTROUTING", name, name)
+
+
+def _l4(pkt: IPv4) -> str:
+    seg = pkt.payload
+    if type(seg) is ICMP:
+        kind = {ICMP_ECHO: "echo request", ICMP_ECHOREPLY: "echo reply"}.get(seg.type, f"type {seg.type}")
+        return f"ICMP {kind} id={seg.ident} seq={seg.seq} ttl={pkt.ttl}"
+    if type(seg) is TCP:
+        return f"TCP {seg.sport} > {seg.dport} flags={seg.flags:#x}"
+    return f"UDP {seg.sport} > {seg.dport}"  # type: ignore[union-attr]
+
+
+__all__ = ["Namespace", "Neighbour", "Address"]

@@ -1,0 +1,64 @@
+"""The per-packet state that travels with a frame (Linux's ``sk_buff``), and its trace steps.
+
+The frame itself is an immutable header record; everything the kernel keeps *beside* the
+frame (conntrack entry, direction, the probe that sent it, the steps it took) lives here,
+so no component's private state leaks into the frame.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NamedTuple, Optional, Protocol
+
+from .drop import DropReason
+from .packet import Ether
+
+if TYPE_CHECKING:
+    from .conntrack import Conn
+    from .netns import Namespace
+
+
+class Step(NamedTuple):
+    """One decision on the path: in ``node`` (a namespace or switch), at ``where`` (a device)."""
+
+    node: str
+    where: str
+    action: str  # RECEIVED, ROUTED, FILTER, NAT, BRIDGED, FLOODED, TRANSMITTED, DELIVERED, DROPPED, ...
+    detail: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.node:<14} {self.where:<16} {self.action:<12}"
+        return f"{text} {self.detail}".rstrip()
+
+
+class Observer(Protocol):
+    """Whoever sent a probe packet and wants to hear how it ended."""
+
+    def dropped(self, skb: "Skb", reason: DropReason, detail: str) -> None: ...
+
+    def answered(self, ns: "Namespace") -> None:
+        """``ns`` received the probe and is sending the reply."""
+
+
+class Skb:
+    __slots__ = ("frame", "observer", "steps", "ct", "ct_reply", "ct_new", "hops")
+
+    def __init__(self, frame: Ether, observer: Optional[Observer] = None,
+                 steps: Optional[list[Step]] = None) -> None:
+        self.frame = frame
+        self.observer = observer
+        self.steps: list[Step] = steps if steps is not None else []
+        self.ct: Optional["Conn"] = None  # conntrack entry of the namespace handling it now
+        self.ct_reply = False  # True when the packet travels in the entry's reply direction
+        self.ct_new = False  # entry created by this packet, confirmed when it leaves the hook path
+        self.hops = 0  # devices crossed: guards against L2 loops
+
+    def clone(self, frame: Optional[Ether] = None) -> "Skb":
+        return Skb(self.frame if frame is None else frame, self.observer, list(self.steps))
+
+    def step(self, node: str, where: str, action: str, detail: str = "") -> None:
+        self.steps.append(Step(node, where, action, detail))
+
+    def drop(self, node: str, where: str, reason: DropReason, detail: str = "") -> None:
+        self.steps.append(Step(node, where, "DROPPED", f"{reason.value}{': ' + detail if detail else ''}"))
+        if self.observer is not None:
+            self.observer.dropped(self, reason, detail)
