@@ -1,0 +1,97 @@
+"""A probe: one ICMP echo (or TCP SYN) sent from a namespace, and everything that befell it.
+
+The probe registers a socket in its source namespace, sends one packet through the forwarding
+core, and listens: which namespace answered, whether the answer came back (and when), and
+every drop on the way, with the steps that led there.  It does not decide what the outcome
+means; ``netsim.analysis`` turns it into a disposition.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NamedTuple, Optional
+
+from .addr import ip_str
+from .drop import DropReason
+from .packet import ICMP, ICMP_ECHO, TCP, TCP_RST, TCP_SYN, Ether, IPv4
+from .skb import Skb, Step
+
+if TYPE_CHECKING:
+    from .netns import Namespace
+
+PING_DATA = bytes(range(0x10, 0x10 + 48))  # iputils pads 56 bytes: 8 timestamp + 48 pattern
+
+
+class Drop(NamedTuple):
+    reason: DropReason
+    detail: str
+    steps: tuple[Step, ...]
+
+
+class Probe:
+    def __init__(self, src: "Namespace", dst: int, proto: str = "icmp", port: int = 0) -> None:
+        self.src = src
+        self.dst = dst
+        self.proto = proto
+        self.port = port
+        self.sent_at: Optional[float] = None
+        self.replied_at: Optional[float] = None
+        self.responders: list["Namespace"] = []
+        self.drops: list[Drop] = []
+        self.reply_steps: tuple[Step, ...] = ()
+        self.refused = False  # TCP answered with RST
+        self.no_route = False
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def send(self) -> None:
+        ns = self.src
+        self.sent_at = ns.world.sched.now
+        route, src = ns.route_output(self.dst)
+        ident = ns.new_ident()
+        if self.proto == "icmp":
+            seg: ICMP | TCP = ICMP(ICMP_ECHO, 0, ident, 1, bytes(8) + PING_DATA)
+            ns.echo_sockets[ident] = self._received
+        else:
+            sport = 32768 + ident  # an ephemeral port, unique per probe in this namespace
+            seg = TCP(sport, self.port, seq=1000, flags=TCP_SYN)
+            ns.echo_sockets[sport] = self._received
+        skb = Skb(Ether(0, 0, IPv4(src or 0, self.dst, seg, ident=ident)), self)
+        if route is None:
+            self.no_route = True
+            skb.drop(ns.name, "-", DropReason.NO_ROUTE, f"connect: Network is unreachable ({ip_str(self.dst)})")
+            return
+        skb.step(ns.name, "-", "ORIGINATED", f"{ip_str(src or 0)} > {ip_str(self.dst)} {self.proto}"
+                 + (f"/{self.port}" if self.port else ""))
+        ns.ip_local_out(skb)
+
+    # -- observer callbacks -----------------------------------------------------------------
+
+    def _received(self, ns: "Namespace", skb: Skb) -> None:
+        if self.replied_at is not None:
+            return
+        seg = skb.frame.payload.payload  # type: ignore[union-attr]
+        if type(seg) is TCP and seg.flags & TCP_RST:
+            self.refused = True
+        self.replied_at = ns.world.sched.now
+        self.reply_steps = tuple(skb.steps)
+
+    def answered(self, ns: "Namespace") -> None:
+        self.responders.append(ns)
+
+    def dropped(self, skb: Skb, reason: DropReason, detail: str) -> None:
+        if not reason.noise:
+            self.drops.append(Drop(reason, detail, tuple(skb.steps)))
+
+    # -- results ----------------------------------------------------------------------------
+
+    @property
+    def rtt(self) -> Optional[float]:
+        if self.replied_at is None or self.sent_at is None:
+            return None
+        return self.replied_at - self.sent_at
+
+    def main_drop(self) -> Optional[Drop]:
+        """The drop that got furthest: with floods, copies die everywhere; the longest path is the story."""
+        if not self.drops:
+            return None
+        return max(self.drops, key=lambda d: len(d.steps))
