@@ -1,0 +1,1263 @@
+"""Read a topology file (format v1) and check it into :mod:`netsim.topology.spec` records.
+
+Checking happens in three passes: the shape of every key (unknown keys, types, enum values),
+then references between sections (hosts, networks, containers), then the events in time
+order.  Every problem becomes a :class:`~netsim.errors.TopologyError` naming the key path and
+a fix; where Docker itself would refuse the same setup, the message carries Docker's text.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import math
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from decimal import Decimal
+from ipaddress import IPv4Address, IPv4Network, ip_address, ip_network
+from pathlib import Path
+from typing import Any, NoReturn, Optional, cast
+
+import yaml
+from yaml.constructor import ConstructorError
+
+from netsim.errors import TopologyError
+
+from .spec import (
+    EVENT_KINDS,
+    AttachSpec,
+    ContainerSpec,
+    Driver,
+    EventSpec,
+    HostSpec,
+    LinkSpec,
+    NetworkSpec,
+    PortSpec,
+    Proto,
+    SwarmRole,
+    TopologySpec,
+    UnderlaySpec,
+)
+
+__all__ = ["load_spec", "parse_spec"]
+
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
+_NAME_RULE = "names start with a letter or digit and use only letters, digits, '_', '.' and '-'"
+_HOSTNAME_RE = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\Z")
+
+_TOP_KEYS = ("name", "seed", "engine", "underlay", "hosts", "networks", "containers", "events")
+_UNDERLAY_KEYS = ("subnet", "gateway", "latency", "bandwidth", "mtu")
+_HOST_KEYS = ("docker", "swarm", "address")
+_NETWORK_KEYS = (
+    "driver", "host", "hosts", "subnet", "ip_range", "gateway", "internal", "attachable", "icc",
+    "masquerade", "mtu", "encrypted", "parent", "mode", "driver_opts", "ipam", "labels",
+)  # fmt: skip
+_IPAM_KEYS = ("driver", "config")
+_POOL_KEYS = ("subnet", "ip_range", "gateway")
+_CONTAINER_KEYS = ("host", "networks", "network_mode", "links", "ports", "hostname")
+_ATTACH_KEYS = ("aliases", "ipv4_address")
+_CONNECT_KEYS: tuple[str, ...] = ("container", "network", "aliases", "ipv4_address")
+_DISCONNECT_KEYS: tuple[str, ...] = ("container", "network")
+_SWARM_JOIN_KEYS: tuple[str, ...] = ("host", "role")
+_HOST_EVENT_KEYS: tuple[str, ...] = ("host",)
+
+_ENGINES = ("27", "28", "29")
+_DRIVERS: tuple[Driver, ...] = ("bridge", "overlay", "macvlan", "ipvlan")
+_ROLES: tuple[SwarmRole, ...] = ("manager", "worker")
+_PROTOS: tuple[Proto, ...] = ("tcp", "udp", "sctp")
+_BUILTIN_NETWORKS = ("bridge", "host", "none")
+_MODES = {"macvlan": ("bridge", "vepa", "private", "passthru"), "ipvlan": ("l2", "l3", "l3s")}
+_DEFAULT_UNDERLAY = UnderlaySpec()
+_MTU_RANGE = (68, 65535)
+
+#: Shorthand keys that only make sense for some drivers (the rest apply to every driver).
+_SHORTHAND_DRIVERS: dict[str, tuple[str, ...]] = {
+    "icc": ("bridge",),
+    "masquerade": ("bridge",),
+    "encrypted": ("overlay",),
+    "attachable": ("overlay",),
+    "parent": ("macvlan", "ipvlan"),
+    "mode": ("macvlan", "ipvlan"),
+}
+#: driver_opts keys with a shorthand: option -> (shorthand field, drivers that read the option).
+_OPTION_FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "com.docker.network.bridge.enable_icc": ("icc", ("bridge",)),
+    "com.docker.network.bridge.enable_ip_masquerade": ("masquerade", ("bridge",)),
+    "com.docker.network.driver.mtu": ("mtu", _DRIVERS),
+    "encrypted": ("encrypted", ("overlay",)),
+    "parent": ("parent", ("macvlan", "ipvlan")),
+    "macvlan_mode": ("mode", ("macvlan",)),
+    "ipvlan_mode": ("mode", ("ipvlan",)),
+}
+# Every driver accepts the generic com.docker.network.* namespace; Docker ignores what it does not use.
+_GENERIC_OPTION_PREFIX = "com.docker.network."
+# The spellings Go's strconv.ParseBool accepts, which is what Docker's drivers parse options with.
+_GO_TRUE = ("1", "t", "T", "TRUE", "true", "True")
+_GO_FALSE = ("0", "f", "F", "FALSE", "false", "False")
+
+_DURATION_RE = re.compile(r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(ns|us|µs|ms|s|m|h)?\s*\Z")
+# Decimal scaling, so "50us" is exactly the float 5e-05 rather than 50 * 1e-6 = 4.9999999999999996e-05.
+_DURATION_UNITS = {
+    None: Decimal(1), "ns": Decimal("1e-9"), "us": Decimal("1e-6"), "µs": Decimal("1e-6"), "ms": Decimal("1e-3"),
+    "s": Decimal(1), "m": Decimal(60), "h": Decimal(3600),
+}  # fmt: skip
+_BANDWIDTH_RE = re.compile(r"\s*(\d+\.?\d*|\.\d+)\s*([kKMGT]?)bps\s*\Z")
+_BANDWIDTH_PREFIXES = {
+    "": Decimal(1),
+    "k": Decimal(10**3),
+    "K": Decimal(10**3),
+    "M": Decimal(10**6),
+    "G": Decimal(10**9),
+    "T": Decimal(10**12),
+}
+
+_MSG_NOT_MANAGER = (
+    'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect '
+    "this node to swarm and try again."
+)
+_MSG_SHARED_NETNS = (
+    "container sharing network namespace with another container or host cannot be connected to any other network"
+)
+_MSG_NONE_NETNS = "container cannot be connected to multiple networks with one of the networks in private (none) mode"
+_MSG_HOST_LINKS = (
+    "conflicting options: host type networking can't be used with links. This would result in undefined behavior"
+)
+_MSG_CONTAINER_LINKS = (
+    "conflicting options: container type network can't be used with links. This would result in undefined behavior"
+)
+_MSG_BRIDGE_ALIAS = "network-scoped aliases are only supported for user-defined networks"
+_MSG_BRIDGE_IP = "user specified IP address is supported on user-defined networks only"
+
+
+def load_spec(path: str | os.PathLike[str]) -> TopologySpec:
+    """Read and check the topology file at *path*; raise :class:`TopologyError` on any problem."""
+    source = os.fspath(path)
+    try:
+        raw = Path(source).read_bytes()
+    except OSError as exc:
+        raise TopologyError(
+            source, "", f"cannot read the file: {exc.strerror}", "check the path and permissions"
+        ) from None
+    try:
+        data = yaml.load(raw, Loader=_YamlLoader)  # noqa: S506 - _YamlLoader is a SafeLoader
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = exc.problem or exc.context or "syntax error"
+        raise TopologyError(
+            source, "", f"invalid YAML{where}: {problem}", "fix the YAML there: check indentation, quotes and brackets"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise TopologyError(source, "", f"invalid YAML: {exc}", "save the file as UTF-8 YAML") from None
+    spec = parse_spec(data, source)
+    return replace(spec, sha256=hashlib.sha256(raw).hexdigest())
+
+
+def parse_spec(data: Any, source: str = "<memory>") -> TopologySpec:
+    """Check an already-parsed topology (the dict ``yaml.safe_load`` gives) into a :class:`TopologySpec`."""
+    return _Parser(source).topology(data)
+
+
+class _YamlLoader(yaml.SafeLoader):
+    """A safe loader with two compose-like departures from YAML 1.1.
+
+    A key given twice is an error instead of the last one silently winning, and ``8080:80`` or
+    ``1:30`` stay strings instead of becoming base-60 integers (484880), as in YAML 1.2.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *anchor` keys may be overridden on purpose
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node.start_mark)
+            except TypeError:
+                continue  # unhashable: the base class reports it
+            if first is not key_node.start_mark:
+                raise ConstructorError(
+                    None, None, f"duplicate key {key!r} (first given at line {first.line + 1})", key_node.start_mark
+                )
+        return cast(dict[Any, Any], super().construct_mapping(node, deep=deep))
+
+
+_INT_TAG, _FLOAT_TAG = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+_YamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_INT_TAG, _FLOAT_TAG)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_YamlLoader.add_implicit_resolver(
+    _INT_TAG,
+    re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),
+    list("-+0123456789"),
+)
+_YamlLoader.add_implicit_resolver(
+    _FLOAT_TAG,
+    re.compile(
+        r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+0123456789."),
+)
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _suggest(word: str, choices: Iterable[str], what: str = "valid keys here") -> str:
+    options = list(choices)
+    close = difflib.get_close_matches(word, options, n=1)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    return f"use one of the {what}: {', '.join(options)}"
+
+
+def _one_of(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else f"<one of {', '.join(names)}>"
+
+
+def _show(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else _kind(value)
+
+
+def _host_address_fix(net: IPv4Network) -> str:
+    return f"pick an address inside {net} other than {net.network_address} and {net.broadcast_address}"
+
+
+class _Parser:
+    """One check of one document; ``source`` goes into every error."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.underlay = _DEFAULT_UNDERLAY
+        self.hosts: dict[str, HostSpec] = {}
+        self.networks: dict[str, NetworkSpec] = {}
+        self.containers: dict[str, ContainerSpec] = {}
+
+    def fail(self, path: str, message: str, fix: str) -> NoReturn:
+        raise TopologyError(self.source, path, message, fix)
+
+    # -- the document -----------------------------------------------------------------------
+
+    def topology(self, data: Any) -> TopologySpec:
+        if not isinstance(data, dict):
+            self.fail("", f"the top level must be a mapping, got {_kind(data)}", "start the file with keys like hosts:")
+        top = self.fields(data, "", _TOP_KEYS)
+        if "hosts" not in top:
+            self.fail(
+                "hosts", "missing required key 'hosts'", "add hosts: with at least one host, e.g. hosts: {node1: {}}"
+            )
+        default_name = Path(self.source).stem if self.source != "<memory>" else "topology"
+        name = self.string(top.get("name", default_name), "name")
+        seed = self.integer(top.get("seed", 0), "seed", 0, 2**63 - 1)
+        engine = self.engine(top.get("engine", "29"))
+        self.underlay = self.parse_underlay(top.get("underlay"))
+        self.hosts = self.parse_hosts(top["hosts"])
+        self.networks = self.parse_networks(top.get("networks"))
+        self.check_overlaps()
+        self.containers = self.parse_containers(top.get("containers"))
+        events = self.parse_events(top.get("events"))
+        return TopologySpec(
+            name=name,
+            seed=seed,
+            engine=engine,
+            underlay=self.underlay,
+            hosts=tuple(self.hosts.values()),
+            networks=tuple(self.networks.values()),
+            containers=tuple(self.containers.values()),
+            events=events,
+            source=self.source,
+        )
+
+    def engine(self, value: Any) -> str:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str) or value not in _ENGINES:
+            self.fail("engine", f"unknown engine {_show(value)}", _suggest(str(value), _ENGINES, "engine profiles"))
+        return value
+
+    # -- underlay and hosts -----------------------------------------------------------------
+
+    def parse_underlay(self, value: Any) -> UnderlaySpec:
+        body = self.fields(value, "underlay", _UNDERLAY_KEYS)
+        d = _DEFAULT_UNDERLAY
+        subnet = self.subnet(body["subnet"], "underlay.subnet") if "subnet" in body else d.subnet
+        gateway = None
+        if "gateway" in body:
+            gateway = self.address(body["gateway"], "underlay.gateway")
+            self.check_usable(gateway, subnet, "underlay.gateway", "underlay.subnet")
+        latency = self.duration(body["latency"], "underlay.latency") if "latency" in body else d.latency
+        bandwidth = self.bandwidth(body["bandwidth"], "underlay.bandwidth") if "bandwidth" in body else d.bandwidth
+        mtu = self.integer(body["mtu"], "underlay.mtu", *_MTU_RANGE) if "mtu" in body else d.mtu
+        return UnderlaySpec(subnet=subnet, gateway=gateway, latency=latency, bandwidth=bandwidth, mtu=mtu)
+
+    def parse_hosts(self, value: Any) -> dict[str, HostSpec]:
+        items = self.named_items(value, "hosts", "host")
+        if not items:
+            self.fail("hosts", "there are no hosts", "add at least one host, e.g. hosts: {node1: {}}")
+        subnet = self.underlay.subnet
+        owners: dict[IPv4Address, str] = {}
+        hosts: dict[str, HostSpec] = {}
+        for index, (name, raw) in enumerate(items):
+            path = f"hosts.{name}"
+            body = self.fields(raw, path, _HOST_KEYS)
+            docker = self.boolean(body.get("docker", True), f"{path}.docker")
+            swarm = None
+            if "swarm" in body:
+                swarm = cast(SwarmRole, self.choice(body["swarm"], f"{path}.swarm", _ROLES, "swarm role"))
+                if not docker:
+                    self.fail(
+                        f"{path}.swarm",
+                        f"host {name} has docker: false, so it has no engine to join a swarm",
+                        f"remove swarm from {path}, or set docker: true",
+                    )
+            if "address" in body:
+                address_path = f"{path}.address"
+                address = self.address(body["address"], address_path)
+                self.check_usable(address, subnet, address_path, "underlay.subnet")
+            else:
+                # The automatic address depends only on file order, so adding an explicit address
+                # to one host never renumbers the others.
+                address_path = path
+                number = int(subnet.network_address) + 11 + index
+                if number >= int(subnet.broadcast_address):
+                    self.fail(
+                        path,
+                        f"host {name} would get host number {11 + index} of the underlay, which is outside {subnet}",
+                        f"give {path} an address: inside {subnet}, or make underlay.subnet larger",
+                    )
+                address = IPv4Address(number)
+            if address == self.underlay.gateway:
+                self.fail(
+                    address_path,
+                    f"address {address} of host {name} is the underlay gateway",
+                    f"give {path} a different address:, or change underlay.gateway",
+                )
+            if address in owners:
+                other = owners[address]
+                self.fail(
+                    address_path,
+                    f"address {address} of host {name} is already used by host {other} (hosts.{other})",
+                    f"give hosts.{name} or hosts.{other} a different address: inside {subnet}",
+                )
+            owners[address] = name
+            hosts[name] = HostSpec(name=name, address=address, docker=docker, swarm=swarm, key_path=path)
+        return hosts
+
+    def docker_hosts(self) -> list[str]:
+        return [h.name for h in self.hosts.values() if h.docker]
+
+    def host_ref(self, value: Any, path: str, *, docker: bool = True) -> str:
+        """A reference to a host; *docker* demands that the host runs an engine."""
+        name = self.string(value, path)
+        if name not in self.hosts:
+            self.fail(path, f"unknown host '{name}'", _suggest(name, self.hosts, "hosts"))
+        if docker and not self.hosts[name].docker:
+            self.fail(
+                path,
+                f"host {name} runs no Docker engine (docker: false)",
+                f"use a Docker host ({', '.join(self.docker_hosts()) or 'none defined'}), "
+                f"or set docker: true on hosts.{name}",
+            )
+        return name
+
+    def default_host(self, path: str, message: str) -> str:
+        """The one Docker host of the file, for items that may omit ``host``."""
+        docker_hosts = self.docker_hosts()
+        if len(docker_hosts) == 1:
+            return docker_hosts[0]
+        if not docker_hosts:
+            self.fail(path, f"{message}, and no host runs Docker", "set docker: true on one of the hosts")
+        self.fail(path, message, f"add host: {_one_of(docker_hosts)}")
+
+    # -- networks ---------------------------------------------------------------------------
+
+    def parse_networks(self, value: Any) -> dict[str, NetworkSpec]:
+        networks = {}
+        for name, raw in self.named_items(value, "networks", "network"):
+            path = f"networks.{name}"
+            if name in _BUILTIN_NETWORKS:
+                self.fail(
+                    path,
+                    f"{name} is a pre-defined network and cannot be created",
+                    f"rename the network; every Docker host already has {', '.join(_BUILTIN_NETWORKS)}",
+                )
+            networks[name] = self.parse_network(name, raw, path)
+        return networks
+
+    def parse_network(self, name: str, raw: Any, path: str) -> NetworkSpec:
+        body = self.fields(raw, path, _NETWORK_KEYS)
+        driver = cast(Driver, self.choice(body.get("driver", "bridge"), f"{path}.driver", _DRIVERS, "driver"))
+        for key, drivers in _SHORTHAND_DRIVERS.items():
+            if key in body and driver not in drivers:
+                self.fail(
+                    f"{path}.{key}",
+                    f"{key} applies to {' and '.join(drivers)} networks, not {driver}",
+                    f"remove {key}, or set driver: {drivers[0]}",
+                )
+        options = self.driver_opts(body.get("driver_opts"), f"{path}.driver_opts", driver)
+
+        icc = self.merged(body, options, path, "icc", self.boolean, self.go_bool, True)
+        masquerade = self.merged(body, options, path, "masquerade", self.boolean, self.go_bool, True)
+        mtu = self.merged(body, options, path, "mtu", self.mtu, self.mtu_option, None)
+        encrypted = self.merged(body, options, path, "encrypted", self.boolean, self.encrypted_option, False)
+        parent = self.merged(body, options, path, "parent", self.parent, self.parent, None)
+        mode = None
+        if driver in _MODES:
+            modes = _MODES[driver]
+
+            def mode_value(value: Any, at: str) -> str:
+                return self.choice(value, at, modes, f"{driver} mode")
+
+            mode = self.merged(body, options, path, "mode", mode_value, mode_value, modes[0])
+
+        subnet, ip_range, gateway = self.addressing(body, path)
+        host, hosts = self.placement(body, path, driver)
+        if driver == "overlay" and not any(h.swarm == "manager" for h in self.hosts.values()):
+            self.fail(
+                f"{path}.driver",
+                f"overlay networks need a swarm: {_MSG_NOT_MANAGER}",
+                f"add swarm: manager to one Docker host, e.g. hosts.{_one_of(self.docker_hosts() or ['node1'])}",
+            )
+        if "labels" in body:
+            self.fields(body["labels"], f"{path}.labels", None)
+        return NetworkSpec(
+            name=name,
+            driver=driver,
+            host=host,
+            hosts=hosts,
+            subnet=subnet,
+            ip_range=ip_range,
+            gateway=gateway,
+            internal=self.boolean(body.get("internal", False), f"{path}.internal"),
+            attachable=self.boolean(body.get("attachable", False), f"{path}.attachable"),
+            icc=icc,
+            masquerade=masquerade,
+            mtu=mtu,
+            encrypted=encrypted,
+            parent=parent,
+            mode=mode,
+            options=tuple(sorted((key, text) for key, (text, _) in options.items())),
+            key_path=path,
+        )
+
+    def driver_opts(self, value: Any, path: str, driver: str) -> dict[str, tuple[str, str]]:
+        """driver_opts as ``{key: (value as text, key path)}``, each key checked against *driver*."""
+        options: dict[str, tuple[str, str]] = {}
+        for key, raw in self.fields(value, path, None).items():
+            at = f"{path}.{key}"
+            known = _OPTION_FIELDS.get(key)
+            if known and driver not in known[1]:
+                others = [
+                    k for k, (field, drivers) in _OPTION_FIELDS.items() if field == known[0] and driver in drivers
+                ]
+                self.fail(
+                    at,
+                    f"driver option '{key}' applies to {' and '.join(known[1])} networks, not {driver}",
+                    f"use '{others[0]}'" if others else f"remove it, or set driver: {known[1][0]}",
+                )
+            if not known and not key.startswith(_GENERIC_OPTION_PREFIX):
+                valid = [k for k, (_, drivers) in _OPTION_FIELDS.items() if driver in drivers]
+                self.fail(
+                    at,
+                    f"unknown driver option '{key}' for the {driver} driver",
+                    _suggest(key, valid, f"{driver} options (or any {_GENERIC_OPTION_PREFIX}* key)"),
+                )
+            options[key] = (self.option_text(raw, at), at)
+        return options
+
+    def option_text(self, value: Any, path: str) -> str:
+        # Compose hands driver_opts to Docker as strings; unquoted YAML scalars mean the same text.
+        if value is None:
+            return ""
+        if isinstance(value, bool):
+            return str(value).lower()
+        if isinstance(value, (int, float, str)):
+            return str(value)
+        self.fail(path, f"expected a text value, got {_kind(value)}", 'quote the value, e.g. "1400"')
+
+    def merged(
+        self,
+        body: dict[str, Any],
+        options: dict[str, tuple[str, str]],
+        path: str,
+        field: str,
+        from_shorthand: Any,
+        from_option: Any,
+        default: Any,
+    ) -> Any:
+        """One setting that may be given as the shorthand *field* or as its driver option."""
+        value = default
+        shorthand_path = f"{path}.{field}"
+        if field in body:
+            value = from_shorthand(body[field], shorthand_path)
+        option = next((key for key in options if _OPTION_FIELDS.get(key, ("",))[0] == field), None)
+        if option is not None:
+            text, option_path = options[option]
+            from_opts = from_option(text, option_path)
+            if field in body and from_opts != value:
+                self.fail(
+                    option_path,
+                    f"driver option '{option}' ({text!r}) conflicts with {shorthand_path} ({body[field]!r})",
+                    f"keep only one of {shorthand_path} and {option_path}, or make them agree",
+                )
+            value = from_opts
+        return value
+
+    def go_bool(self, text: str, path: str) -> bool:
+        if text in _GO_TRUE:
+            return True
+        if text in _GO_FALSE:
+            return False
+        self.fail(path, f"expected true or false, got {text!r}", 'write "true" or "false"')
+
+    def mtu(self, value: Any, path: str) -> int:
+        return self.integer(value, path, *_MTU_RANGE)
+
+    def mtu_option(self, text: str, path: str) -> int:
+        if not text.strip().isdigit():
+            self.fail(path, f"expected a whole number, got {text!r}", 'write the MTU as digits, e.g. "1400"')
+        return self.mtu(int(text), path)
+
+    def encrypted_option(self, text: str, path: str) -> bool:
+        # Docker's overlay driver turns encryption on when the option is present, whatever its value.
+        if text in _GO_FALSE:
+            self.fail(
+                path,
+                f"Docker encrypts an overlay whenever the 'encrypted' option is present, even as {text!r}",
+                "remove driver_opts.encrypted to leave the network unencrypted",
+            )
+        return True
+
+    def parent(self, value: Any, path: str) -> str:
+        # Hosts have exactly one NIC, eth0; a ".N" suffix asks Docker to create that VLAN sub-interface.
+        name = self.string(value, path)
+        match = re.fullmatch(r"eth0(?:\.(\d+))?", name)
+        if not match or (match.group(1) and not 1 <= int(match.group(1)) <= 4094):
+            self.fail(
+                path,
+                f"-o parent interface was not found on the host: {name}",
+                "use parent: eth0, or eth0.<VLAN id 1-4094> for an 802.1Q sub-interface",
+            )
+        return name
+
+    def addressing(
+        self, body: dict[str, Any], path: str
+    ) -> tuple[Optional[IPv4Network], Optional[IPv4Network], Optional[IPv4Address]]:
+        """subnet, ip_range and gateway, from the shorthand keys or the single ipam pool."""
+        given: dict[str, tuple[Any, str]] = {k: (body[k], f"{path}.{k}") for k in _POOL_KEYS if k in body}
+        if "ipam" in body:
+            ipam_path = f"{path}.ipam"
+            ipam = self.fields(body["ipam"], ipam_path, _IPAM_KEYS)
+            if "driver" in ipam and ipam["driver"] != "default":
+                self.fail(
+                    f"{ipam_path}.driver",
+                    f"unsupported IPAM driver {_kind(ipam['driver'])}; netsim models Docker's default IPAM only",
+                    "remove ipam.driver, or set it to default",
+                )
+            pools = self.items(ipam.get("config"), f"{ipam_path}.config")
+            if len(pools) > 1:
+                self.fail(
+                    f"{ipam_path}.config[1]",
+                    "only one IPv4 address pool per network is supported",
+                    "keep a single entry under ipam.config",
+                )
+            for pool_path, pool in pools:
+                for key, raw in self.fields(pool, pool_path, _POOL_KEYS).items():
+                    at = f"{pool_path}.{key}"
+                    if key in given and given[key][0] != raw:
+                        self.fail(
+                            at,
+                            f"{key} {raw!r} conflicts with {given[key][1]} ({given[key][0]!r})",
+                            f"give {key} once, either at {given[key][1]} or under ipam.config",
+                        )
+                    given[key] = (raw, at)
+        subnet = self.subnet(*given["subnet"]) if "subnet" in given else None
+        ip_range = self.subnet(*given["ip_range"]) if "ip_range" in given else None
+        gateway = self.address(*given["gateway"]) if "gateway" in given else None
+        for key, value in (("ip_range", ip_range), ("gateway", gateway)):
+            if value is not None and subnet is None:
+                self.fail(given[key][1], f"{key} needs a subnet", f"add subnet: to {path} that contains {value}")
+        if subnet is not None:
+            if ip_range is not None and not ip_range.subnet_of(subnet):
+                self.fail(
+                    given["ip_range"][1],
+                    f"ip_range {ip_range} is not inside subnet {subnet}",
+                    f"give an ip_range inside {subnet}",
+                )
+            if gateway is not None:
+                self.check_usable(gateway, subnet, given["gateway"][1], given["subnet"][1])
+        return subnet, ip_range, gateway
+
+    def placement(self, body: dict[str, Any], path: str, driver: str) -> tuple[Optional[str], tuple[str, ...]]:
+        """``host`` of a bridge, ``hosts`` of a macvlan/ipvlan network; overlays have neither."""
+        if driver == "overlay":
+            for key in ("host", "hosts"):
+                if key in body:
+                    self.fail(
+                        f"{path}.{key}",
+                        "overlay networks span the swarm and are not placed on hosts",
+                        f"remove {key}; containers on any swarm host can attach",
+                    )
+            return None, ()
+        if driver == "bridge":
+            if "hosts" in body:
+                self.fail(
+                    f"{path}.hosts",
+                    "hosts is for macvlan and ipvlan networks; a bridge network lives on one host",
+                    f"use host: {_one_of(self.docker_hosts())}",
+                )
+            if "host" in body:
+                return self.host_ref(body["host"], f"{path}.host"), ()
+            return self.default_host(path, "bridge networks are local to one host"), ()
+        if "host" in body:
+            self.fail(
+                f"{path}.host",
+                f"{driver} networks are created on a list of hosts",
+                f"use hosts: [{self.string(body['host'], f'{path}.host')}]",
+            )
+        if "hosts" not in body:
+            return None, (self.default_host(path, f"{driver} networks are created on each host that uses them"),)
+        entries = self.items(body["hosts"], f"{path}.hosts")
+        if not entries:
+            self.fail(
+                f"{path}.hosts", "the list of hosts is empty", f"list at least one of {', '.join(self.docker_hosts())}"
+            )
+        hosts: list[str] = []
+        for at, raw in entries:
+            name = self.host_ref(raw, at)
+            if name in hosts:
+                self.fail(at, f"host {name} is listed twice", f"remove the second {name}")
+            hosts.append(name)
+        return None, tuple(hosts)
+
+    def check_overlaps(self) -> None:
+        # Each Docker host has one local address space, and all overlays share the swarm's global one;
+        # the same subnet on two different hosts is fine (the bridges never meet).
+        seen: list[NetworkSpec] = []
+        for net in self.networks.values():
+            if net.subnet is None:
+                continue
+            for other in seen:
+                assert other.subnet is not None
+                if not net.subnet.overlaps(other.subnet):
+                    continue
+                shared = sorted(self.network_hosts(net) & self.network_hosts(other))
+                both_overlay = net.driver == other.driver == "overlay"
+                if both_overlay or shared:
+                    where = "in the swarm" if both_overlay else f"on host {shared[0]}"
+                    self.fail(
+                        self.subnet_path(net),
+                        f"Pool overlaps with other one on this address space: {net.subnet} overlaps "
+                        f"{self.subnet_path(other)} ({other.subnet}) {where}",
+                        f"give networks.{net.name} a subnet that does not overlap {other.subnet}",
+                    )
+            seen.append(net)
+
+    def network_hosts(self, net: NetworkSpec) -> set[str]:
+        return {net.host} if net.host else set(net.hosts)
+
+    def subnet_path(self, net: NetworkSpec) -> str:
+        return f"{net.key_path}.subnet"
+
+    # -- containers -------------------------------------------------------------------------
+
+    def parse_containers(self, value: Any) -> dict[str, ContainerSpec]:
+        containers = {}
+        for name, raw in self.named_items(value, "containers", "container"):
+            path = f"containers.{name}"
+            if name in self.hosts:
+                self.fail(
+                    path, f"container {name} has the same name as host {name}", "rename the container or the host"
+                )
+            containers[name] = self.parse_container(name, raw, path)
+        self.containers = containers
+        for container in containers.values():
+            self.check_container_refs(container)
+        self.check_static_addresses()
+        return containers
+
+    def parse_container(self, name: str, raw: Any, path: str) -> ContainerSpec:
+        body = self.fields(raw, path, _CONTAINER_KEYS)
+        if "host" in body:
+            host = self.host_ref(body["host"], f"{path}.host")
+        else:
+            host = self.default_host(path, f"container {name} needs a host")
+        mode = self.network_mode(body["network_mode"], f"{path}.network_mode") if "network_mode" in body else None
+        networks = self.attachments(body.get("networks"), f"{path}.networks", host)
+        if mode is not None and networks:
+            self.fail(
+                f"{path}.network_mode",
+                "network_mode and networks cannot be used together",
+                "remove network_mode, or remove networks",
+            )
+        links = tuple(self.link(raw_link, at) for at, raw_link in self.items(body.get("links"), f"{path}.links"))
+        ports = tuple(self.port(raw_port, at) for at, raw_port in self.items(body.get("ports"), f"{path}.ports"))
+        if ports and mode is not None and (mode == "none" or mode.startswith("container:")):
+            message = (
+                "conflicting options: port publishing and the container type network mode"
+                if mode != "none"
+                else "conflicting options: port publishing and network mode none (the container has only loopback)"
+            )
+            self.fail(f"{path}.ports", message, f"remove ports, or change network_mode: {mode}")
+        hostname = None
+        if "hostname" in body:
+            hostname = self.string(body["hostname"], f"{path}.hostname")
+            if not _HOSTNAME_RE.match(hostname):
+                self.fail(
+                    f"{path}.hostname",
+                    f"invalid hostname {hostname!r}",
+                    "use letters, digits and '-' in dot-separated labels of up to 63 characters",
+                )
+            if mode is not None and mode.startswith("container:"):
+                self.fail(
+                    f"{path}.hostname",
+                    "conflicting options: hostname and the network mode",
+                    "remove hostname; the container shares the other container's hostname",
+                )
+        return ContainerSpec(
+            name=name,
+            host=host,
+            networks=networks,
+            network_mode=mode,
+            links=links,
+            ports=ports,
+            hostname=hostname,
+            key_path=path,
+        )
+
+    def network_mode(self, value: Any, path: str) -> str:
+        mode = self.string(value, path)
+        if mode in _BUILTIN_NETWORKS:
+            return mode
+        if mode.startswith("container:"):
+            if not _NAME_RE.match(mode.partition(":")[2]):
+                self.fail(path, f"invalid network mode {mode!r}", "write container:<name of another container>")
+            return mode
+        if mode in self.networks:
+            fix = f"attach it with networks: [{mode}] instead"
+        else:
+            fix = _suggest(mode, (*_BUILTIN_NETWORKS, "container:<name>"), "network modes")
+        self.fail(path, f"invalid network mode {mode!r}", fix)
+
+    def attachments(self, value: Any, path: str, host: str) -> tuple[AttachSpec, ...]:
+        """A container's ``networks``: a list of names, or a mapping of name -> {aliases, ipv4_address}."""
+        if value is None:
+            return ()
+        entries: list[tuple[str, str, dict[str, Any]]] = []
+        if isinstance(value, list):
+            for at, raw in self.items(value, path):
+                entries.append((self.string(raw, at), at, {}))
+        elif isinstance(value, dict):
+            for name, raw in self.named_items(value, path, "network"):
+                at = f"{path}.{name}"
+                entries.append((name, at, self.fields(raw, at, _ATTACH_KEYS)))
+        else:
+            self.fail(path, f"expected a list or a mapping, got {_kind(value)}", "write networks: [name, ...]")
+        attached: list[AttachSpec] = []
+        for name, at, body in entries:
+            if any(a.network == name for a in attached):
+                self.fail(at, f"network {name} is listed twice", f"remove the second {name}")
+            aliases = tuple(self.aliases(body["aliases"], f"{at}.aliases")) if "aliases" in body else ()
+            address = self.address(body["ipv4_address"], f"{at}.ipv4_address") if "ipv4_address" in body else None
+            self.check_attach(name, host, at, at, aliases, address)
+            attached.append(AttachSpec(network=name, aliases=aliases, ipv4_address=address, key_path=at))
+        return tuple(attached)
+
+    def check_attach(
+        self,
+        network: str,
+        host: str,
+        path: str,
+        network_path: str,
+        aliases: tuple[str, ...],
+        address: Optional[IPv4Address],
+        swarm: Optional[dict[str, Optional[SwarmRole]]] = None,
+    ) -> None:
+        """Whether a container on *host* may join *network*; *swarm* is host membership at that time."""
+        if network in ("host", "none"):
+            self.fail(
+                network_path, f"{network} is a network mode, not a network to attach to", f"use network_mode: {network}"
+            )
+        if network == "bridge":
+            if aliases:
+                self.fail(
+                    f"{path}.aliases",
+                    _MSG_BRIDGE_ALIAS,
+                    "put the container on a user-defined network to give it aliases",
+                )
+            if address is not None:
+                self.fail(
+                    f"{path}.ipv4_address",
+                    _MSG_BRIDGE_IP,
+                    "put the container on a user-defined network with a subnet to give it a static address",
+                )
+            return
+        if network not in self.networks:
+            self.fail(
+                network_path, f"unknown network '{network}'", _suggest(network, [*self.networks, "bridge"], "networks")
+            )
+        net = self.networks[network]
+        if net.driver == "overlay":
+            role = swarm[host] if swarm is not None else self.hosts[host].swarm
+            if role is None:
+                self.fail(
+                    network_path,
+                    f"network {network} is an overlay, and host {host} is not in a swarm",
+                    f"add swarm: worker (or manager) to hosts.{host}",
+                )
+            if not net.attachable:
+                self.fail(
+                    network_path,
+                    f"Could not attach to network {network}: rpc error: code = PermissionDenied "
+                    f"desc = network {network} not manually attachable",
+                    f"set attachable: true on networks.{network}",
+                )
+        elif host not in self.network_hosts(net):
+            where = f"host {net.host}" if net.host else f"hosts {', '.join(net.hosts)}"
+            self.fail(
+                network_path,
+                f"network {network} lives on {where}, and the container is on {host}",
+                f"attach a network that exists on {host}, or add {host} to networks.{network}"
+                if net.hosts
+                else f"move the container to host {net.host}, or use a network that lives on {host}",
+            )
+        if address is not None and net.subnet is not None:
+            at = f"{path}.ipv4_address"
+            if address not in net.subnet:
+                self.fail(
+                    at, f"no configured subnet contains IP address {address}", f"pick an address inside {net.subnet}"
+                )
+            if address in (net.subnet.network_address, net.subnet.broadcast_address):
+                self.fail(at, f"{address} is not a host address of {net.subnet}", _host_address_fix(net.subnet))
+            if address == net.gateway:
+                self.fail(
+                    at, f"Address already in use: {address} is the gateway of network {network}", "pick another address"
+                )
+
+    def aliases(self, value: Any, path: str) -> list[str]:
+        aliases = []
+        for at, raw in self.items(value, path):
+            alias = self.string(raw, at)
+            if not _HOSTNAME_RE.match(alias):
+                self.fail(at, f"invalid alias {alias!r}", "use a DNS name: letters, digits, '-' and '.'")
+            aliases.append(alias)
+        return aliases
+
+    def link(self, value: Any, path: str) -> LinkSpec:
+        text = self.string(value, path)
+        target, colon, alias = text.partition(":")
+        alias = alias if colon else target
+        if not _NAME_RE.match(target) or not _HOSTNAME_RE.match(alias):
+            self.fail(path, f"invalid link {text!r}", 'write "name" or "name:alias"')
+        return LinkSpec(container=target, alias=alias, key_path=path)
+
+    def port(self, value: Any, path: str) -> PortSpec:
+        """Docker's ``[host_ip:][host_port:]container_port[/proto]``, or a bare container port number."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            return PortSpec(container_port=self.port_number(str(value), path), key_path=path)
+        text = self.string(value, path)
+        rest, slash, proto = text.partition("/")
+        if slash and proto not in _PROTOS:
+            self.fail(path, f"unknown protocol {proto!r} in port {text!r}", _suggest(proto, _PROTOS, "protocols"))
+        if "-" in rest:
+            self.fail(path, f"port ranges are not supported: {text!r}", "list each port on its own line")
+        parts = rest.split(":")
+        if len(parts) > 3:
+            self.fail(
+                path, f"invalid port {text!r}", 'write "[host_ip:][host_port:]container_port[/proto]", e.g. "8080:80"'
+            )
+        host_ip = None
+        if len(parts) == 3:
+            try:
+                host_ip = IPv4Address(parts[0])
+            except ValueError:
+                self.fail(
+                    path,
+                    f"invalid host IP {parts[0]!r} in port {text!r}",
+                    "use an IPv4 address, e.g. 127.0.0.1:8080:80",
+                )
+        host_port = self.port_number(parts[-2], path) if len(parts) >= 2 and parts[-2] != "" else None
+        return PortSpec(
+            container_port=self.port_number(parts[-1], path),
+            host_port=host_port,
+            host_ip=host_ip,
+            proto=cast(Proto, proto or "tcp"),
+            key_path=path,
+        )
+
+    def port_number(self, text: str, path: str) -> int:
+        if not text.isdigit() or not 1 <= int(text) <= 65535:
+            self.fail(path, f"invalid port number {text!r}", "use a port between 1 and 65535")
+        return int(text)
+
+    def check_container_refs(self, container: ContainerSpec) -> None:
+        """References to other containers: ``network_mode: container:<x>`` and ``links``."""
+        mode = container.network_mode
+        if mode is not None and mode.startswith("container:"):
+            self.check_shared_namespace(container, mode.partition(":")[2])
+        for link in container.links:
+            if mode == "host":
+                self.fail(link.key_path, _MSG_HOST_LINKS, "remove links, or drop network_mode: host")
+            if mode is not None and mode.startswith("container:"):
+                self.fail(link.key_path, _MSG_CONTAINER_LINKS, f"remove links, or drop network_mode: {mode}")
+            if link.container == container.name:
+                self.fail(link.key_path, "a container cannot link to itself", "remove the link")
+            self.check_link_target(container, link)
+
+    def check_shared_namespace(self, container: ContainerSpec, peer_name: str) -> None:
+        """``network_mode: container:<peer>``: the peer exists on the same host, with no cycle back."""
+        mode_path = f"{container.key_path}.network_mode"
+        chain = [container.name]
+        current = container
+        while current.network_mode is not None and current.network_mode.startswith("container:"):
+            target = current.network_mode.partition(":")[2]
+            if target not in self.containers:
+                self.fail(
+                    f"{current.key_path}.network_mode",
+                    f"unknown container '{target}'",
+                    _suggest(target, self.containers, "containers"),
+                )
+            if target in chain:
+                message = (
+                    "cannot join own network"
+                    if len(chain) == 1
+                    else f"network_mode forms a cycle: {' -> '.join([*chain, target])}"
+                )
+                self.fail(mode_path, message, "point network_mode: container:<x> at a container with its own network")
+            chain.append(target)
+            current = self.containers[target]
+        peer = self.containers[peer_name]
+        if peer.host != container.host:
+            self.fail(
+                mode_path,
+                f"container {peer.name} is on host {peer.host}, and {container.name} is on {container.host}",
+                f"put {container.name} on host {peer.host}: a network namespace cannot span hosts",
+            )
+
+    def check_link_target(self, container: ContainerSpec, link: LinkSpec) -> None:
+        if link.container not in self.containers:
+            self.fail(
+                link.key_path,
+                f"unknown container '{link.container}'",
+                _suggest(link.container, self.containers, "containers"),
+            )
+        target = self.containers[link.container]
+        if target.host != container.host:
+            self.fail(
+                link.key_path,
+                f"container {target.name} is on host {target.host}, and links only reach containers "
+                f"on the same host ({container.host})",
+                f"link to a container on {container.host}, or reach {target.name} through a published port",
+            )
+        if target.network_mode == "host":
+            self.fail(
+                link.key_path, _MSG_HOST_LINKS, f"remove the link to {target.name}, which uses network_mode: host"
+            )
+        if self.on_default_bridge(container) and not self.on_default_bridge(target):
+            self.fail(
+                link.key_path,
+                f"Cannot link to /{target.name}, as it does not belong to the default network",
+                f"put {target.name} on the default bridge too, or put both containers on a user-defined network",
+            )
+
+    @staticmethod
+    def on_default_bridge(container: ContainerSpec) -> bool:
+        # On user-defined networks a link is only a name alias; on docker0 it is checked like Docker does.
+        if container.networks:
+            return any(a.network == "bridge" for a in container.networks)
+        return container.network_mode in (None, "bridge")
+
+    def check_static_addresses(self) -> None:
+        # IPAM of local networks is per host, so a macvlan address may repeat on another host (Docker allows it).
+        owners: dict[tuple[str, Optional[str], IPv4Address], AttachSpec] = {}
+        for container in self.containers.values():
+            for attach in container.networks:
+                if attach.ipv4_address is None:
+                    continue
+                scope = container.host if self.networks[attach.network].hosts else None
+                key = (attach.network, scope, attach.ipv4_address)
+                if key in owners:
+                    self.fail(
+                        f"{attach.key_path}.ipv4_address",
+                        f"Address already in use: {attach.ipv4_address} on network {attach.network} is already "
+                        f"given to {owners[key].key_path}",
+                        "give each container its own ipv4_address",
+                    )
+                owners[key] = attach
+
+    # -- events -----------------------------------------------------------------------------
+
+    def parse_events(self, value: Any) -> tuple[EventSpec, ...]:
+        events = [self.parse_event(raw, at) for at, raw in self.items(value, "events")]
+        events.sort(key=lambda e: e.at)
+        self.check_event_sequence(events)
+        return tuple(events)
+
+    def parse_event(self, raw: Any, path: str) -> EventSpec:
+        body = self.fields(raw, path, ("at", *EVENT_KINDS))
+        kinds = [k for k in EVENT_KINDS if k in body]
+        if "at" not in body:
+            self.fail(path, "the event has no time", "add at:, e.g. at: 2s")
+        if not kinds:
+            self.fail(path, "the event does nothing", f"add one of {', '.join(EVENT_KINDS)}")
+        if len(kinds) > 1:
+            self.fail(
+                f"{path}.{kinds[1]}",
+                f"an event does exactly one thing; this one has {' and '.join(kinds)}",
+                "split it into separate events with the same at:",
+            )
+        at = self.duration(body["at"], f"{path}.at")
+        kind = kinds[0]
+        args_path = f"{path}.{kind}"
+        args = body[kind]
+        if kind in ("connect", "disconnect"):
+            keys = _CONNECT_KEYS if kind == "connect" else _DISCONNECT_KEYS
+            fields = self.fields(args, args_path, keys, nullable=False)
+            for key in ("container", "network"):
+                if key not in fields:
+                    self.fail(args_path, f"{kind} needs {key}", f"add {key}: to {args_path}")
+            return EventSpec(
+                at=at,
+                kind=kind,
+                container=self.string(fields["container"], f"{args_path}.container"),
+                network=self.string(fields["network"], f"{args_path}.network"),
+                aliases=tuple(self.aliases(fields["aliases"], f"{args_path}.aliases")) if "aliases" in fields else (),
+                ipv4_address=(
+                    self.address(fields["ipv4_address"], f"{args_path}.ipv4_address")
+                    if "ipv4_address" in fields
+                    else None
+                ),
+                key_path=path,
+            )
+        keys = _SWARM_JOIN_KEYS if kind == "swarm_join" else _HOST_EVENT_KEYS
+        if isinstance(args, str):
+            fields = {"host": args}
+            host_path = args_path
+        else:
+            fields = self.fields(args, args_path, keys, nullable=False)
+            if "host" not in fields:
+                self.fail(args_path, f"{kind} needs a host", f"write {kind}: <host name>")
+            host_path = f"{args_path}.host"
+        host = self.host_ref(fields["host"], host_path, docker=kind.startswith("swarm_"))
+        role = None
+        if kind == "swarm_join":
+            role = cast(SwarmRole, self.choice(fields.get("role", "worker"), f"{args_path}.role", _ROLES, "swarm role"))
+        return EventSpec(at=at, kind=kind, host=host, role=role, key_path=path)
+
+    def check_event_sequence(self, events: list[EventSpec]) -> None:
+        """Replay swarm membership and network attachments in time order, as the engines would see them."""
+        swarm: dict[str, Optional[SwarmRole]] = {h.name: h.swarm for h in self.hosts.values()}
+        attached: dict[str, set[str]] = {}
+        for c in self.containers.values():
+            if c.network_mode in (None, "bridge"):
+                attached[c.name] = {a.network for a in c.networks} or {"bridge"}
+        for event in events:
+            args_path = f"{event.key_path}.{event.kind}"
+            if event.kind == "swarm_join":
+                assert event.host is not None
+                if swarm[event.host] is not None:
+                    self.fail(
+                        args_path,
+                        'This node is already part of a swarm. Use "docker swarm leave" to leave this swarm '
+                        "and join another one.",
+                        f"add a swarm_leave of {event.host} before this event",
+                    )
+                swarm[event.host] = event.role
+            elif event.kind == "swarm_leave":
+                assert event.host is not None
+                if swarm[event.host] is None:
+                    self.fail(
+                        args_path,
+                        f"This node is not part of a swarm (host {event.host})",
+                        f"add swarm: to hosts.{event.host}, or a swarm_join before this event",
+                    )
+                swarm[event.host] = None
+            elif event.kind in ("connect", "disconnect"):
+                self.check_connect(event, args_path, swarm, attached)
+
+    def check_connect(
+        self,
+        event: EventSpec,
+        path: str,
+        swarm: dict[str, Optional[SwarmRole]],
+        attached: dict[str, set[str]],
+    ) -> None:
+        assert event.container is not None and event.network is not None
+        if event.container not in self.containers:
+            self.fail(
+                f"{path}.container",
+                f"unknown container '{event.container}'",
+                _suggest(event.container, self.containers, "containers"),
+            )
+        container = self.containers[event.container]
+        mode = container.network_mode
+        if mode == "none":
+            self.fail(path, _MSG_NONE_NETNS, f"remove network_mode: none from containers.{container.name}")
+        if mode is not None and mode != "bridge":
+            self.fail(path, _MSG_SHARED_NETNS, f"remove network_mode: {mode} from containers.{container.name}")
+        current = attached[container.name]
+        if event.kind == "disconnect":
+            if event.network not in current:
+                if event.network not in self.networks and event.network != "bridge":
+                    self.fail(
+                        f"{path}.network",
+                        f"unknown network '{event.network}'",
+                        _suggest(event.network, self.networks, "networks"),
+                    )
+                self.fail(
+                    f"{path}.network",
+                    f"container {container.name} is not connected to network {event.network}",
+                    "connect it first, or remove this event",
+                )
+            current.discard(event.network)
+            return
+        self.check_attach(
+            event.network, container.host, path, f"{path}.network", event.aliases, event.ipv4_address, swarm
+        )
+        if event.network in current:
+            self.fail(
+                f"{path}.network",
+                f"endpoint with name {container.name} already exists in network {event.network}",
+                "remove this event, or disconnect the container first",
+            )
+        current.add(event.network)
+
+    # -- typed values -----------------------------------------------------------------------
+
+    def fields(
+        self, value: Any, path: str, allowed: Optional[Sequence[str]], *, nullable: bool = True
+    ) -> dict[str, Any]:
+        """A mapping with string keys; *allowed* (None = any key) are the keys it may have."""
+        if value is None and nullable:
+            return {}
+        if not isinstance(value, dict):
+            self.fail(path, f"expected a mapping, got {_kind(value)}", f"write {path or 'it'} as key: value pairs")
+        for key in value:
+            if not isinstance(key, str):
+                self.fail(_join(path, str(key)), f"keys must be text, got {_kind(key)}", f"quote the key: '{key}'")
+            if allowed is not None and key not in allowed:
+                self.fail(_join(path, key), f"unknown key '{key}'", _suggest(key, allowed))
+        return value
+
+    def named_items(self, value: Any, path: str, what: str) -> list[tuple[str, Any]]:
+        """The entries of a name -> settings mapping such as ``hosts``, with the names checked."""
+        items = list(self.fields(value, path, None).items())
+        for name, _ in items:
+            if not _NAME_RE.match(name):
+                self.fail(_join(path, name), f"invalid {what} name {name!r}", _NAME_RULE)
+        return items
+
+    def items(self, value: Any, path: str) -> list[tuple[str, Any]]:
+        """A list's entries with their key paths ``path[i]``; null is an empty list."""
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.fail(path, f"expected a list, got {_kind(value)}", f"write {path} as a list, e.g. [a, b]")
+        return [(f"{path}[{i}]", item) for i, item in enumerate(value)]
+
+    def string(self, value: Any, path: str) -> str:
+        if not isinstance(value, str) or not value:
+            self.fail(path, f"expected a non-empty text value, got {_kind(value)}", "write a name or quote the value")
+        return value
+
+    def boolean(self, value: Any, path: str) -> bool:
+        if not isinstance(value, bool):
+            self.fail(path, f"expected true or false, got {_kind(value)}", "write true or false (unquoted)")
+        return value
+
+    def integer(self, value: Any, path: str, low: int, high: int) -> int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            self.fail(path, f"expected an integer, got {_kind(value)}", f"write a whole number from {low} to {high}")
+        if not low <= value <= high:
+            self.fail(path, f"{value} is out of range", f"write a whole number from {low} to {high}")
+        return value
+
+    def choice(self, value: Any, path: str, choices: Sequence[str], what: str) -> str:
+        """One of *choices*; *what* names a single choice in messages ("driver", "swarm role")."""
+        if not isinstance(value, str) or value not in choices:
+            self.fail(path, f"unknown {what} {_show(value)}", _suggest(str(value), choices, f"{what}s"))
+        return value
+
+    def duration(self, value: Any, path: str) -> float:
+        """Seconds from ``50us``, ``1ms``, ``2s`` ... or a bare number of seconds."""
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            seconds = float(value)
+        else:
+            match = _DURATION_RE.match(value) if isinstance(value, str) else None
+            if not match:
+                self.fail(
+                    path, f"expected a duration like 50us, got {_kind(value)}", "write e.g. 100ns, 50us, 1ms or 2s"
+                )
+            seconds = float(Decimal(match.group(1)) * _DURATION_UNITS[match.group(2)])
+        if not math.isfinite(seconds) or seconds < 0:
+            self.fail(path, f"a duration must be zero or more, got {_kind(value)}", "write e.g. 100ns, 50us, 1ms or 2s")
+        return seconds
+
+    def bandwidth(self, value: Any, path: str) -> float:
+        """Bits per second from ``10Gbps``, ``100Mbps``, ``1kbps`` ... or a bare number of bits per second."""
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            bits = float(value)
+        else:
+            match = _BANDWIDTH_RE.match(value) if isinstance(value, str) else None
+            if not match:
+                self.fail(
+                    path, f"expected a bandwidth like 10Gbps, got {_kind(value)}", "write e.g. 10Gbps, 100Mbps or 1kbps"
+                )
+            bits = float(Decimal(match.group(1)) * _BANDWIDTH_PREFIXES[match.group(2)])
+        if not math.isfinite(bits) or bits <= 0:
+            self.fail(
+                path, f"a bandwidth must be more than zero, got {_kind(value)}", "write e.g. 10Gbps, 100Mbps or 1kbps"
+            )
+        return bits
+
+    def subnet(self, value: Any, path: str) -> IPv4Network:
+        if not isinstance(value, str) or "/" not in value:
+            self.fail(path, f"expected a subnet in CIDR form, got {_kind(value)}", "write it like 10.0.1.0/24")
+        try:
+            net = ip_network(value, strict=False)
+        except ValueError:
+            self.fail(path, f"invalid subnet {value!r}", "write it like 10.0.1.0/24")
+        if not isinstance(net, IPv4Network):
+            self.fail(path, f"IPv6 subnet {value!r} is not supported", "use an IPv4 subnet like 10.0.1.0/24")
+        if str(net) != value.strip():
+            self.fail(path, f"{value} has host bits set", f"write the network address: {net}")
+        return net
+
+    def address(self, value: Any, path: str) -> IPv4Address:
+        if not isinstance(value, str):
+            self.fail(path, f"expected an IPv4 address, got {_kind(value)}", "write it like 10.0.1.5")
+        try:
+            addr = ip_address(value.strip())
+        except ValueError:
+            self.fail(path, f"invalid IPv4 address {value!r}", "write it like 10.0.1.5")
+        if not isinstance(addr, IPv4Address):
+            self.fail(path, f"IPv6 address {value!r} is not supported", "use an IPv4 address like 10.0.1.5")
+        return addr
+
+    def check_usable(self, addr: IPv4Address, subnet: IPv4Network, path: str, subnet_path: str) -> None:
+        """*addr* must be a host address of *subnet*: inside it, and neither its network nor broadcast address."""
+        if addr not in subnet:
+            self.fail(path, f"{addr} is outside {subnet_path} {subnet}", f"pick an address inside {subnet}")
+        if addr in (subnet.network_address, subnet.broadcast_address):
+            self.fail(path, f"{addr} is the network or broadcast address of {subnet}", _host_address_fix(subnet))
