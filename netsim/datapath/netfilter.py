@@ -117,7 +117,8 @@ def parse_rule(text: str, label: str = "") -> Rule:
         elif w == "--dport":
             fields["dport"] = int(arg)
         elif w == "-m":
-            if arg not in ("conntrack", "addrtype"):
+            # -m tcp/-m udp only enable --dport, which we read whatever the module
+            if arg not in ("conntrack", "addrtype", "tcp", "udp", "sctp"):
                 raise ValueError(f"unsupported match module {arg!r} in {text!r}")
         elif w == "--ctstate":
             fields["ctstate"] = frozenset(arg.split(","))
@@ -185,6 +186,13 @@ class Netfilter:
             chain.rules.insert(at, rule)
         self._empty = False
         return rule
+
+    def remove(self, rules: list[tuple[str, Rule]]) -> None:
+        """Delete these exact rules (``iptables -D`` of what one caller added)."""
+        doomed = {(table, id(rule)) for table, rule in rules}
+        for table in self.tables:
+            for chain in self.tables[table].values():
+                chain.rules = [r for r in chain.rules if (table, id(r)) not in doomed]
 
     def delete(self, table: str, predicate: Callable[[Rule], bool]) -> None:
         for chain in self.tables[table].values():

@@ -1,0 +1,486 @@
+"""One Docker engine: its networks, containers and endpoints, with docker SDK names.
+
+``engine.networks.create(...)``, ``engine.containers.run(...)``, ``network.connect(...)``,
+``network.disconnect(...)`` and ``network.remove()`` do what dockerd does, in its order:
+allocate from IPAM, ask the driver for the kernel objects, install the interface, address
+and routes in the container's namespace (the "sandbox"), pick the default gateway (B13),
+publish ports on the gateway endpoint, and register names for the embedded DNS.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+from typing import Iterator, Mapping, Optional, Sequence, Union
+
+from ..datapath.addr import ip, mac, mac_str
+from ..datapath.device import NetDevice
+from ..datapath.netfilter import Rule
+from ..datapath.netns import Namespace
+from ..datapath.world import World
+from ..errors import DockerError
+from . import iptables
+from .drivers.base import Driver, PortPublisher
+from .drivers.bridge import BridgeDriver
+from .drivers.host import HostDriver
+from .drivers.null import NullDriver
+from .ipam import AddressPool, pick_subnet
+from .profile import EngineProfile
+
+#: The drivers a local engine knows; overlay and macvlan join this list in later issues.
+DRIVERS: dict[str, type] = {"bridge": BridgeDriver, "host": HostDriver, "null": NullDriver}
+
+RANDOM_PORTS = (49153, 65535)  # B23: ip_local_port_range fallback
+
+
+@dataclass(frozen=True)
+class PortBinding:
+    container_port: int
+    host_port: int
+    proto: str = "tcp"
+    host_ip: Optional[IPv4Address] = None  # None: 0.0.0.0
+
+    def __str__(self) -> str:
+        return f"{self.host_ip or '0.0.0.0'}:{self.host_port}:{self.container_port}/{self.proto}"
+
+
+@dataclass
+class Endpoint:
+    network: "Network"
+    container: "Container"
+    address: IPv4Address
+    mac: int
+    ifname: str
+    aliases: tuple[str, ...] = ()
+    interface: Optional[NetDevice] = None  # container side
+    host_device: Optional[NetDevice] = None  # bridge port side
+    gateway: Optional[IPv4Address] = None  # what the driver offered
+
+    @property
+    def plen(self) -> int:
+        return self.network.subnet.prefixlen
+
+
+class Network:
+    def __init__(self, engine: "Engine", name: str, driver: Driver, net_id: str,
+                 subnet: Optional[IPv4Network], gateway: Optional[IPv4Address],
+                 ip_range: Optional[IPv4Network], internal: bool, attachable: bool, icc: bool,
+                 masquerade: bool, mtu: Optional[int], options: Mapping[str, str]) -> None:
+        self.engine = engine
+        self.name = name
+        self.driver = driver
+        self.id = net_id
+        self.internal = internal
+        self.attachable = attachable
+        self.icc = icc
+        self.masquerade = masquerade
+        self.mtu = mtu
+        self.options = dict(options)
+        self.device: Optional[NetDevice] = None
+        self.endpoints: dict[str, Endpoint] = {}  # container name -> endpoint, join order
+        self.subnet = subnet or IPv4Network("0.0.0.0/32")
+        self.gateway = gateway
+        self.pool = AddressPool(subnet, ip_range, gateway) if subnet is not None else None
+
+    @property
+    def driver_name(self) -> str:
+        return self.driver.name
+
+    @property
+    def user_defined(self) -> bool:
+        return self.name not in ("bridge", "host", "none")
+
+    @property
+    def containers(self) -> list["Container"]:
+        return [ep.container for ep in self.endpoints.values()]
+
+    def connect(self, container: Union["Container", str], aliases: Sequence[str] = (),
+                ipv4_address: Optional[Union[str, IPv4Address]] = None,
+                links: Sequence[str] = ()) -> Endpoint:
+        """``docker network connect [--alias A] [--ip X] NETWORK CONTAINER`` (B13)."""
+        ctr = self.engine.containers.get(container) if isinstance(container, str) else container
+        return self.engine._connect(ctr, self, tuple(aliases),
+                                    IPv4Address(ipv4_address) if ipv4_address is not None else None,
+                                    tuple(links))
+
+    def disconnect(self, container: Union["Container", str], force: bool = False) -> None:
+        """``docker network disconnect NETWORK CONTAINER`` (B14)."""
+        ctr = self.engine.containers.get(container) if isinstance(container, str) else container
+        self.engine._disconnect(ctr, self)
+
+    def remove(self) -> None:
+        """``docker network rm`` (B17)."""
+        self.engine.networks._remove(self)
+
+    @property
+    def attrs(self) -> dict[str, object]:
+        """The shape of ``docker network inspect``, for the fields we model."""
+        config = []
+        if self.pool is not None:
+            entry = {"Subnet": str(self.subnet)}
+            if self.gateway is not None:
+                entry["Gateway"] = str(self.gateway)
+            config.append(entry)
+        return {
+            "Name": self.name, "Id": self.id, "Driver": self.driver.name, "Scope": "local",
+            "Internal": self.internal, "Attachable": self.attachable,
+            "IPAM": {"Driver": "default", "Config": config},
+            "Options": dict(sorted(self.options.items())),
+            "Containers": {ep.container.id: {"Name": name, "MacAddress": mac_str(ep.mac),
+                                             "IPv4Address": f"{ep.address}/{ep.plen}"}
+                           for name, ep in self.endpoints.items()},
+        }
+
+    def __repr__(self) -> str:
+        return f"<Network {self.name} {self.driver.name} {self.subnet}>"
+
+
+@dataclass
+class Container:
+    engine: "Engine"
+    name: str
+    id: str
+    ns: Namespace
+    network_mode: str  # "default" | "host" | "none" | "container:<name>"
+    hostname: str
+    endpoints: dict[str, Endpoint] = field(default_factory=dict)  # network name -> endpoint
+    links: list[tuple[str, str]] = field(default_factory=list)  # (target container, alias)
+    ports: list[PortBinding] = field(default_factory=list)
+    gateway_endpoint: Optional[Endpoint] = None
+    port_rules: list[tuple[str, Rule]] = field(default_factory=list)  # (table, rule) of its ports
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+    @property
+    def host(self) -> str:
+        return self.engine.host
+
+    @property
+    def owns_namespace(self) -> bool:
+        return self.network_mode in ("default", "none")
+
+    @property
+    def attrs(self) -> dict[str, object]:
+        networks = {name: {"IPAddress": str(ep.address), "IPPrefixLen": ep.plen,
+                           "Gateway": str(ep.gateway or ""), "MacAddress": mac_str(ep.mac),
+                           "Aliases": list(ep.aliases), "NetworkID": ep.network.id}
+                    for name, ep in self.endpoints.items()}
+        return {"Name": "/" + self.name, "Id": self.id,
+                "HostConfig": {"NetworkMode": self.network_mode if self.network_mode != "default" else "bridge"},
+                "NetworkSettings": {"Networks": networks,
+                                    "Ports": {f"{p.container_port}/{p.proto}": [
+                                        {"HostIp": str(p.host_ip or "0.0.0.0"), "HostPort": str(p.host_port)}]
+                                        for p in self.ports}}}
+
+    def __repr__(self) -> str:
+        return f"<Container {self.name} on {self.engine.host}>"
+
+
+class NetworkCollection:
+    def __init__(self, engine: "Engine") -> None:
+        self.engine = engine
+        self._by_name: dict[str, Network] = {}
+
+    def create(self, name: str, driver: str = "bridge", options: Optional[Mapping[str, str]] = None,
+               internal: bool = False, attachable: bool = False,
+               subnet: Optional[Union[str, IPv4Network]] = None,
+               ip_range: Optional[Union[str, IPv4Network]] = None,
+               gateway: Optional[Union[str, IPv4Address]] = None,
+               icc: bool = True, masquerade: bool = True, mtu: Optional[int] = None) -> Network:
+        """``docker network create`` for local-scope drivers."""
+        engine = self.engine
+        if name in self._by_name:
+            raise DockerError(f"network with name {name} already exists")
+        if driver not in DRIVERS:
+            raise DockerError(f"plugin \"{driver}\" not found",
+                              fix=f"use one of: {', '.join(sorted(d for d in DRIVERS if d != 'null'))}")
+        drv: Driver = engine.driver(driver)
+        sub = IPv4Network(subnet) if subnet is not None else None
+        if driver == "bridge":
+            in_use = [n.subnet for n in self._by_name.values() if n.pool is not None]
+            if sub is None:
+                sub = pick_subnet(in_use, engine.on_link, engine.profile.pool_exhausted_error)
+            elif any(sub.overlaps(u) for u in in_use):
+                raise DockerError("Pool overlaps with other one on this address space",
+                                  fix="choose a subnet that no other network on this host uses")
+        gw = IPv4Address(gateway) if gateway is not None else None
+        if sub is not None and gw is None:
+            gw = sub.network_address + 1
+        net = Network(engine, name, drv, engine.new_id(), sub, gw,
+                      IPv4Network(ip_range) if ip_range is not None else None, internal, attachable,
+                      icc, masquerade, mtu, options or {})
+        drv.create_network(net)
+        self._by_name[name] = net
+        return net
+
+    def get(self, name: str) -> Network:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise DockerError(f"network {name} not found") from None
+
+    def list(self) -> list[Network]:
+        return list(self._by_name.values())
+
+    def __iter__(self) -> Iterator[Network]:
+        return iter(list(self._by_name.values()))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    def _remove(self, net: Network) -> None:
+        if net.endpoints:
+            raise DockerError(f"error while removing network: network {net.name} id {net.id} has active "
+                              f"endpoints ({', '.join(net.endpoints)})",
+                              fix="disconnect or remove its containers first")
+        net.driver.delete_network(net)
+        del self._by_name[net.name]
+
+    def _add_builtin(self, net: Network) -> None:
+        self._by_name[net.name] = net
+
+
+class ContainerCollection:
+    def __init__(self, engine: "Engine") -> None:
+        self.engine = engine
+        self._by_name: dict[str, Container] = {}
+
+    def run(self, name: str, network: Optional[str] = None, network_mode: Optional[str] = None,
+            networks: Optional[Mapping[str, Mapping[str, object]]] = None,
+            ports: Optional[Sequence[PortBinding]] = None, links: Optional[Mapping[str, str]] = None,
+            hostname: Optional[str] = None) -> Container:
+        """``docker run -d --name NAME [--network N | --network host|none|container:X] ...``.
+
+        ``networks`` maps network name -> {"aliases": [...], "ipv4_address": "..."} for containers
+        started on several networks at once (compose style); ``network`` is the one-network form.
+        """
+        engine = self.engine
+        if name in self._by_name:
+            raise DockerError(f'Conflict. The container name "/{name}" is already in use',
+                              fix="pick another container name")
+        attach: dict[str, Mapping[str, object]] = dict(networks or {})
+        if network is not None:
+            attach = {network: {}, **attach}
+        mode = network_mode or "default"
+        if mode == "bridge":
+            mode = "default"
+            attach = {"bridge": {}, **attach}
+        if mode in ("host", "none") or mode.startswith("container:"):
+            if attach:
+                raise DockerError("conflicting options: cannot attach both user-defined and non-user-defined network-modes")
+            if links and mode == "host":
+                raise DockerError("conflicting options: host type networking can't be used with links. "
+                                  "This would result in undefined behavior")
+        elif not attach:
+            attach = {"bridge": {}}
+        cid = engine.new_id()
+        if mode == "host":
+            ns = engine.ns
+        elif mode.startswith("container:"):
+            ns = self.get(mode.split(":", 1)[1]).ns
+        else:
+            ns = Namespace(engine.world, name)
+        ctr = Container(engine, name, cid, ns, mode, hostname or cid[:12])
+        self._by_name[name] = ctr
+        for target, alias in (links or {}).items():
+            self.get(target)  # a link names a container of this daemon
+            ctr.links.append((target, alias))
+        for net_name, opts in attach.items():
+            net = engine.networks.get(net_name)
+            aliases = tuple(opts.get("aliases", ()) or ())  # type: ignore[call-overload]
+            addr = opts.get("ipv4_address")
+            engine._connect(ctr, net, aliases, IPv4Address(addr) if addr else None, ())
+        for binding in ports or ():
+            engine._publish(ctr, binding)
+        return ctr
+
+    def get(self, name: Union[str, Container]) -> Container:
+        if isinstance(name, Container):
+            return name
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise DockerError(f"No such container: {name}") from None
+
+    def list(self) -> list[Container]:
+        return list(self._by_name.values())
+
+    def __iter__(self) -> Iterator[Container]:
+        return iter(list(self._by_name.values()))
+
+
+class Engine:
+    def __init__(self, host: str, world: World, ns: Namespace, rng: random.Random,
+                 profile: EngineProfile, on_link: Sequence[IPv4Network]) -> None:
+        self.host = host
+        self.world = world
+        self.ns = ns
+        self.rng = rng
+        self.profile = profile
+        self.on_link = list(on_link)
+        self.warnings: list[str] = []
+        self._drivers: dict[str, Driver] = {}
+        self._bound: dict[tuple[str, int], tuple[Optional[IPv4Address], str]] = {}
+        self._next_random_port = RANDOM_PORTS[0]
+        self.networks = NetworkCollection(self)
+        self.containers = ContainerCollection(self)
+        ns.ip_forward = True  # dockerd enables it, and so sets FORWARD's policy to DROP (B26)
+        iptables.setup_host(ns.nf, profile)
+        self.networks.create("bridge")
+        for builtin, drv in (("host", "host"), ("none", "null")):
+            self.networks._add_builtin(Network(self, builtin, self.driver(drv), self.new_id(), None, None,
+                                               None, False, False, True, True, None, {}))
+
+    # ---- identities (all from the simulation's seeded RNG) ----------------------------------
+
+    def new_id(self) -> str:
+        return f"{self.rng.getrandbits(256):064x}"
+
+    def random_hex(self, n: int) -> str:
+        return f"{self.rng.getrandbits(4 * n):0{n}x}"
+
+    def random_mac(self) -> int:
+        """A random locally administered unicast MAC (what the kernel gives bridges and veths)."""
+        value = self.rng.getrandbits(48)
+        return (value & ~(0x01 << 40)) | (0x02 << 40)
+
+    def container_mac(self, address: IPv4Address) -> int:
+        """B3: 02:42 + IPv4 up to Engine 27, random from 28 on."""
+        if self.profile.mac_scheme == "ip":
+            return mac("02:42:00:00:00:00") | ip(address)
+        return self.random_mac()
+
+    def driver(self, name: str) -> Driver:
+        if name not in self._drivers:
+            self._drivers[name] = DRIVERS[name]()
+        return self._drivers[name]
+
+    # ---- sandbox: what happens in the container's namespace ---------------------------------
+
+    def _connect(self, ctr: Container, net: Network, aliases: tuple[str, ...],
+                 address: Optional[IPv4Address], links: tuple[str, ...]) -> Endpoint:
+        if ctr.network_mode == "host" or ctr.network_mode.startswith("container:"):
+            raise DockerError("container sharing network namespace with another container or host "
+                              "cannot be connected to any other network")
+        if ctr.network_mode == "none":
+            raise DockerError("container cannot be connected to multiple networks with one of the "
+                              "networks in private (none) mode")
+        if net.name in ctr.endpoints:
+            raise DockerError(f"endpoint with name {ctr.name} already exists in network {net.name}")
+        if not net.user_defined and aliases:
+            raise DockerError("network-scoped aliases are only supported for user-defined networks")
+        if not net.user_defined and address is not None:
+            raise DockerError("user specified IP address is supported on user-defined networks only")
+        assert net.pool is not None
+        addr = net.pool.allocate(address)
+        used = {dev.name for dev in ctr.ns.devices.values()}
+        ifname = next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
+        ep = Endpoint(net, ctr, addr, self.container_mac(addr), ifname, aliases)
+        info = net.driver.join(net, ep)
+        ep.interface, ep.gateway = info.interface, info.gateway
+        ctr.ns.add_device(info.interface)
+        ctr.ns.add_address(info.interface, ip(addr), ep.plen)
+        ctr.endpoints[net.name] = ep
+        net.endpoints[ctr.name] = ep
+        ctr.links.extend((target, alias) for target, alias in (_split_link(l) for l in links))
+        self._select_gateway(ctr)
+        return ep
+
+    def _disconnect(self, ctr: Container, net: Network) -> None:
+        ep = ctr.endpoints.get(net.name)
+        if ep is None:
+            raise DockerError(f"container {ctr.name} is not connected to network {net.name}")
+        net.driver.leave(net, ep)
+        assert ep.interface is not None
+        ctr.ns.remove_device(ep.interface)
+        assert net.pool is not None
+        net.pool.release(ep.address)
+        del ctr.endpoints[net.name]
+        del net.endpoints[ctr.name]
+        self._select_gateway(ctr)
+
+    def _select_gateway(self, ctr: Container) -> None:
+        """B13: the endpoint that provides the default route, and where published ports go.
+
+        Order: not docker_gwbridge, not internal, has a gateway, then the lowest network name.
+        """
+        candidates = [ep for ep in ctr.endpoints.values() if ep.gateway is not None]
+        best = min(candidates, key=lambda ep: (ep.network.name == "docker_gwbridge",
+                                               ep.network.internal, ep.network.name), default=None)
+        ctr.ns.routes.remove(lambda r: r.plen == 0)
+        if best is not None:
+            assert best.interface is not None and best.gateway is not None
+            ctr.ns.add_route(0, 0, best.interface, ip(best.gateway))
+        if best is not ctr.gateway_endpoint:
+            # Published ports follow the gateway endpoint.
+            self.ns.nf.remove(ctr.port_rules)
+            ctr.port_rules.clear()
+            ctr.gateway_endpoint = best
+            if best is not None:
+                for binding in ctr.ports:
+                    self._program_port(ctr, binding)
+
+    # ---- published ports (B20-B23, B29) -------------------------------------------------------
+
+    def _publish(self, ctr: Container, binding: PortBinding) -> None:
+        if ctr.network_mode == "host":
+            self.warnings.append(f"{ctr.name}: Published ports are discarded when using host network mode")
+            self._listen_host_mode(ctr, binding.container_port, binding.proto)
+            return
+        if binding.host_port == 0:
+            binding = PortBinding(binding.container_port, self._random_port(binding.proto),
+                                  binding.proto, binding.host_ip)
+        self._bind(binding, owner=ctr.name)
+        ctr.ports.append(binding)
+        if binding.proto == "tcp":
+            ctr.ns.tcp_listen.add(binding.container_port)  # the service the port is published for
+            self.ns.tcp_listen.add(binding.host_port)  # the daemon holds the host port (docker-proxy)
+        if ctr.gateway_endpoint is not None:
+            self._program_port(ctr, binding)
+
+    def _program_port(self, ctr: Container, binding: PortBinding) -> None:
+        ep = ctr.gateway_endpoint
+        assert ep is not None
+        if isinstance(ep.network.driver, PortPublisher):
+            ctr.port_rules.extend(ep.network.driver.publish(ep.network, ep, binding))
+
+    def _bind(self, binding: PortBinding, owner: str) -> None:
+        key = (binding.proto, binding.host_port)
+        held = self._bound.get(key)
+        if held is not None:
+            held_ip, held_by = held
+            if held_ip is None or binding.host_ip is None or held_ip == binding.host_ip:
+                addr = f"{binding.host_ip or '0.0.0.0'}:{binding.host_port}"
+                if held_by.startswith("host-mode:"):
+                    raise DockerError(self.profile.port_bind_error.format(
+                        endpoint=owner, addr=addr, proto=binding.proto, binding=binding),
+                        fix=f"{held_by[10:]} (network_mode: host) already listens on that port; pick another host port")
+                raise DockerError(f"Bind for {addr} failed: port is already allocated",
+                                  fix=f"{held_by} already publishes it; pick another host port")
+        self._bound[key] = (binding.host_ip, owner)
+
+    def _listen_host_mode(self, ctr: Container, port: int, proto: str) -> None:
+        """A host-mode app binds its port on the host: EADDRINUSE if Docker holds it (B29)."""
+        key = (proto, port)
+        if key in self._bound:
+            self.warnings.append(f"{ctr.name}: bind 0.0.0.0:{port}/{proto}: address already in use "
+                                 f"(held by {self._bound[key][1]}); Docker reports no error")
+            return
+        self._bound[key] = (None, f"host-mode:{ctr.name}")
+        if proto == "tcp":
+            self.ns.tcp_listen.add(port)
+
+    def _random_port(self, proto: str) -> int:
+        while (proto, self._next_random_port) in self._bound:
+            self._next_random_port += 1
+        if self._next_random_port > RANDOM_PORTS[1]:
+            raise DockerError("no free host port in 49153-65535")
+        return self._next_random_port
+
+
+def _split_link(text: str) -> tuple[str, str]:
+    target, _, alias = text.partition(":")
+    return target, alias or target

@@ -1,0 +1,74 @@
+"""Name resolution as a container sees it: /etc/hosts, then the embedded DNS at 127.0.0.11.
+
+- Default bridge only (B5): no embedded DNS; only ``/etc/hosts``, which ``--link`` fills (B6).
+- User-defined networks (B9, B10): container name, aliases, short ID and hostname, also as
+  ``name.network``, answered only for networks the asking container is on, first matching
+  network in endpoint order wins; every endpoint sharing a name on that network is returned.
+- ``--link`` on a user-defined network is a container-scoped alias checked first (B11).
+Lookups are case-insensitive.  Unknown names would go upstream; the simulated world has no
+upstream resolver, so they are NXDOMAIN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+from typing import TYPE_CHECKING, Optional
+
+if TYPE_CHECKING:
+    from .daemon import Container, Endpoint
+
+
+@dataclass(frozen=True)
+class Answer:
+    addresses: tuple[IPv4Address, ...]
+    owners: tuple[str, ...]  # container names, aligned with addresses
+    source: str  # "hosts" | "dns" | "link-alias"
+    network: str = ""
+
+
+def _names(ep: "Endpoint") -> set[str]:
+    ctr = ep.container
+    names = {ctr.name, ctr.short_id, ctr.hostname, *ep.aliases}
+    return {n.lower() for n in names} | {f"{n.lower()}.{ep.network.name.lower()}" for n in names}
+
+
+def resolve(ctr: "Container", name: str) -> Optional[Answer]:
+    wanted = name.lower()
+    engine = ctr.engine
+    # /etc/hosts: links on the default bridge write "<ip> alias hostname name" (B6).
+    for target_name, alias in ctr.links:
+        target = engine.containers.get(target_name)
+        shared = _shared_endpoint(ctr, target, default_bridge=True)
+        if shared is not None and wanted in {alias.lower(), target.name.lower(), target.hostname.lower()}:
+            return Answer((shared.address,), (target.name,), "hosts", shared.network.name)
+    user_eps = [ep for ep in ctr.endpoints.values() if ep.network.user_defined]
+    if not user_eps:
+        return None  # resolv.conf points upstream: no embedded DNS on the default bridge
+    for target_name, alias in ctr.links:  # B11: container-scoped alias, checked before names
+        if wanted == alias.lower():
+            target = engine.containers.get(target_name)
+            shared = _shared_endpoint(ctr, target, default_bridge=False)
+            if shared is not None:
+                return Answer((shared.address,), (target.name,), "link-alias", shared.network.name)
+    for ep in user_eps:
+        hits = [other for other in ep.network.endpoints.values() if wanted in _names(other)]
+        if hits:
+            return Answer(tuple(h.address for h in hits), tuple(h.container.name for h in hits), "dns",
+                          ep.network.name)
+    return None
+
+
+def _shared_endpoint(ctr: "Container", target: "Container", default_bridge: bool) -> Optional["Endpoint"]:
+    for name, ep in target.endpoints.items():
+        if name in ctr.endpoints and (name == "bridge") == default_bridge:
+            return ep
+    return None
+
+
+def known_names(ctr: "Container") -> list[str]:
+    """Every name that anyone could try for ``ctr``: its name and its network aliases."""
+    names = [ctr.name]
+    for ep in ctr.endpoints.values():
+        names.extend(a for a in ep.aliases if a not in names)
+    return names

@@ -1,0 +1,81 @@
+"""IPAM for local-scope networks: subnets from Docker's default pools, addresses first-fit.
+
+Pools and their order come from libnetwork's ``ipamutils`` (B8, §2): 172.17/16, 172.18/16,
+172.19/16, 172.20/14, 172.24/14 and 172.28/14 cut into /16s, then 192.168/16 cut into /20s:
+31 subnets.  A candidate is skipped when it overlaps a network already on the host or one
+of the host's on-link routes (the ``InferReservedNetworks`` rule of Engine 23+).  Inside a
+network, addresses are handed out lowest-free-first and reused at once (B2); swarm-scope
+serial allocation is a different allocator and not this one.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv4Network
+from typing import Iterable, Optional
+
+from ..errors import DockerError
+
+DEFAULT_POOLS: tuple[tuple[str, int], ...] = (
+    ("172.17.0.0/16", 16),
+    ("172.18.0.0/16", 16),
+    ("172.19.0.0/16", 16),
+    ("172.20.0.0/14", 16),
+    ("172.24.0.0/14", 16),
+    ("172.28.0.0/14", 16),
+    ("192.168.0.0/16", 20),
+)
+
+
+def default_subnets() -> Iterable[IPv4Network]:
+    for base, size in DEFAULT_POOLS:
+        yield from IPv4Network(base).subnets(new_prefix=size)
+
+
+def pick_subnet(in_use: Iterable[IPv4Network], reserved: Iterable[IPv4Network],
+                exhausted_error: str) -> IPv4Network:
+    taken = list(in_use) + list(reserved)
+    for candidate in default_subnets():
+        if not any(candidate.overlaps(t) for t in taken):
+            return candidate
+    raise DockerError(exhausted_error, fix="give the network an explicit subnet, or remove unused networks")
+
+
+class AddressPool:
+    """The addresses of one network: gateway reserved, containers first-fit in ``ip_range``."""
+
+    def __init__(self, subnet: IPv4Network, ip_range: Optional[IPv4Network] = None,
+                 gateway: Optional[IPv4Address] = None) -> None:
+        self.subnet = subnet
+        self.range = ip_range or subnet
+        self.gateway = gateway
+        self._used: set[int] = set()
+        if gateway is not None:
+            self._used.add(int(gateway))
+        self._first = int(self.range.network_address)
+        self._last = int(self.range.broadcast_address)
+        # The subnet's own network and broadcast addresses are never handed out.
+        self._reserved = {int(subnet.network_address), int(subnet.broadcast_address)}
+
+    def allocate(self, wanted: Optional[IPv4Address] = None) -> IPv4Address:
+        if wanted is not None:
+            value = int(wanted)
+            if wanted not in self.subnet:
+                raise DockerError(f"no configured subnet contains IP address {wanted}")
+            if value in self._used or value in self._reserved:
+                raise DockerError(f"Address already in use: {wanted}",
+                                  fix="pick a free ipv4_address or leave it out")
+            self._used.add(value)
+            return wanted
+        for value in range(self._first, self._last + 1):
+            if value not in self._used and value not in self._reserved:
+                self._used.add(value)
+                return IPv4Address(value)
+        raise DockerError(f"no available IPv4 addresses on this network's address pools: {self.subnet}",
+                          fix="use a larger subnet or ip_range")
+
+    def release(self, address: IPv4Address) -> None:
+        self._used.discard(int(address))
+
+    @property
+    def in_use(self) -> int:
+        return len(self._used) - (1 if self.gateway is not None else 0)

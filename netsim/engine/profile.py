@@ -1,0 +1,49 @@
+"""Engine behaviour profiles: where Docker 27, 28 and 29 differ (docker-semantics.md §5)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class EngineProfile:
+    version: str
+    #: bridge/macvlan container MACs: "ip" = 02:42 + IPv4 (<=27), "random" = local-admin (>=28)
+    mac_scheme: str
+    #: filter layout: "isolation-chains" (<=27), "docker-forward" (28), "docker-forward-29"
+    iptables_layout: str
+    #: raw PREROUTING drops of direct access to container addresses (28.2+)
+    raw_direct_access_drop: bool
+    #: B8: the error when the local default pools are exhausted
+    pool_exhausted_error: str
+    #: B21: prefix of the error when a host port is held by a non-Docker socket
+    port_bind_error: str
+
+
+PROFILES = {
+    "27": EngineProfile(
+        version="27",
+        mac_scheme="ip",
+        iptables_layout="isolation-chains",
+        raw_direct_access_drop=False,
+        pool_exhausted_error="all predefined address pools have been fully subnetted",
+        port_bind_error="driver failed programming external connectivity on endpoint {endpoint}: "
+                        "Error starting userland proxy: listen tcp4 {addr}: bind: address already in use",
+    ),
+    "28": EngineProfile(
+        version="28",
+        mac_scheme="random",
+        iptables_layout="docker-forward",
+        raw_direct_access_drop=True,
+        pool_exhausted_error="all predefined address pools have been fully subnetted",
+        port_bind_error="failed to bind host port for {binding}: address already in use",
+    ),
+    "29": EngineProfile(
+        version="29",
+        mac_scheme="random",
+        iptables_layout="docker-forward-29",
+        raw_direct_access_drop=True,
+        pool_exhausted_error="all predefined address pools have been fully subnetted",
+        port_bind_error="failed to bind host port {addr}/{proto}: address already in use",
+    ),
+}
