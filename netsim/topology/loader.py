@@ -142,13 +142,19 @@ def load_spec(path: str | os.PathLike[str]) -> TopologySpec:
         ) from None
     try:
         data = yaml.load(raw, Loader=_YamlLoader)  # noqa: S506 - _YamlLoader is a SafeLoader
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = exc.problem or exc.context or "syntax error"
+    except _DuplicateKeyError as exc:
         raise TopologyError(
-            source, "", f"invalid YAML{where}: {problem}", "fix the YAML there: check indentation, quotes and brackets"
+            source,
+            "",
+            f"invalid YAML {_where(exc.problem_mark)}: {exc.problem}",
+            "remove or rename one of the two keys",
         ) from None
+    except yaml.MarkedYAMLError as exc:
+        message = f"invalid YAML {_where(exc.problem_mark or exc.context_mark)}: {exc.problem or exc.context}"
+        if exc.problem and exc.context and exc.context_mark:
+            # PyYAML notices a missing bracket only where parsing breaks; the context points at its opening.
+            message += f" ({exc.context} {_where(exc.context_mark)})"
+        raise TopologyError(source, "", message, "fix the YAML there: check indentation, quotes and brackets") from None
     except yaml.YAMLError as exc:
         raise TopologyError(source, "", f"invalid YAML: {exc}", "save the file as UTF-8 YAML") from None
     spec = parse_spec(data, source)
@@ -158,6 +164,14 @@ def load_spec(path: str | os.PathLike[str]) -> TopologySpec:
 def parse_spec(data: Any, source: str = "<memory>") -> TopologySpec:
     """Check an already-parsed topology (the dict ``yaml.safe_load`` gives) into a :class:`TopologySpec`."""
     return _Parser(source).topology(data)
+
+
+def _where(mark: Optional[yaml.Mark]) -> str:
+    return f"at line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+
+
+class _DuplicateKeyError(ConstructorError):
+    pass
 
 
 class _YamlLoader(yaml.SafeLoader):
@@ -178,7 +192,7 @@ class _YamlLoader(yaml.SafeLoader):
             except TypeError:
                 continue  # unhashable: the base class reports it
             if first is not key_node.start_mark:
-                raise ConstructorError(
+                raise _DuplicateKeyError(
                     None, None, f"duplicate key {key!r} (first given at line {first.line + 1})", key_node.start_mark
                 )
         return cast(dict[Any, Any], super().construct_mapping(node, deep=deep))
@@ -234,6 +248,11 @@ def _suggest(word: str, choices: Iterable[str], what: str = "valid keys here") -
 
 def _one_of(names: Sequence[str]) -> str:
     return names[0] if len(names) == 1 else f"<one of {', '.join(names)}>"
+
+
+def _scalar(value: Any) -> str:
+    """*value* spelled as in the YAML file."""
+    return str(value).lower() if isinstance(value, bool) else repr(value) if isinstance(value, str) else str(value)
 
 
 def _show(value: Any) -> str:
@@ -381,14 +400,17 @@ class _Parser:
             )
         return name
 
-    def default_host(self, path: str, message: str) -> str:
-        """The one Docker host of the file, for items that may omit ``host``."""
+    def default_host(self, path: str, message: str, *, many: bool = False) -> str:
+        """The one Docker host of the file, for items that may omit ``host`` (``hosts`` if *many*)."""
         docker_hosts = self.docker_hosts()
         if len(docker_hosts) == 1:
             return docker_hosts[0]
         if not docker_hosts:
             self.fail(path, f"{message}, and no host runs Docker", "set docker: true on one of the hosts")
-        self.fail(path, message, f"add host: {_one_of(docker_hosts)}")
+        fix = (
+            f"add hosts: [{', '.join(docker_hosts)}] or a part of it" if many else f"add host: {_one_of(docker_hosts)}"
+        )
+        self.fail(path, message, fix)
 
     # -- networks ---------------------------------------------------------------------------
 
@@ -437,7 +459,7 @@ class _Parser:
             self.fail(
                 f"{path}.driver",
                 f"overlay networks need a swarm: {_MSG_NOT_MANAGER}",
-                f"add swarm: manager to one Docker host, e.g. hosts.{_one_of(self.docker_hosts() or ['node1'])}",
+                f"add swarm: manager to one Docker host ({', '.join(self.docker_hosts())})",
             )
         if "labels" in body:
             self.fields(body["labels"], f"{path}.labels", None)
@@ -518,7 +540,7 @@ class _Parser:
             if field in body and from_opts != value:
                 self.fail(
                     option_path,
-                    f"driver option '{option}' ({text!r}) conflicts with {shorthand_path} ({body[field]!r})",
+                    f"driver option '{option}' ({text!r}) conflicts with {shorthand_path} ({_scalar(body[field])})",
                     f"keep only one of {shorthand_path} and {option_path}, or make them agree",
                 )
             value = from_opts
@@ -572,7 +594,7 @@ class _Parser:
             if "driver" in ipam and ipam["driver"] != "default":
                 self.fail(
                     f"{ipam_path}.driver",
-                    f"unsupported IPAM driver {_kind(ipam['driver'])}; netsim models Docker's default IPAM only",
+                    f"unsupported IPAM driver {_show(ipam['driver'])}; netsim models Docker's default IPAM only",
                     "remove ipam.driver, or set it to default",
                 )
             pools = self.items(ipam.get("config"), f"{ipam_path}.config")
@@ -588,7 +610,7 @@ class _Parser:
                     if key in given and given[key][0] != raw:
                         self.fail(
                             at,
-                            f"{key} {raw!r} conflicts with {given[key][1]} ({given[key][0]!r})",
+                            f"{key} {_scalar(raw)} conflicts with {given[key][1]} ({_scalar(given[key][0])})",
                             f"give {key} once, either at {given[key][1]} or under ipam.config",
                         )
                     given[key] = (raw, at)
@@ -637,7 +659,9 @@ class _Parser:
                 f"use hosts: [{self.string(body['host'], f'{path}.host')}]",
             )
         if "hosts" not in body:
-            return None, (self.default_host(path, f"{driver} networks are created on each host that uses them"),)
+            return None, (
+                self.default_host(path, f"{driver} networks are created on each host that uses them", many=True),
+            )
         entries = self.items(body["hosts"], f"{path}.hosts")
         if not entries:
             self.fail(
@@ -1211,7 +1235,11 @@ class _Parser:
                 )
             seconds = float(Decimal(match.group(1)) * _DURATION_UNITS[match.group(2)])
         if not math.isfinite(seconds) or seconds < 0:
-            self.fail(path, f"a duration must be zero or more, got {_kind(value)}", "write e.g. 100ns, 50us, 1ms or 2s")
+            self.fail(
+                path,
+                f"a duration must be finite and zero or more, got {_kind(value)}",
+                "write e.g. 100ns, 50us, 1ms or 2s",
+            )
         return seconds
 
     def bandwidth(self, value: Any, path: str) -> float:
