@@ -1,9 +1,10 @@
 """A Linux bridge: FDB learning, unicast forwarding, flooding, and delivery to its own stack.
 
 The bridge is also a device of its namespace (``docker0``, ``br-...``) carrying the gateway
-address.  With ``br_netfilter`` loaded (dockerd loads it), IPv4 frames bridged between two
-ports traverse the namespace's iptables PREROUTING/FORWARD/POSTROUTING with ``-i br -o br``:
-that is where Docker's ICC rules act on same-bridge traffic.
+address.  With ``br_netfilter`` loaded and ``bridge-nf-call-iptables=1`` (dockerd does both once a
+network disables ICC), IPv4 frames bridged between two ports traverse the namespace's
+iptables PREROUTING/FORWARD/POSTROUTING with ``-i br -o br``: that is where Docker's ICC
+rules act on same-bridge traffic.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ class Bridge(NetDevice):
         super().__init__(world, name, mac, mtu)
         self.ports: list[NetDevice] = []
         self.fdb: dict[int, NetDevice] = {}
-        self.nf_call_iptables = True  # net.bridge.bridge-nf-call-iptables, set by dockerd
 
     def add_port(self, dev: NetDevice) -> None:
         dev.master = self
@@ -72,8 +72,8 @@ class Bridge(NetDevice):
             self._forward(inport, out, skb if i == len(targets) - 1 else skb.clone())
 
     def _forward(self, inport: NetDevice, out: NetDevice, skb: Skb) -> None:
-        if self.nf_call_iptables and type(skb.frame.payload) is IPv4:
-            assert self.ns is not None
+        assert self.ns is not None
+        if self.ns.br_nf_call_iptables and type(skb.frame.payload) is IPv4:
             if not self.ns.br_netfilter_forward(self, skb):
                 return
         out.xmit(skb)

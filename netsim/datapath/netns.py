@@ -64,6 +64,7 @@ class Namespace:
         self.routes = RouteTable()
         self.neigh: dict[tuple[str, int], Neighbour] = {}
         self.ip_forward = False
+        self.br_nf_call_iptables = False  # net.bridge.bridge-nf-call-iptables (br_netfilter)
         self.nf = Netfilter()
         self.ct = Conntrack()
         self.tcp_listen: set[int] = set()
@@ -224,8 +225,6 @@ class Namespace:
     def icmp_rcv(self, skb: Skb, pkt: IPv4, icmp: ICMP) -> None:
         if icmp.type == ICMP_ECHO:
             skb.step(self.name, "-", "DELIVERED", f"echo request id={icmp.ident} seq={icmp.seq}")
-            if skb.observer is not None:
-                skb.observer.answered(self)
             reply = IPv4(pkt.dst, pkt.src, icmp._replace(type=ICMP_ECHOREPLY), ttl=64, ident=pkt.ident)
             self._reply(skb, reply)
         elif icmp.type == ICMP_ECHOREPLY:
@@ -240,8 +239,6 @@ class Namespace:
 
     def tcp_rcv(self, skb: Skb, pkt: IPv4, tcp: TCP) -> None:
         if tcp.flags & TCP_SYN and not tcp.flags & TCP_ACK:
-            if skb.observer is not None:
-                skb.observer.answered(self)
             if tcp.dport in self.tcp_listen:
                 skb.step(self.name, "-", "DELIVERED", f"SYN to listening port {tcp.dport}")
                 flags = TCP_SYN | TCP_ACK
@@ -259,7 +256,7 @@ class Namespace:
         sock(self, skb)
 
     def _reply(self, request: Skb, pkt: IPv4) -> None:
-        reply = Skb(Ether(0, 0, pkt), request.observer, request.steps)
+        reply = Skb(Ether(0, 0, pkt), request.observer, request.steps, origin=self)
         self.ip_local_out(reply)
 
     # ---- output path -------------------------------------------------------------------------

@@ -8,7 +8,7 @@ means; ``netsim.analysis`` turns it into a disposition.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple, Optional
+from typing import TYPE_CHECKING, Callable, NamedTuple, Optional
 
 from .addr import ip_str
 from .drop import DropReason
@@ -28,14 +28,16 @@ class Drop(NamedTuple):
 
 
 class Probe:
-    def __init__(self, src: "Namespace", dst: int, proto: str = "icmp", port: int = 0) -> None:
+    def __init__(self, src: "Namespace", dst: int, proto: str = "icmp", port: int = 0,
+                 on_reply: Optional[Callable[[], None]] = None) -> None:
         self.src = src
+        self.on_reply = on_reply
         self.dst = dst
         self.proto = proto
         self.port = port
         self.sent_at: Optional[float] = None
         self.replied_at: Optional[float] = None
-        self.responders: list["Namespace"] = []
+        self.responder: Optional["Namespace"] = None  # whose stack sent the reply that came back
         self.drops: list[Drop] = []
         self.reply_steps: tuple[Step, ...] = ()
         self.refused = False  # TCP answered with RST
@@ -55,7 +57,7 @@ class Probe:
             sport = 32768 + ident  # an ephemeral port, unique per probe in this namespace
             seg = TCP(sport, self.port, seq=1000, flags=TCP_SYN)
             ns.echo_sockets[sport] = self._received
-        skb = Skb(Ether(0, 0, IPv4(src or 0, self.dst, seg, ident=ident)), self)
+        skb = Skb(Ether(0, 0, IPv4(src or 0, self.dst, seg, ident=ident)), self, origin=ns)
         if route is None:
             self.no_route = True
             skb.drop(ns.name, "-", DropReason.NO_ROUTE, f"connect: Network is unreachable ({ip_str(self.dst)})")
@@ -73,10 +75,10 @@ class Probe:
         if type(seg) is TCP and seg.flags & TCP_RST:
             self.refused = True
         self.replied_at = ns.world.sched.now
+        self.responder = skb.origin
         self.reply_steps = tuple(skb.steps)
-
-    def answered(self, ns: "Namespace") -> None:
-        self.responders.append(ns)
+        if self.on_reply is not None:
+            self.on_reply()
 
     def dropped(self, skb: Skb, reason: DropReason, detail: str) -> None:
         if not reason.noise:

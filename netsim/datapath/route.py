@@ -54,9 +54,9 @@ class RouteTable:
         for plen in self._plens:
             routes = self._by_plen[plen].get(dst & prefix_mask(plen))
             if routes:
-                for route in routes:
-                    if route.dev.up:
-                        return route
+                # A lost carrier does not remove routes (ignore_routes_with_linkdown=0): the
+                # packet still goes to the device, and dies there.
+                return routes[0]
         return None
 
     def __iter__(self):  # type: ignore[no-untyped-def]

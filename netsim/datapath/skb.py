@@ -35,17 +35,15 @@ class Observer(Protocol):
 
     def dropped(self, skb: "Skb", reason: DropReason, detail: str) -> None: ...
 
-    def answered(self, ns: "Namespace") -> None:
-        """``ns`` received the probe and is sending the reply."""
-
 
 class Skb:
-    __slots__ = ("frame", "observer", "steps", "ct", "ct_reply", "ct_new", "hops")
+    __slots__ = ("frame", "observer", "steps", "ct", "ct_reply", "ct_new", "hops", "origin")
 
     def __init__(self, frame: Ether, observer: Optional[Observer] = None,
-                 steps: Optional[list[Step]] = None) -> None:
+                 steps: Optional[list[Step]] = None, origin: Optional["Namespace"] = None) -> None:
         self.frame = frame
         self.observer = observer
+        self.origin = origin  # the namespace whose stack generated the packet (skb->sk)
         self.steps: list[Step] = steps if steps is not None else []
         self.ct: Optional["Conn"] = None  # conntrack entry of the namespace handling it now
         self.ct_reply = False  # True when the packet travels in the entry's reply direction
@@ -53,7 +51,7 @@ class Skb:
         self.hops = 0  # devices crossed: guards against L2 loops
 
     def clone(self, frame: Optional[Ether] = None) -> "Skb":
-        return Skb(self.frame if frame is None else frame, self.observer, list(self.steps))
+        return Skb(self.frame if frame is None else frame, self.observer, list(self.steps), self.origin)
 
     def step(self, node: str, where: str, action: str, detail: str = "") -> None:
         self.steps.append(Step(node, where, action, detail))

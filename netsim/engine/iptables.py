@@ -1,10 +1,14 @@
 """The iptables rules dockerd's bridge driver installs, per engine profile (B7, B12, B15-B26).
 
-This is the control plane writing forwarding state: every function appends rules, in
-iptables syntax, to a host namespace's netfilter tables.  The layouts follow moby's
-``iptabler`` (28+) and ``setup_ip_tables_linux.go`` (27): see docker-semantics.md B26.
-Labels on DROP rules name the Docker concept the rule implements, so a reachability table
-can say ISOLATED or ICC_DISABLED instead of just "a rule dropped it".
+This is the control plane writing forwarding state: each function adds rules, in iptables
+syntax, to the host namespace's tables, with moby's own Insert/Append choices so the order
+comes out as a real ``iptables-save`` shows it.  Sources (docs/iptables.md has the detail):
+29 and 28 follow moby's ``iptabler`` and its golden dumps (``TestIptabler``); 27 follows the
+pre-28 ``setup_ip_tables_linux.go`` / ``iptables.ProgramChain``, whose order is inferred from
+its Insert/Append calls because no golden dump of 27 exists.
+
+Labels on DROP rules name the Docker concept a rule implements, so a reachability table can
+say ISOLATED or ICC_DISABLED rather than only "a rule dropped it".
 """
 
 from __future__ import annotations
@@ -19,77 +23,94 @@ ISOLATED = "ISOLATED"
 ICC_DISABLED = "ICC_DISABLED"
 INTERNAL = "INTERNAL_NETWORK"
 DIRECT_ACCESS = "DIRECT_ACCESS_DENIED"
-NOT_PUBLISHED = "NOT_PUBLISHED"
+
+_LEGACY = "isolation-chains"  # profile 27
+_FORWARD_JUMPS = ("-A FORWARD -j DOCKER-USER", "-A FORWARD -j DOCKER-ISOLATION-STAGE-1")
 
 
 def setup_host(nf: Netfilter, profile: EngineProfile) -> None:
     """Chains and jumps dockerd creates at start-up; FORWARD policy DROP since it enabled ip_forward."""
-    for chain in ("DOCKER",):
-        nf.new_chain("nat", chain)
+    nf.new_chain("nat", "DOCKER")
     nf.append("nat", "-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER")
+    # The userland proxy (on by default) carries loopback traffic, hence ! -d 127.0.0.0/8.
     nf.append("nat", "-A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKER")
     nf.set_policy("filter", "FORWARD", "DROP")
-    if profile.iptables_layout == "isolation-chains":
+    if profile.iptables_layout == _LEGACY:
         for chain in ("DOCKER", "DOCKER-USER", "DOCKER-ISOLATION-STAGE-1", "DOCKER-ISOLATION-STAGE-2"):
             nf.new_chain("filter", chain)
-        nf.append("filter", "-A FORWARD -j DOCKER-USER")
-        nf.append("filter", "-A FORWARD -j DOCKER-ISOLATION-STAGE-1")
+        for jump in _FORWARD_JUMPS:
+            nf.append("filter", jump)
         nf.append("filter", "-A DOCKER-ISOLATION-STAGE-1 -j RETURN")
         nf.append("filter", "-A DOCKER-ISOLATION-STAGE-2 -j RETURN")
         nf.append("filter", "-A DOCKER-USER -j RETURN")
-    else:
-        for chain in ("DOCKER", "DOCKER-USER", "DOCKER-FORWARD", "DOCKER-CT", "DOCKER-BRIDGE",
-                      "DOCKER-INTERNAL"):
-            nf.new_chain("filter", chain)
-        if profile.iptables_layout == "docker-forward":
-            for chain in ("DOCKER-ISOLATION-STAGE-1", "DOCKER-ISOLATION-STAGE-2"):
-                nf.new_chain("filter", chain)
-        nf.append("filter", "-A FORWARD -j DOCKER-USER")
-        nf.append("filter", "-A FORWARD -j DOCKER-FORWARD")
-        nf.append("filter", "-A DOCKER-FORWARD -j DOCKER-CT")
-        if profile.iptables_layout == "docker-forward":
-            nf.append("filter", "-A DOCKER-FORWARD -j DOCKER-ISOLATION-STAGE-1")
-        nf.append("filter", "-A DOCKER-FORWARD -j DOCKER-INTERNAL")
-        nf.append("filter", "-A DOCKER-FORWARD -j DOCKER-BRIDGE")
+        return
+    isolation = profile.iptables_layout == "docker-forward"
+    chains = ["DOCKER", "DOCKER-USER", "DOCKER-FORWARD", "DOCKER-CT", "DOCKER-BRIDGE"]
+    chains += ["DOCKER-ISOLATION-STAGE-1", "DOCKER-ISOLATION-STAGE-2"] if isolation else ["DOCKER-INTERNAL"]
+    for chain in chains:
+        nf.new_chain("filter", chain)
+    nf.append("filter", "-A FORWARD -j DOCKER-USER")
+    nf.append("filter", "-A FORWARD -j DOCKER-FORWARD")
+    nf.append("filter", "-A DOCKER-FORWARD -j DOCKER-CT")
+    nf.append("filter", "-A DOCKER-FORWARD -j " + ("DOCKER-ISOLATION-STAGE-1" if isolation else "DOCKER-INTERNAL"))
+    nf.append("filter", "-A DOCKER-FORWARD -j DOCKER-BRIDGE")
 
 
 def setup_bridge(nf: Netfilter, profile: EngineProfile, br: str, subnet: IPv4Network,
                  icc: bool, masquerade: bool, internal: bool) -> None:
-    """Rules for one bridge network (setupIPTables / iptabler network.go)."""
+    """Rules for one bridge network (iptabler ``setupIPTables`` / pre-28 ``setupIPTablesInternal``)."""
     cidr = str(subnet)
-    if masquerade and not internal:
-        nf.append("nat", f"-A POSTROUTING -s {cidr} ! -o {br} -j MASQUERADE")
-    icc_rule = f"-A {{chain}} -i {br} -o {br} -j {'ACCEPT' if icc else 'DROP'}"
-    icc_label = "" if icc else ICC_DISABLED
-    if profile.iptables_layout == "isolation-chains":
-        if internal:
-            nf.insert("filter", f"-A DOCKER-ISOLATION-STAGE-1 ! -s {cidr} -o {br} -j DROP", INTERNAL)
-            nf.insert("filter", f"-A DOCKER-ISOLATION-STAGE-1 ! -d {cidr} -i {br} -j DROP", INTERNAL)
-            nf.append("filter", icc_rule.format(chain="FORWARD"), icc_label)
-            return
+    legacy = profile.iptables_layout == _LEGACY
+    if internal:
+        isolation_chain = "DOCKER-INTERNAL" if profile.iptables_layout == "docker-forward-29" \
+            else "DOCKER-ISOLATION-STAGE-1"
+        # Inserted "in" then "out": the out rule ends up first.
+        nf.insert("filter", f"-A {isolation_chain} ! -d {cidr} -i {br} -j DROP", INTERNAL)
+        nf.insert("filter", f"-A {isolation_chain} ! -s {cidr} -o {br} -j DROP", INTERNAL)
+        icc_rule = f"-A {'FORWARD' if legacy else 'DOCKER-FORWARD'} -i {br} -o {br} -j {'ACCEPT' if icc else 'DROP'}"
+        if legacy and icc:
+            _insert_after_jumps(nf, [icc_rule])
+        else:
+            nf.append("filter", icc_rule, "" if icc else ICC_DISABLED)
+        return
+    if masquerade:
+        nf.insert("nat", f"-A POSTROUTING -s {cidr} ! -o {br} -j MASQUERADE")
+        if profile.iptables_layout != "docker-forward-29":
+            # "skip DNAT": with the userland proxy on, the proxy serves the bridge's own containers.
+            nf.insert("nat", f"-A DOCKER -i {br} -j RETURN")
+    if legacy:
+        block = [f"-A FORWARD -o {br} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+                 f"-A FORWARD -o {br} -j DOCKER",
+                 f"-A FORWARD -i {br} ! -o {br} -j ACCEPT"]
+        if icc:
+            block.append(f"-A FORWARD -i {br} -o {br} -j ACCEPT")
+        _insert_after_jumps(nf, block)
+        if not icc:
+            nf.append("filter", f"-A FORWARD -i {br} -o {br} -j DROP", ICC_DISABLED)
         nf.insert("filter", f"-A DOCKER-ISOLATION-STAGE-1 -i {br} ! -o {br} -j DOCKER-ISOLATION-STAGE-2")
         nf.insert("filter", f"-A DOCKER-ISOLATION-STAGE-2 -o {br} -j DROP", ISOLATED)
-        nf.append("filter", f"-A FORWARD -o {br} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT")
-        nf.append("filter", f"-A FORWARD -o {br} -j DOCKER")
-        nf.append("filter", f"-A FORWARD -i {br} ! -o {br} -j ACCEPT")
-        nf.append("filter", icc_rule.format(chain="FORWARD"), icc_label)
-        return
-    if internal:
-        nf.append("filter", f"-A DOCKER-INTERNAL ! -s {cidr} -o {br} -j DROP", INTERNAL)
-        nf.append("filter", f"-A DOCKER-INTERNAL ! -d {cidr} -i {br} -j DROP", INTERNAL)
-        nf.append("filter", icc_rule.format(chain="DOCKER-FORWARD"), icc_label)
         return
     if profile.iptables_layout == "docker-forward":
-        nf.insert("filter", f"-A DOCKER-ISOLATION-STAGE-1 -i {br} ! -o {br} -j DOCKER-ISOLATION-STAGE-2")
+        nf.append("filter", f"-A DOCKER-ISOLATION-STAGE-1 -i {br} ! -o {br} -j DOCKER-ISOLATION-STAGE-2")
         nf.insert("filter", f"-A DOCKER-ISOLATION-STAGE-2 -o {br} -j DROP", ISOLATED)
-    nf.append("filter", f"-A DOCKER-CT -o {br} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT")
+    # 28+ close each bridge with a DROP in DOCKER for anything not accepted per port (moby#48724).
+    nf.append("filter", f"-A DOCKER ! -i {br} -o {br} -j DROP", ISOLATED)
     nf.append("filter", f"-A DOCKER-BRIDGE -o {br} -j DOCKER")
-    nf.append("filter", icc_rule.format(chain="DOCKER-FORWARD"), icc_label)
-    nf.append("filter", f"-A DOCKER-FORWARD -i {br} -j ACCEPT")
-    if profile.iptables_layout == "docker-forward-29":
-        # 29 dropped the isolation chains: whatever reaches DOCKER for this bridge from
-        # another interface and was not accepted by a per-port rule is dropped here.
-        nf.append("filter", f"-A DOCKER ! -i {br} -o {br} -j DROP", ISOLATED)
+    nf.append("filter", f"-A DOCKER-CT -o {br} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT")
+    if icc:
+        nf.append("filter", f"-A DOCKER-FORWARD -i {br} -j ACCEPT")
+    else:
+        nf.append("filter", f"-A DOCKER-FORWARD -i {br} -o {br} -j DROP", ICC_DISABLED)
+        nf.append("filter", f"-A DOCKER-FORWARD -i {br} ! -o {br} -j ACCEPT")
+
+
+def _insert_after_jumps(nf: Netfilter, block: list[str]) -> None:
+    """27: ProgramChain inserts at the top of FORWARD, then EnsureJumpRule puts the jumps back above."""
+    for text in reversed(block):
+        nf.insert("filter", text)
+    nf.delete("filter", lambda r: r.text in _FORWARD_JUMPS)
+    for text in reversed(_FORWARD_JUMPS):
+        nf.insert("filter", text)
 
 
 def teardown_bridge(nf: Netfilter, br: str, subnet: IPv4Network) -> None:
@@ -98,9 +119,13 @@ def teardown_bridge(nf: Netfilter, br: str, subnet: IPv4Network) -> None:
         nf.delete(table, lambda r: any(w in r.text + " " for w in words))
 
 
-def endpoint_direct_access(nf: Netfilter, profile: EngineProfile, br: str, address: IPv4Address) -> None:
-    """28.2+: raw PREROUTING drop of packets for a container address not arriving on its bridge."""
-    if profile.raw_direct_access_drop:
+def endpoint_direct_access(nf: Netfilter, profile: EngineProfile, br: str, address: IPv4Address,
+                           internal: bool) -> None:
+    """28.2+: raw PREROUTING drop of packets for a container address not arriving on its bridge.
+
+    Not for internal networks (iptabler ``filterDirectAccess`` returns early for them).
+    """
+    if profile.raw_direct_access_drop and not internal:
         nf.append("raw", f"-A PREROUTING -d {address}/32 ! -i {br} -j DROP", DIRECT_ACCESS)
 
 
@@ -120,9 +145,14 @@ def publish_port(nf: Netfilter, profile: EngineProfile, br: str, address: IPv4Ad
                                       f"-j DNAT --to-destination {address}:{container_port}"))]
     accept = (f"-A DOCKER -d {address}/32 ! -i {br} -o {br} -p {proto} -m {proto} "
               f"--dport {container_port} -j ACCEPT")
-    # 29 ends each bridge's DOCKER rules with a DROP: per-port ACCEPTs must come before it.
-    add = nf.insert if profile.iptables_layout == "docker-forward-29" else nf.append
-    rules.append(("filter", add("filter", accept)))
+    if profile.iptables_layout == _LEGACY:
+        rules.append(("filter", nf.append("filter", accept)))
+        # 27 masquerades hairpin traffic per port even with the proxy on (setPerPortNAT).
+        rules.append(("nat", nf.append("nat", f"-A POSTROUTING -s {address}/32 -d {address}/32 -p {proto} "
+                                              f"-m {proto} --dport {container_port} -j MASQUERADE")))
+    else:
+        # Inserted, so each per-port ACCEPT sits above the bridge's closing DROP.
+        rules.append(("filter", nf.insert("filter", accept)))
     if host_ip is not None and host_ip.is_loopback and profile.raw_direct_access_drop:
         rules.append(("raw", nf.append("raw", f"-A PREROUTING -d {host_ip}/32 ! -i lo -p {proto} -m {proto} "
                                               f"--dport {host_port} -j DROP", DIRECT_ACCESS)))

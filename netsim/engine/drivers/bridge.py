@@ -33,6 +33,10 @@ class BridgeDriver:
         network.device = dev
         iptables.setup_bridge(engine.ns.nf, engine.profile, ifname, network.subnet,
                               network.icc, network.masquerade, network.internal)
+        if not network.icc:
+            # dockerd loads br_netfilter only when some network needs ICC enforced; the
+            # sysctl then applies to every bridge of the namespace.
+            engine.ns.br_nf_call_iptables = True
 
     def delete_network(self, network: "Network") -> None:
         engine = network.engine
@@ -51,7 +55,8 @@ class BridgeDriver:
         engine.ns.add_device(outside)
         bridge.add_port(outside)
         endpoint.host_device = outside
-        iptables.endpoint_direct_access(engine.ns.nf, engine.profile, bridge.name, endpoint.address)
+        iptables.endpoint_direct_access(engine.ns.nf, engine.profile, bridge.name, endpoint.address,
+                                        network.internal)
         return JoinInfo(inside, None if network.internal else network.gateway)
 
     def leave(self, network: "Network", endpoint: "Endpoint") -> None:

@@ -1,0 +1,53 @@
+"""From what befell a probe to one upper-case word a user can read in a table."""
+
+from __future__ import annotations
+
+from ..datapath.drop import DropReason
+from ..datapath.probe import Probe
+from ..datapath.skb import Step
+
+ACCEPTED = "ACCEPTED"
+REFUSED = "REFUSED"  # TCP: the destination answered with RST
+OTHER_RESPONDER = "OTHER_RESPONDER"  # someone else owns the same address (B32)
+NO_REPLY = "NO_REPLY"
+NAME_UNRESOLVED = "NAME_UNRESOLVED"
+NO_DNS_ON_DEFAULT_BRIDGE = "NO_DNS_ON_DEFAULT_BRIDGE"
+DENIED = "DENIED"  # a netfilter rule without a Docker-specific label
+LINK_DOWN = "LINK_DOWN"
+
+
+def classify(probe: Probe, target_ns: object, timeout: float) -> tuple[bool, str, str, tuple[Step, ...]]:
+    """(reachable, disposition, detail, steps) of a finished probe aimed at ``target_ns``."""
+    responder = probe.responder
+    rtt = probe.rtt
+    if rtt is not None and rtt > timeout:
+        return False, NO_REPLY, f"reply after {rtt:.3f}s, past the {timeout:g}s timeout", probe.reply_steps
+    if rtt is not None and responder is not None:
+        if responder is target_ns:
+            if probe.refused:
+                return False, REFUSED, "connection refused (RST)", probe.reply_steps
+            return True, ACCEPTED, "", probe.reply_steps
+        return False, OTHER_RESPONDER, f"answered by {responder.name}", probe.reply_steps
+    drop = probe.main_drop()
+    if drop is None:
+        return False, NO_REPLY, "", ()
+    return False, _from_drop(drop.reason, drop.detail), drop.detail, drop.steps
+
+
+def _from_drop(reason: DropReason, detail: str) -> str:
+    if reason is DropReason.NETFILTER_DROP:
+        if detail.startswith("["):
+            return detail[1:detail.index("]")]
+        return DENIED
+    if reason is DropReason.DEV_DOWN:
+        return LINK_DOWN
+    return reason.value
+
+
+def path_of(steps: tuple[Step, ...]) -> str:
+    """The nodes a packet crossed, e.g. ``a > node1 > underlay > x > underlay > node1 > a``."""
+    nodes: list[str] = []
+    for step in steps:
+        if not nodes or nodes[-1] != step.node:
+            nodes.append(step.node)
+    return " > ".join(nodes)

@@ -1,0 +1,324 @@
+"""The simulation object: hosts on an underlay, their engines, a clock, and the questions.
+
+``Simulation`` is what ``netsim.load(path)`` returns and what a notebook builds by hand:
+
+    sim = netsim.Simulation("lab", seed=7)
+    node1 = sim.add_host("node1")
+    front = node1.networks.create("front", internal=True)
+    node1.containers.run("web", network="front")
+    sim.reachability()            # a pandas DataFrame
+
+Building from a topology file goes through exactly these calls (``build``), so a file and a
+notebook make the same world.  Time is simpy's: ``events:`` of the file are simpy processes,
+``ping`` runs in simulated time, and ``reachability`` answers for the current instant.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network
+from typing import TYPE_CHECKING, Iterator, Optional, Sequence, Union
+
+import simpy
+
+from .datapath.addr import ip
+from .datapath.device import Nic
+from .datapath.netns import Namespace
+from .datapath.switch import Switch
+from .datapath.world import World
+from .engine.daemon import Container, Engine, NetworkCollection, ContainerCollection, PortBinding
+from .engine.profile import PROFILES, EngineProfile
+from .errors import DockerError, NetsimError, TopologyError
+from .topology.spec import ContainerSpec, EventSpec, TopologySpec, UnderlaySpec
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .analysis.trace import PingResult, Trace
+
+
+class Host:
+    """A machine on the underlay: its namespace, and its Docker engine if it runs one."""
+
+    def __init__(self, sim: "Simulation", name: str, address: IPv4Address, engine: Optional[Engine]) -> None:
+        self.sim = sim
+        self.name = name
+        self.address = address
+        self.engine = engine
+
+    @property
+    def ns(self) -> Namespace:
+        return self.sim.world.namespaces[self.name]
+
+    @property
+    def eth0(self) -> Nic:
+        return self.ns.devices["eth0"]  # type: ignore[return-value]
+
+    @property
+    def docker(self) -> bool:
+        return self.engine is not None
+
+    @property
+    def networks(self) -> NetworkCollection:
+        return self._engine().networks
+
+    @property
+    def containers(self) -> ContainerCollection:
+        return self._engine().containers
+
+    def _engine(self) -> Engine:
+        if self.engine is None:
+            raise DockerError(f"host {self.name} runs no Docker engine")
+        return self.engine
+
+    def __repr__(self) -> str:
+        return f"<Host {self.name} {self.address}{'' if self.engine else ' (no docker)'}>"
+
+
+@dataclass(frozen=True)
+class EndpointView:
+    """A reachability endpoint: a host or a container, the namespace it pings from, its addresses."""
+
+    name: str
+    kind: str  # "host" | "container"
+    host: str
+    ns: Namespace
+    addresses: tuple[tuple[IPv4Address, str], ...]  # (address, network that owns it)
+
+
+class Simulation:
+    def __init__(self, name: str = "netsim", seed: int = 0, engine: str = "29",
+                 underlay: Optional[UnderlaySpec] = None, source: str = "<memory>") -> None:
+        if engine not in PROFILES:
+            raise NetsimError(f"unknown engine profile {engine!r}; use one of {sorted(PROFILES)}")
+        self.name = name
+        self.seed = seed
+        self.source = source
+        self.profile: EngineProfile = PROFILES[engine]
+        self.underlay = underlay or UnderlaySpec()
+        self.rng = random.Random(seed)
+        self.world = World()
+        self.env = simpy.Environment()
+        self.hosts: dict[str, Host] = {}
+        self.events_log: list[tuple[float, str]] = []
+        self.switch = Switch(self.world, "underlay", self.underlay.latency, self.underlay.bandwidth)
+        self.world.switches.append(self.switch)
+        if self.underlay.gateway is not None:
+            self._add_machine("gateway", self.underlay.gateway, router=True)
+
+    # ---- building ------------------------------------------------------------------------------
+
+    def add_host(self, name: str, address: Optional[Union[str, IPv4Address]] = None,
+                 docker: bool = True) -> Host:
+        """Plug a machine into the underlay switch; with ``docker=True`` it runs an engine."""
+        if name in self.hosts or name in self.world.namespaces:
+            raise DockerError(f"name {name} is already taken")
+        if address is None:
+            address = self.underlay.subnet.network_address + 11 + len(self.hosts)
+        addr = IPv4Address(address)
+        ns = self._add_machine(name, addr, router=False)
+        engine = None
+        if docker:
+            engine = Engine(name, self.world, ns, self.rng, self.profile, [self.underlay.subnet])
+        host = Host(self, name, addr, engine)
+        self.hosts[name] = host
+        return host
+
+    def _add_machine(self, name: str, address: IPv4Address, router: bool) -> Namespace:
+        ns = Namespace(self.world, name)
+        nic = Nic(self.world, "eth0", _host_mac(self.rng), self.underlay.mtu)
+        ns.add_device(nic)
+        ns.add_address(nic, ip(address), self.underlay.subnet.prefixlen)
+        self.switch.attach(nic)
+        if router:
+            ns.ip_forward = True
+        elif self.underlay.gateway is not None:
+            ns.add_route(0, 0, nic, ip(self.underlay.gateway))
+        return ns
+
+    def host(self, name: str) -> Host:
+        try:
+            return self.hosts[name]
+        except KeyError:
+            raise NetsimError(f"no host named {name!r}") from None
+
+    def container(self, name: str) -> Container:
+        for host in self.hosts.values():
+            if host.engine is not None:
+                for ctr in host.engine.containers:
+                    if ctr.name == name:
+                        return ctr
+        raise NetsimError(f"no container named {name!r}")
+
+    def containers(self) -> Iterator[Container]:
+        for host in self.hosts.values():
+            if host.engine is not None:
+                yield from host.engine.containers
+
+    # ---- time ----------------------------------------------------------------------------------
+
+    @property
+    def now(self) -> float:
+        return float(self.env.now)
+
+    def run(self, until: float) -> None:
+        """Advance simulated time, applying the timeline's events on the way."""
+        if until > self.env.now:
+            self.env.run(until=until)
+
+    def schedule(self, event: EventSpec) -> None:
+        self.env.process(self._event_process(event))
+
+    def _event_process(self, event: EventSpec):  # type: ignore[no-untyped-def]
+        yield self.env.timeout(event.at - self.env.now)
+        try:
+            self.apply(event)
+        except DockerError as err:
+            raise TopologyError(self.source, event.key_path, f"at {event.at:g}s: {err.message}", err.fix) from None
+
+    def apply(self, event: EventSpec) -> None:
+        """Carry out one timeline event now."""
+        kind = event.kind
+        if kind in ("connect", "disconnect"):
+            assert event.container is not None and event.network is not None
+            ctr = self.container(event.container)
+            net = ctr.engine.networks.get(event.network)
+            if kind == "connect":
+                net.connect(ctr, aliases=event.aliases, ipv4_address=event.ipv4_address)
+            else:
+                net.disconnect(ctr)
+            self._log(f"{kind} {event.container} {event.network}")
+        elif kind in ("link_down", "link_up"):
+            assert event.host is not None
+            self.host(event.host).eth0.up = kind == "link_up"
+            self._log(f"{kind} {event.host}")
+        else:
+            self._log(f"{kind} {event.host or ''}: not simulated yet (swarm arrives with overlay networks)")
+        self.world.flush_transient()
+
+    def _log(self, text: str) -> None:
+        self.events_log.append((self.now, text))
+
+    # ---- endpoints -----------------------------------------------------------------------------
+
+    def endpoints(self) -> list[EndpointView]:
+        """Every host, then every container, in the order they were added."""
+        views = [EndpointView(h.name, "host", h.name, h.ns, self._ns_addresses(h.ns, h))
+                 for h in self.hosts.values()]
+        for ctr in self.containers():
+            owner = self.hosts[ctr.host]
+            views.append(EndpointView(ctr.name, "container", ctr.host, ctr.ns,
+                                      self._ns_addresses(ctr.ns, owner)))
+        return views
+
+    def _ns_addresses(self, ns: Namespace, host: Host) -> tuple[tuple[IPv4Address, str], ...]:
+        """Non-loopback addresses of a namespace, each with the network that owns it."""
+        by_device: dict[str, str] = {"eth0": "underlay"} if ns is host.ns else {}
+        if host.engine is not None:
+            for net in host.engine.networks:
+                if ns is host.ns and net.device is not None:
+                    by_device[net.device.name] = net.name
+                for ep in net.endpoints.values():
+                    if ep.container.ns is ns and ep.interface is not None:
+                        by_device[ep.interface.name] = net.name
+        out = []
+        for a in ns.addresses:
+            if a.addr >> 24 == 127:
+                continue
+            out.append((IPv4Address(a.addr), by_device.get(a.dev.name, a.dev.name)))
+        return tuple(out)
+
+    def endpoint(self, name: str) -> EndpointView:
+        for view in self.endpoints():
+            if view.name == name:
+                return view
+        raise NetsimError(f"no host or container named {name!r}")
+
+    # ---- questions (answered by netsim.analysis) ---------------------------------------------
+
+    def reachability(self, at: Optional[float] = None) -> "pd.DataFrame":
+        from .analysis.reachability import reachability
+        self.run(at if at is not None else self.now)
+        return reachability(self)
+
+    def reachability_by_name(self, at: Optional[float] = None) -> "pd.DataFrame":
+        from .analysis.reachability import reachability_by_name
+        self.run(at if at is not None else self.now)
+        return reachability_by_name(self)
+
+    def trace(self, src: str, dst: str, proto: str = "icmp", port: int = 0) -> "Trace":
+        from .analysis.trace import trace
+        return trace(self, src, dst, proto, port)
+
+    def ping(self, src: str, dst: str, timeout: float = 1.0) -> "PingResult":
+        from .analysis.trace import ping
+        return ping(self, src, dst, timeout)
+
+    def __repr__(self) -> str:
+        return f"<Simulation {self.name} seed={self.seed} engine={self.profile.version} t={self.now:g}s " \
+               f"hosts={len(self.hosts)}>"
+
+
+def _host_mac(rng: random.Random) -> int:
+    """Host NICs get 52:54:00:xx:xx:xx, the QEMU/KVM OUI most lab VMs show."""
+    return 0x525400000000 | rng.getrandbits(24)
+
+
+# ---- building from a topology file -----------------------------------------------------------
+
+def build(spec: TopologySpec, seed: Optional[int] = None) -> Simulation:
+    """Make the live simulation a spec describes, through the same calls a notebook would use."""
+    sim = Simulation(spec.name, spec.seed if seed is None else seed, spec.engine, spec.underlay, spec.source)
+    for h in spec.hosts:
+        _docker(spec, h.key_path, lambda h=h: sim.add_host(h.name, h.address, docker=h.docker))
+    for n in spec.networks:
+        if n.driver != "bridge":
+            raise TopologyError(spec.source, f"{n.key_path}.driver",
+                                f"driver {n.driver!r} is not simulated yet (only bridge, host and none are)",
+                                "use driver: bridge for now; overlay and macvlan arrive in later releases")
+        _docker(spec, n.key_path, lambda n=n: sim.host(n.host or "").networks.create(
+            n.name, driver=n.driver, options=dict(n.options), internal=n.internal, attachable=n.attachable,
+            subnet=n.subnet, ip_range=n.ip_range, gateway=n.gateway, icc=n.icc, masquerade=n.masquerade,
+            mtu=n.mtu))
+    for c in _creation_order(spec.containers):
+        _docker(spec, c.key_path, lambda c=c: _run_container(sim, c))
+    for e in spec.events:
+        sim.schedule(e)
+    return sim
+
+
+def _run_container(sim: Simulation, c: ContainerSpec) -> Container:
+    networks = {a.network: {"aliases": a.aliases, "ipv4_address": a.ipv4_address} for a in c.networks}
+    ports = [PortBinding(p.container_port, p.host_port or 0, p.proto, p.host_ip) for p in c.ports]
+    return sim.host(c.host).containers.run(
+        c.name, network_mode=c.network_mode, networks=networks or None, ports=ports,
+        links={l.container: l.alias for l in c.links}, hostname=c.hostname)
+
+
+def _creation_order(containers: Sequence[ContainerSpec]) -> list[ContainerSpec]:
+    """File order, except that a container comes after those it links to or shares a namespace with."""
+    by_name = {c.name: c for c in containers}
+    done: dict[str, ContainerSpec] = {}
+
+    def visit(c: ContainerSpec, stack: tuple[str, ...]) -> None:
+        if c.name in done or c.name in stack:
+            return
+        deps = [l.container for l in c.links]
+        if c.network_mode and c.network_mode.startswith("container:"):
+            deps.append(c.network_mode.split(":", 1)[1])
+        for dep in deps:
+            if dep in by_name:
+                visit(by_name[dep], stack + (c.name,))
+        done[c.name] = c
+
+    for c in containers:
+        visit(c, ())
+    return list(done.values())
+
+
+def _docker(spec: TopologySpec, key_path: str, action) -> object:  # type: ignore[no-untyped-def]
+    try:
+        return action()
+    except DockerError as err:
+        raise TopologyError(spec.source, key_path, err.message, err.fix) from None
