@@ -472,7 +472,7 @@ BAD_CASES: dict[str, tuple[str, str, str]] = {
     ),
     "connect_overlay_after_leave.yaml": ("events[1].connect.network", "host node2 is not in a swarm", "swarm:"),
     "swarm_on_docker_false.yaml": ("hosts.ext.swarm", "host ext has docker: false", "docker: true"),
-    "ports_none_mode.yaml": ("containers.iso.ports", "port publishing and network mode none", "remove ports"),
+    "ports_none_mode.yaml": ("containers.iso.ports", "cannot be published from network_mode none", "remove ports"),
     "ports_container_mode.yaml": (
         "containers.sidecar.ports",
         "conflicting options: port publishing and the container type network mode",

@@ -13,12 +13,12 @@ import hashlib
 import math
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from decimal import Decimal
 from ipaddress import IPv4Address, IPv4Network, ip_address, ip_network
 from pathlib import Path
-from typing import Any, NoReturn, Optional, cast
+from typing import Any, NoReturn, Optional, TypeVar, cast
 
 import yaml
 from yaml.constructor import ConstructorError
@@ -42,6 +42,8 @@ from .spec import (
 )
 
 __all__ = ["load_spec", "parse_spec"]
+
+_T = TypeVar("_T")
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 _NAME_RULE = "names start with a letter or digit and use only letters, digits, '_', '.' and '-'"
@@ -272,6 +274,7 @@ class _Parser:
         self.hosts: dict[str, HostSpec] = {}
         self.networks: dict[str, NetworkSpec] = {}
         self.containers: dict[str, ContainerSpec] = {}
+        self.subnet_paths: dict[str, str] = {}  # network name -> where its subnet was written
 
     def fail(self, path: str, message: str, fix: str) -> NoReturn:
         raise TopologyError(self.source, path, message, fix)
@@ -453,7 +456,7 @@ class _Parser:
 
             mode = self.merged(body, options, path, "mode", mode_value, mode_value, modes[0])
 
-        subnet, ip_range, gateway = self.addressing(body, path)
+        subnet, ip_range, gateway = self.addressing(name, body, path)
         host, hosts = self.placement(body, path, driver)
         if driver == "overlay" and not any(h.swarm == "manager" for h in self.hosts.values()):
             self.fail(
@@ -524,16 +527,16 @@ class _Parser:
         options: dict[str, tuple[str, str]],
         path: str,
         field: str,
-        from_shorthand: Any,
-        from_option: Any,
-        default: Any,
-    ) -> Any:
+        from_shorthand: Callable[[Any, str], _T],
+        from_option: Callable[[str, str], _T],
+        default: _T,
+    ) -> _T:
         """One setting that may be given as the shorthand *field* or as its driver option."""
         value = default
         shorthand_path = f"{path}.{field}"
         if field in body:
             value = from_shorthand(body[field], shorthand_path)
-        option = next((key for key in options if _OPTION_FIELDS.get(key, ("",))[0] == field), None)
+        option = next((key for key in options if key in _OPTION_FIELDS and _OPTION_FIELDS[key][0] == field), None)
         if option is not None:
             text, option_path = options[option]
             from_opts = from_option(text, option_path)
@@ -584,7 +587,7 @@ class _Parser:
         return name
 
     def addressing(
-        self, body: dict[str, Any], path: str
+        self, name: str, body: dict[str, Any], path: str
     ) -> tuple[Optional[IPv4Network], Optional[IPv4Network], Optional[IPv4Address]]:
         """subnet, ip_range and gateway, from the shorthand keys or the single ipam pool."""
         given: dict[str, tuple[Any, str]] = {k: (body[k], f"{path}.{k}") for k in _POOL_KEYS if k in body}
@@ -621,6 +624,7 @@ class _Parser:
             if value is not None and subnet is None:
                 self.fail(given[key][1], f"{key} needs a subnet", f"add subnet: to {path} that contains {value}")
         if subnet is not None:
+            self.subnet_paths[name] = given["subnet"][1]
             if ip_range is not None and not ip_range.subnet_of(subnet):
                 self.fail(
                     given["ip_range"][1],
@@ -691,18 +695,15 @@ class _Parser:
                 if both_overlay or shared:
                     where = "in the swarm" if both_overlay else f"on host {shared[0]}"
                     self.fail(
-                        self.subnet_path(net),
+                        self.subnet_paths[net.name],
                         f"Pool overlaps with other one on this address space: {net.subnet} overlaps "
-                        f"{self.subnet_path(other)} ({other.subnet}) {where}",
+                        f"{self.subnet_paths[other.name]} ({other.subnet}) {where}",
                         f"give networks.{net.name} a subnet that does not overlap {other.subnet}",
                     )
             seen.append(net)
 
     def network_hosts(self, net: NetworkSpec) -> set[str]:
         return {net.host} if net.host else set(net.hosts)
-
-    def subnet_path(self, net: NetworkSpec) -> str:
-        return f"{net.key_path}.subnet"
 
     # -- containers -------------------------------------------------------------------------
 
@@ -728,20 +729,20 @@ class _Parser:
         else:
             host = self.default_host(path, f"container {name} needs a host")
         mode = self.network_mode(body["network_mode"], f"{path}.network_mode") if "network_mode" in body else None
-        networks = self.attachments(body.get("networks"), f"{path}.networks", host)
-        if mode is not None and networks:
+        if mode is not None and body.get("networks"):
             self.fail(
                 f"{path}.network_mode",
                 "network_mode and networks cannot be used together",
                 "remove network_mode, or remove networks",
             )
+        networks = self.attachments(body.get("networks"), f"{path}.networks", host)
         links = tuple(self.link(raw_link, at) for at, raw_link in self.items(body.get("links"), f"{path}.links"))
         ports = tuple(self.port(raw_port, at) for at, raw_port in self.items(body.get("ports"), f"{path}.ports"))
         if ports and mode is not None and (mode == "none" or mode.startswith("container:")):
             message = (
                 "conflicting options: port publishing and the container type network mode"
                 if mode != "none"
-                else "conflicting options: port publishing and network mode none (the container has only loopback)"
+                else "ports cannot be published from network_mode none: the container has only a loopback interface"
             )
             self.fail(f"{path}.ports", message, f"remove ports, or change network_mode: {mode}")
         hostname = None
