@@ -25,6 +25,7 @@ import simpy
 from .datapath.addr import ip
 from .datapath.device import Nic
 from .datapath.netns import Namespace
+from .datapath.scheduler import SimpyScheduler
 from .datapath.switch import Switch
 from .datapath.world import World
 from .engine.daemon import Container, Engine, NetworkCollection, ContainerCollection, PortBinding
@@ -100,6 +101,7 @@ class Simulation:
         self.rng = random.Random(seed)
         self.world = World()
         self.env = simpy.Environment()
+        self.world.sched = SimpyScheduler(self.env)
         self.hosts: dict[str, Host] = {}
         self.events_log: list[tuple[float, str]] = []
         self.switch = Switch(self.world, "underlay", self.underlay.latency, self.underlay.bandwidth)

@@ -32,22 +32,33 @@ PING_TIMEOUT = 1.0  # seconds: "an echo reply ... within 1 s"
 
 
 class Prober:
-    """Runs probes on an instant clock, one per (source namespace, address), and remembers them."""
+    """Runs probes on an instant clock, one per (source namespace, address), and remembers them.
+
+    Used as a context manager: learned state (ARP, FDBs, conntrack) is flushed on entry, so a
+    query does not depend on what ran before, and on exit, so instant probes leave no trace in
+    the timed world.
+    """
 
     def __init__(self, sim: "Simulation") -> None:
         self.sim = sim
-        sim.world.flush_transient()
         self.sched = InstantScheduler(sim.now)
-        self._cache: dict[tuple[int, IPv4Address], Probe] = {}
+        self._cache: dict[tuple[int, IPv4Address, str, int], Probe] = {}
 
-    def probe(self, src: "Namespace", addr: IPv4Address) -> Probe:
-        key = (id(src), addr)
+    def __enter__(self) -> "Prober":
+        self.sim.world.flush_transient()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sim.world.flush_transient()
+
+    def probe(self, src: "Namespace", addr: IPv4Address, proto: str = "icmp", port: int = 0) -> Probe:
+        key = (id(src), addr, proto, port)
         found = self._cache.get(key)
         if found is None:
             world = self.sim.world
             saved, world.sched = world.sched, self.sched
             try:
-                found = Probe(src, ip(addr))
+                found = Probe(src, ip(addr), proto, port)
                 found.send()
                 self.sched.run()
             finally:
@@ -64,22 +75,26 @@ def _row_outcome(probe: Probe, target: "Namespace") -> tuple[bool, str, str, flo
 
 
 def reachability(sim: "Simulation") -> pd.DataFrame:
-    prober = Prober(sim)
     views = sim.endpoints()
     rows = []
-    for src in views:
-        for dst in views:
-            if dst.name == src.name:
-                continue
-            for addr, network in dst.addresses:
-                outcome = _row_outcome(prober.probe(src.ns, addr), dst.ns)
-                rows.append((src.name, dst.name, str(addr), network) + outcome)
+    with Prober(sim) as prober:
+        for src in views:
+            for dst in views:
+                if dst.name == src.name:
+                    continue
+                for addr, network in dst.addresses:
+                    outcome = _row_outcome(prober.probe(src.ns, addr), dst.ns)
+                    rows.append((src.name, dst.name, str(addr), network) + outcome)
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def reachability_by_name(sim: "Simulation") -> pd.DataFrame:
     """Each container resolves every container name, alias and link alias, then pings the answer."""
-    prober = Prober(sim)
+    with Prober(sim) as prober:
+        return _by_name_rows(sim, prober)
+
+
+def _by_name_rows(sim: "Simulation", prober: Prober) -> pd.DataFrame:
     containers = list(sim.containers())
     names: list[str] = []
     for ctr in containers:

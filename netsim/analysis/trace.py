@@ -1,0 +1,156 @@
+"""One probe, told hop by hop (``trace``), or sent in simulated time (``ping``).
+
+A trace answers "why is this pair (un)reachable": every namespace, device, route, rule and
+translation the echo and its reply met, ending in a disposition.  ``ping`` sends the same
+kind of probe through the same forwarding core, but as simpy events, so its RTT is the sum
+of the underlay's link latencies and serialisation on the way there and back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from html import escape
+from ipaddress import IPv4Address
+from typing import TYPE_CHECKING, Optional
+
+from ..datapath.addr import ip
+from ..datapath.probe import Probe
+from ..datapath.scheduler import SimpyScheduler
+from ..datapath.skb import Step
+from ..engine.dns import resolve
+from ..errors import NetsimError
+from .disposition import NAME_UNRESOLVED, NO_DNS_ON_DEFAULT_BRIDGE, NO_REPLY, classify
+from .reachability import PING_TIMEOUT, Prober, _resolver_of
+
+if TYPE_CHECKING:
+    from ..datapath.netns import Namespace
+    from ..simulation import Simulation
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a source aims at: an address, and (if known) the endpoint that should answer."""
+
+    addr: Optional[IPv4Address]
+    owner: Optional[str]
+    ns: Optional["Namespace"]
+    how: str  # "address", "dns", "hosts", "link-alias", or why resolution failed
+
+
+def aim(sim: "Simulation", src: str, dst: str) -> Target:
+    """Resolve ``dst`` (an IPv4 address or a name) the way ``src`` would."""
+    view = sim.endpoint(src)
+    try:
+        addr = IPv4Address(dst)
+    except ValueError:
+        if dst in sim.hosts:
+            # The LAN's own DNS knows its machines; Docker's resolver forwards such names there.
+            addr = sim.hosts[dst].address
+        else:
+            return _by_name(sim, view.kind, src, dst)
+    owners = [v for v in sim.endpoints() if any(a == addr for a, _ in v.addresses)]
+    # With overlapping subnets (B32) the owner that matters is the one on the source's host.
+    owners.sort(key=lambda v: v.host != view.host)
+    if not owners:
+        return Target(addr, None, None, "address")
+    return Target(addr, owners[0].name, owners[0].ns, "address")
+
+
+def _by_name(sim: "Simulation", kind: str, src: str, name: str) -> Target:
+    resolver = _resolver_of(sim, sim.container(src)) if kind == "container" else None
+    answer = resolve(resolver, name) if resolver is not None else None
+    if answer is None:
+        on_user_net = resolver is not None and any(ep.network.user_defined for ep in resolver.endpoints.values())
+        return Target(None, None, None, NAME_UNRESOLVED if on_user_net else NO_DNS_ON_DEFAULT_BRIDGE)
+    owner = answer.owners[0]
+    return Target(answer.addresses[0], owner, sim.container(owner).ns, answer.source)
+
+
+@dataclass(frozen=True)
+class Trace:
+    src: str
+    dst: str
+    addr: Optional[str]
+    proto: str
+    reachable: bool
+    disposition: str
+    detail: str
+    responder: Optional[str]
+    steps: tuple[Step, ...]
+
+    def __str__(self) -> str:
+        head = f"trace {self.src} -> {self.dst}"
+        if self.addr and self.addr != self.dst:
+            head += f" ({self.addr})"
+        lines = [head + f" [{self.proto}]"]
+        lines += [f"  {step}" for step in self.steps]
+        verdict = f"{self.disposition}" + (f": {self.detail}" if self.detail else "")
+        if self.responder:
+            verdict += f" (reply from {self.responder})"
+        lines.append(f"=> {verdict}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<tr><td>{escape(s.node)}</td><td>{escape(s.where)}</td><td>{escape(s.action)}</td>"
+                       f"<td>{escape(s.detail)}</td></tr>" for s in self.steps)
+        return (f"<b>{escape(self.src)} &rarr; {escape(self.dst)}</b>: {escape(self.disposition)} "
+                f"{escape(self.detail)}<table><tr><th>node</th><th>where</th><th>action</th><th>detail</th></tr>"
+                f"{rows}</table>")
+
+
+def trace(sim: "Simulation", src: str, dst: str, proto: str = "icmp", port: int = 0) -> Trace:
+    target = aim(sim, src, dst)
+    if target.addr is None:
+        return Trace(src, dst, None, proto, False, target.how, f"{dst}: NXDOMAIN", None, ())
+    with Prober(sim) as prober:
+        probe = prober.probe(sim.endpoint(src).ns, target.addr, proto, port)
+    # An address no endpoint owns (the underlay router, say) counts as reached by whoever answers.
+    expected = target.ns if target.ns is not None else probe.responder
+    reachable, disposition, detail, steps = classify(probe, expected, PING_TIMEOUT)
+    responder = probe.responder.name if probe.responder is not None else None
+    return Trace(src, dst, str(target.addr), proto + (f"/{port}" if port else ""), reachable, disposition,
+                 detail, responder, steps)
+
+
+@dataclass(frozen=True)
+class PingResult:
+    src: str
+    dst: str
+    addr: Optional[str]
+    sent_at: float
+    rtt: Optional[float]  # seconds; None when no reply from dst
+    reachable: bool
+    disposition: str
+    detail: str
+
+    def __str__(self) -> str:
+        if self.reachable and self.rtt is not None:
+            return f"{self.src} -> {self.dst} ({self.addr}): reply in {self.rtt * 1e6:.1f} us"
+        return f"{self.src} -> {self.dst} ({self.addr}): {self.disposition} {self.detail}".rstrip()
+
+
+def ping(sim: "Simulation", src: str, dst: str, timeout: float = PING_TIMEOUT) -> PingResult:
+    """Send one ICMP echo at the current simulated time and run the clock until reply or timeout."""
+    if timeout <= 0:
+        raise NetsimError("ping timeout must be positive")
+    target = aim(sim, src, dst)
+    start = sim.now
+    if target.addr is None:
+        return PingResult(src, dst, None, start, None, False, target.how, f"{dst}: NXDOMAIN")
+    env = sim.env
+    replied = env.event()
+    world = sim.world
+    saved, world.sched = world.sched, SimpyScheduler(env)
+    try:
+        probe = Probe(sim.endpoint(src).ns, ip(target.addr), on_reply=replied.succeed)
+        probe.send()
+        if not probe.no_route:  # ENETUNREACH comes back at once, as from a real ping
+            env.run(until=env.any_of([replied, env.timeout(timeout)]))
+    finally:
+        world.sched = saved
+    expected = target.ns if target.ns is not None else probe.responder
+    reachable, disposition, detail, _ = classify(probe, expected, timeout)
+    if not reachable and disposition == NO_REPLY and not detail:
+        detail = f"no reply within {timeout:g}s"
+    return PingResult(src, dst, str(target.addr), start, probe.rtt if reachable else None, reachable,
+                      disposition, detail)
