@@ -156,7 +156,9 @@ def _udp_to_scapy(pkt: IPv4, seg: UDP) -> Packet:
 
 def _icmp_to_scapy(seg: ICMP) -> Packet:
     # scapy names the 32-bit "rest of header" differently for each type. The record always
-    # holds it as ident (high 16 bits) and seq (low 16 bits).
+    # holds it as ident (high 16 bits) and seq (low 16 bits). The table below follows the ICMP
+    # fields_desc of scapy 2.8. test_every_icmp_type_keeps_its_rest_of_header pins all 256
+    # types, so a scapy release that changes the layout fails that test.
     t, rest, data = seg.type, seg.ident << 16 | seg.seq, seg.data
     fields: dict[str, Any]
     if t in (0, 8, 13, 14, 15, 16, 17, 18, 37, 38):  # scapy's icmp_id_seq_types
