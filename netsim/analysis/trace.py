@@ -92,7 +92,7 @@ class Trace:
 
     def _repr_html_(self) -> str:
         rows = "".join(f"<tr><td>{escape(s.node)}</td><td>{escape(s.where)}</td><td>{escape(s.action)}</td>"
-                       f"<td>{escape(s.detail)}</td></tr>" for s in self.steps)
+                       f"<td>{escape(s.text)}</td></tr>" for s in self.steps)
         return (f"<b>{escape(self.src)} &rarr; {escape(self.dst)}</b>: {escape(self.disposition)} "
                 f"{escape(self.detail)}<table><tr><th>node</th><th>where</th><th>action</th><th>detail</th></tr>"
                 f"{rows}</table>")

@@ -60,7 +60,7 @@ class Bridge(NetDevice):
         elif out is port:
             skb.drop(self.node, self.name, DropReason.BRIDGE_HAIRPIN)
         else:
-            skb.step(self.node, port.name, "BRIDGED", f"{self.name}: fdb {mac_str(dst)} -> {out.name}")
+            skb.step(self.node, port.name, "BRIDGED", (_describe_fdb, self.name, dst, out.name))
             self._forward(port, out, skb)
 
     def _flood(self, inport: NetDevice, skb: Skb, why: str) -> None:
@@ -92,3 +92,7 @@ class Bridge(NetDevice):
 
     def flush(self) -> None:
         self.fdb.clear()
+
+
+def _describe_fdb(bridge: str, dst: int, port: str) -> str:
+    return f"{bridge}: fdb {mac_str(dst)} -> {port}"

@@ -157,14 +157,14 @@ class Netfilter:
             table: {name: Chain(name, policy="ACCEPT") for name in chains}
             for table, chains in BUILTIN_CHAINS.items()
         }
-        self._empty = True  # fast path: most namespaces (containers) have no rules at all
+        self.empty = True  # most namespaces (containers) have no rules at all
 
     def new_chain(self, table: str, name: str) -> None:
         self.tables[table].setdefault(name, Chain(name))
 
     def set_policy(self, table: str, chain: str, policy: str) -> None:
         self.tables[table][chain].policy = policy
-        self._empty = False
+        self.empty = False
 
     def append(self, table: str, text: str, label: str = "") -> Rule:
         return self._add(table, text, label, at=None)
@@ -184,7 +184,7 @@ class Netfilter:
             chain.rules.append(rule)
         else:
             chain.rules.insert(at, rule)
-        self._empty = False
+        self.empty = False
         return rule
 
     def remove(self, rules: list[tuple[str, Rule]]) -> None:
@@ -198,6 +198,11 @@ class Netfilter:
         for chain in self.tables[table].values():
             chain.rules = [r for r in chain.rules if not predicate(r)]
 
+    def trivial(self, table: str, chain_name: str) -> Optional[str]:
+        """The verdict of a builtin chain that has no rules (its policy), else None."""
+        chain = self.tables[table][chain_name]
+        return None if chain.rules else (chain.policy or "ACCEPT")
+
     def evaluate(self, table: str, chain_name: str, pkt: Packet) -> tuple[str, Optional[Rule]]:
         """Walk a builtin chain; return the verdict and the rule that gave it (None = policy).
 
@@ -205,8 +210,6 @@ class Netfilter:
         """
         chains = self.tables[table]
         builtin = chains[chain_name]
-        if self._empty:
-            return builtin.policy or "ACCEPT", None
         stack: list[tuple[list[Rule], int]] = []
         rules, i = builtin.rules, 0
         while True:

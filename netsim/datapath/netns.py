@@ -16,7 +16,7 @@ from .addr import BROADCAST_MAC, ip_str, mac_str, prefix_mask
 from .conntrack import Conntrack
 from .device import Loopback, NetDevice
 from .drop import DropReason
-from .netfilter import Netfilter, Packet, describe
+from .netfilter import Netfilter, Packet, Rule, describe
 from .packet import (ARP, ARPOP_REPLY, ARPOP_REQUEST, ICMP, ICMP_ECHO, ICMP_ECHOREPLY, TCP,
                      TCP_ACK, TCP_RST, TCP_SYN, Ether, IPv4)
 from .route import Route, RouteTable
@@ -152,7 +152,7 @@ class Namespace:
         if new_route is None:
             skb.drop(self.name, "-", DropReason.NO_ROUTE, ip_str(pkt.dst))
             return
-        skb.step(self.name, new_route.dev.name, "ROUTED", str(new_route))
+        skb.step(self.name, new_route.dev.name, "ROUTED", (str, new_route))
         self.ip_finish_output(new_route, skb)
 
     # ---- receive path --------------------------------------------------------------------------
@@ -183,7 +183,7 @@ class Namespace:
         if not isinstance(dev, Loopback) and pkt.src in self.local:
             skb.drop(self.name, dev.name, DropReason.MARTIAN_SOURCE, f"{ip_str(pkt.src)} is local")
             return
-        skb.step(self.name, dev.name, "RECEIVED", f"{ip_str(pkt.src)} > {ip_str(pkt.dst)} {_l4(pkt)}")
+        skb.step(self.name, dev.name, "RECEIVED", (_describe_ip, pkt))
         if not self._raw(skb, "PREROUTING", dev.name, ""):
             return
         if not self._ct_in(skb, "PREROUTING", dev.name, "", None):
@@ -203,7 +203,7 @@ class Namespace:
             skb.drop(self.name, dev.name, DropReason.TTL_EXPIRED)
             return
         skb.frame = skb.frame._replace(payload=pkt._replace(ttl=pkt.ttl - 1))
-        skb.step(self.name, route.dev.name, "ROUTED", str(route))
+        skb.step(self.name, route.dev.name, "ROUTED", (str, route))
         if not self._filter(skb, "FORWARD", dev.name, route.dev.name):
             return
         self.ip_finish_output(route, skb)
@@ -305,7 +305,7 @@ class Namespace:
         entry.state, entry.mac = NEIGH_REACHABLE, mac
         queue, entry.queue = entry.queue, []
         for skb in queue:
-            skb.step(self.name, dev.name, "NEIGH", f"{ip_str(addr)} is-at {mac_str(mac)}")
+            skb.step(self.name, dev.name, "NEIGH", (_describe_neigh, addr, mac))
             self._xmit_to(dev, mac, skb)
 
     def _neigh_timeout(self, dev: NetDevice, addr: int) -> None:
@@ -332,15 +332,19 @@ class Namespace:
             state = "NEW"
         return Packet(pkt.src, pkt.dst, pkt.proto, dport, iif, oif, state, self.is_local)
 
-    def _verdict(self, skb: Skb, table: str, chain: str, iif: str, oif: str) -> tuple[str, object]:
-        verdict, rule = self.nf.evaluate(table, chain, self._nf_packet(skb, iif, oif))
+    def _verdict(self, skb: Skb, table: str, chain: str, iif: str, oif: str) -> tuple[str, Optional[Rule]]:
+        policy = self.nf.trivial(table, chain)
+        if policy is not None:
+            verdict, rule = policy, None
+        else:
+            verdict, rule = self.nf.evaluate(table, chain, self._nf_packet(skb, iif, oif))
         if verdict == "DROP":
             label = rule.label if rule is not None else ""
             skb.drop(self.name, iif or oif or "-", DropReason.NETFILTER_DROP,
                      (f"[{label}] " if label else "") + describe(rule, table, chain, verdict))
         elif rule is not None:
             skb.step(self.name, iif or oif or "-", "FILTER" if table != "nat" else "NAT",
-                     f"{verdict} by {describe(rule, table, chain, verdict)}")
+                     (_describe_verdict, rule, table, chain, verdict))
         return verdict, rule
 
     def _raw(self, skb: Skb, chain: str, iif: str, oif: str) -> bool:
@@ -353,6 +357,10 @@ class Namespace:
         """Conntrack lookup, NAT rules for new connections, then the destination rewrite."""
         if raw_first and not self._raw(skb, chain, iif, oif):
             return False
+        if self.nf.empty:
+            # A namespace without rules registers no netfilter hooks: no conntrack, no NAT.
+            skb.ct = None
+            return True
         pkt: IPv4 = skb.frame.payload  # type: ignore[assignment]
         conn, is_reply, is_new = self.ct.lookup(pkt)
         skb.ct, skb.ct_reply, skb.ct_new = conn, is_reply, is_new
@@ -366,7 +374,7 @@ class Namespace:
                 conn.dnat(rule.target.to_addr, rule.target.to_port)  # type: ignore[arg-type]
         new = conn.manip_dst(pkt, is_reply)
         if new is not pkt:
-            skb.step(self.name, iif or oif, "NAT", f"dst {ip_str(pkt.dst)} -> {ip_str(new.dst)}")
+            skb.step(self.name, iif or oif, "NAT", (_describe_nat, "dst", pkt.dst, new.dst))
             skb.frame = skb.frame._replace(payload=new)
         return True
 
@@ -393,7 +401,7 @@ class Namespace:
             conn.seen_reply = True
         new = conn.manip_src(pkt, skb.ct_reply)
         if new is not pkt:
-            skb.step(self.name, oif or iif, "NAT", f"src {ip_str(pkt.src)} -> {ip_str(new.src)}")
+            skb.step(self.name, oif or iif, "NAT", (_describe_nat, "src", pkt.src, new.src))
             skb.frame = skb.frame._replace(payload=new)
         skb.ct = None  # the next namespace tracks it afresh
         return True
@@ -408,6 +416,22 @@ class Namespace:
         if not self._filter(skb, "FORWARD", name, name):
             return False
         return self._post(skb, "POSTROUTING", name, name)
+
+
+def _describe_ip(pkt: IPv4) -> str:
+    return f"{ip_str(pkt.src)} > {ip_str(pkt.dst)} {_l4(pkt)}"
+
+
+def _describe_neigh(addr: int, mac: int) -> str:
+    return f"{ip_str(addr)} is-at {mac_str(mac)}"
+
+
+def _describe_verdict(rule: Optional[Rule], table: str, chain: str, verdict: str) -> str:
+    return f"{verdict} by {describe(rule, table, chain, verdict)}"
+
+
+def _describe_nat(which: str, old: int, new: int) -> str:
+    return f"{which} {ip_str(old)} -> {ip_str(new)}"
 
 
 def _l4(pkt: IPv4) -> str:

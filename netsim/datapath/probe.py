@@ -62,9 +62,11 @@ class Probe:
             self.no_route = True
             skb.drop(ns.name, "-", DropReason.NO_ROUTE, f"connect: Network is unreachable ({ip_str(self.dst)})")
             return
-        skb.step(ns.name, "-", "ORIGINATED", f"{ip_str(src or 0)} > {ip_str(self.dst)} {self.proto}"
-                 + (f"/{self.port}" if self.port else ""))
+        skb.step(ns.name, "-", "ORIGINATED", (self._describe, src or 0))
         ns.ip_local_out(skb)
+
+    def _describe(self, src: int) -> str:
+        return f"{ip_str(src)} > {ip_str(self.dst)} {self.proto}" + (f"/{self.port}" if self.port else "")
 
     # -- observer callbacks -----------------------------------------------------------------
 

@@ -18,16 +18,25 @@ if TYPE_CHECKING:
 
 
 class Step(NamedTuple):
-    """One decision on the path: in ``node`` (a namespace or switch), at ``where`` (a device)."""
+    """One decision on the path: in ``node`` (a namespace or switch), at ``where`` (a device).
+
+    ``detail`` is a string, or a tuple ``(function, *args)`` formatted only when someone reads
+    it: the forwarding core records every step of every probe, and most are never shown.
+    """
 
     node: str
     where: str
     action: str  # RECEIVED, ROUTED, FILTER, NAT, BRIDGED, FLOODED, TRANSMITTED, DELIVERED, DROPPED, ...
-    detail: str = ""
+    detail: object = ""
+
+    @property
+    def text(self) -> str:
+        d = self.detail
+        return d if type(d) is str else d[0](*d[1:])  # type: ignore[index,return-value]
 
     def __str__(self) -> str:
-        text = f"{self.node:<14} {self.where:<16} {self.action:<12}"
-        return f"{text} {self.detail}".rstrip()
+        head = f"{self.node:<14} {self.where:<16} {self.action:<12}"
+        return f"{head} {self.text}".rstrip()
 
 
 class Observer(Protocol):
@@ -53,7 +62,7 @@ class Skb:
     def clone(self, frame: Optional[Ether] = None) -> "Skb":
         return Skb(self.frame if frame is None else frame, self.observer, list(self.steps), self.origin)
 
-    def step(self, node: str, where: str, action: str, detail: str = "") -> None:
+    def step(self, node: str, where: str, action: str, detail: object = "") -> None:
         self.steps.append(Step(node, where, action, detail))
 
     def drop(self, node: str, where: str, reason: DropReason, detail: str = "") -> None:
