@@ -165,9 +165,13 @@ class Simulation:
         return float(self.env.now)
 
     def run(self, until: float) -> None:
-        """Advance simulated time, applying the timeline's events on the way."""
-        if until > self.env.now:
-            self.env.run(until=until)
+        """Advance simulated time to ``until``, applying the timeline's events up to and at it."""
+        env = self.env
+        if until > env.now:
+            env.run(until=until)
+        # simpy stops *before* events due at `until`; a question asked "at 2s" must see them.
+        while env.peek() <= until:
+            env.step()
 
     def schedule(self, event: EventSpec) -> None:
         self.env.process(self._event_process(event))

@@ -122,6 +122,7 @@ class PingResult:
     reachable: bool
     disposition: str
     detail: str
+    responder: Optional[str] = None  # the endpoint whose stack sent the reply that came back
 
     def __str__(self) -> str:
         if self.reachable and self.rtt is not None:
@@ -136,7 +137,7 @@ def ping(sim: "Simulation", src: str, dst: str, timeout: float = PING_TIMEOUT) -
     target = aim(sim, src, dst)
     start = sim.now
     if target.addr is None:
-        return PingResult(src, dst, None, start, None, False, target.how, f"{dst}: NXDOMAIN")
+        return PingResult(src, dst, None, start, None, False, target.how, f"{dst}: NXDOMAIN", None)
     env = sim.env
     replied = env.event()
     world = sim.world
@@ -152,5 +153,6 @@ def ping(sim: "Simulation", src: str, dst: str, timeout: float = PING_TIMEOUT) -
     reachable, disposition, detail, _ = classify(probe, expected, timeout)
     if not reachable and disposition == NO_REPLY and not detail:
         detail = f"no reply within {timeout:g}s"
+    responder = probe.responder.name if probe.responder is not None and probe.rtt is not None else None
     return PingResult(src, dst, str(target.addr), start, probe.rtt if reachable else None, reachable,
-                      disposition, detail)
+                      disposition, detail, responder)

@@ -197,7 +197,7 @@ class Namespace:
             return
         route = self.routes.lookup(pkt.dst)
         if route is None:
-            skb.drop(self.name, dev.name, DropReason.NO_ROUTE, ip_str(pkt.dst))
+            skb.drop(self.name, dev.name, DropReason.NO_ROUTE, f"{self.name} has no route to {ip_str(pkt.dst)}")
             return
         if pkt.ttl <= 1:
             skb.drop(self.name, dev.name, DropReason.TTL_EXPIRED)
