@@ -104,8 +104,10 @@ def trace(sim: "Simulation", src: str, dst: str, proto: str = "icmp", port: int 
         return Trace(src, dst, None, proto, False, target.how, f"{dst}: NXDOMAIN", None, ())
     with Prober(sim) as prober:
         probe = prober.probe(sim.endpoint(src).ns, target.addr, proto, port)
-    # An address no endpoint owns (the underlay router, say) counts as reached by whoever answers.
-    expected = target.ns if target.ns is not None else probe.responder
+    # A service behind a published port answers for the host's address (DNAT), and an address
+    # no endpoint owns (the underlay router) is reached by whoever owns it: either way, any
+    # answer counts.  An ICMP echo to an endpoint must be answered by that endpoint (B32).
+    expected = target.ns if target.ns is not None and proto == "icmp" else probe.responder
     reachable, disposition, detail, steps = classify(probe, expected, PING_TIMEOUT)
     responder = probe.responder.name if probe.responder is not None else None
     return Trace(src, dst, str(target.addr), proto + (f"/{port}" if port else ""), reachable, disposition,

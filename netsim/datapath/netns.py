@@ -67,7 +67,7 @@ class Namespace:
         self.br_nf_call_iptables = False  # net.bridge.bridge-nf-call-iptables (br_netfilter)
         self.nf = Netfilter()
         self.ct = Conntrack()
-        self.tcp_listen: set[int] = set()
+        self.tcp_listen: set[tuple[int, int]] = set()  # (bound address, 0 = any; port)
         self.echo_sockets: dict[int, EchoSocket] = {}
         self._next_ident = 0
         lo = Loopback(world, "lo", 0)
@@ -239,7 +239,7 @@ class Namespace:
 
     def tcp_rcv(self, skb: Skb, pkt: IPv4, tcp: TCP) -> None:
         if tcp.flags & TCP_SYN and not tcp.flags & TCP_ACK:
-            if tcp.dport in self.tcp_listen:
+            if (pkt.dst, tcp.dport) in self.tcp_listen or (0, tcp.dport) in self.tcp_listen:
                 skb.step(self.name, "-", "DELIVERED", f"SYN to listening port {tcp.dport}")
                 flags = TCP_SYN | TCP_ACK
             else:

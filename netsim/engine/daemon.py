@@ -436,8 +436,9 @@ class Engine:
         self._bind(binding, owner=ctr.name)
         ctr.ports.append(binding)
         if binding.proto == "tcp":
-            ctr.ns.tcp_listen.add(binding.container_port)  # the service the port is published for
-            self.ns.tcp_listen.add(binding.host_port)  # the daemon holds the host port (docker-proxy)
+            ctr.ns.tcp_listen.add((0, binding.container_port))  # the service the port is published for
+            # The daemon holds the host port (docker-proxy), bound to the published address only.
+            self.ns.tcp_listen.add((ip(binding.host_ip) if binding.host_ip else 0, binding.host_port))
         if ctr.gateway_endpoint is not None:
             self._program_port(ctr, binding)
 
@@ -471,7 +472,7 @@ class Engine:
             return
         self._bound[key] = (None, f"host-mode:{ctr.name}")
         if proto == "tcp":
-            self.ns.tcp_listen.add(port)
+            self.ns.tcp_listen.add((0, port))
 
     def _random_port(self, proto: str) -> int:
         while (proto, self._next_random_port) in self._bound:

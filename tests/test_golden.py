@@ -1,0 +1,52 @@
+"""Every bundled topology against its stored reachability matrices (who reaches whom, and why not).
+
+Golden files are named after their parameters (topology, seed) and hold only the contract
+columns; refresh them with ``pytest tests/test_golden.py --update-golden`` and review the diff.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import netsim
+from netsim.analysis.golden import assert_reachability_matches
+
+from .conftest import GOLDEN, TOPOLOGIES
+
+ADDRESS_KEY = ["src", "dst", "addr", "network", "reachable", "disposition"]
+NAME_KEY = ["src", "name", "dst", "addr", "network", "reachable", "disposition"]
+
+
+def _check(actual: pd.DataFrame, path: Path, columns: list[str], update: bool) -> None:
+    table = actual[columns]
+    if update:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(path, index=False)
+        return
+    assert path.exists(), f"no golden file {path}: run pytest --update-golden and review it"
+    assert_reachability_matches(table, path)
+
+
+@pytest.mark.parametrize("topology", TOPOLOGIES, ids=lambda p: p.stem)
+def test_reachability_matches_golden(topology: Path, update_golden: bool) -> None:
+    sim = netsim.load(topology)
+    golden = GOLDEN / topology.stem / f"seed={sim.seed}.reachability.csv"
+    _check(sim.reachability(), golden, ADDRESS_KEY, update_golden)
+
+
+@pytest.mark.parametrize("topology", TOPOLOGIES, ids=lambda p: p.stem)
+def test_reachability_by_name_matches_golden(topology: Path, update_golden: bool) -> None:
+    sim = netsim.load(topology)
+    golden = GOLDEN / topology.stem / f"seed={sim.seed}.by_name.csv"
+    _check(sim.reachability_by_name(), golden, NAME_KEY, update_golden)
+
+
+@pytest.mark.parametrize("topology", [t for t in TOPOLOGIES if t.stem == "timeline"], ids=lambda p: p.stem)
+@pytest.mark.parametrize("at", [1.0, 2.0, 3.0, 4.0])
+def test_timeline_instants_match_golden(topology: Path, at: float, update_golden: bool) -> None:
+    sim = netsim.load(topology)
+    golden = GOLDEN / topology.stem / f"seed={sim.seed},at={at:g}s.reachability.csv"
+    _check(sim.reachability(at=at), golden, ADDRESS_KEY, update_golden)
