@@ -5,6 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property tests explore the same examples on every run: a red CI run can be reproduced.
+settings.register_profile("netsim", derandomize=True, deadline=None)
+settings.load_profile("netsim")
 
 ROOT = Path(__file__).resolve().parent.parent
 TOPOLOGIES = sorted((ROOT / "topologies").glob("*.yaml"))

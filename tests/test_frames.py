@@ -135,7 +135,7 @@ def test_scapy_round_trip(frame: Ether) -> None:
 def test_every_icmp_type_keeps_its_rest_of_header(t: int, code: int, ident: int, seq: int, data: bytes) -> None:
     # scapy gives the 32-bit "rest of header" different field names for each ICMP type.
     # Whatever the type, the record's ident/seq must land at bytes 4..8 of the ICMP header.
-    needed = {13: 12, 14: 12, 17: 4, 18: 4}.get(t, 0)
+    needed = {13: 12, 14: 12, 17: 4, 18: 4, 37: 4, 38: 4}.get(t, 0)
     frame = Ether(1, 2, IPv4(ip("10.0.0.1"), ip("10.0.0.2"), ICMP(t, code, ident, seq, data)))
     if len(data) < needed:
         with pytest.raises(ValueError, match="ICMP type"):
@@ -358,3 +358,10 @@ def test_import_leaves_scapy_bindings_alone() -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     done = subprocess.run([sys.executable, "-c", _BINDINGS_PROBE], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("icmp_type", range(256))
+def test_every_icmp_type_round_trips(icmp_type: int) -> None:
+    """Exhaustive over types (the property test above samples them): 16 data bytes cover every extra field."""
+    frame = Ether(1, 2, IPv4(ip("10.0.0.1"), ip("10.0.0.2"), ICMP(icmp_type, 0, 0x1234, 0x5678, bytes(range(16)))))
+    assert from_bytes(to_bytes(frame)) == frame

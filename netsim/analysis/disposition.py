@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Optional
+
 from ..datapath.drop import DropReason
 from ..datapath.probe import Probe
 from ..datapath.skb import Step
+
+if TYPE_CHECKING:
+    from ..datapath.netns import Namespace
 
 ACCEPTED = "ACCEPTED"
 REFUSED = "REFUSED"  # TCP: the destination answered with RST
@@ -16,22 +21,33 @@ DENIED = "DENIED"  # a netfilter rule without a Docker-specific label
 LINK_DOWN = "LINK_DOWN"
 
 
-def classify(probe: Probe, target_ns: object, timeout: float) -> tuple[bool, str, str, tuple[Step, ...]]:
-    """(reachable, disposition, detail, steps) of a finished probe aimed at ``target_ns``."""
-    responder = probe.responder
+def outcome(probe: Probe, timeout: float) -> tuple[Optional["Namespace"], str, str, tuple[Step, ...]]:
+    """What a finished probe says whoever it was aimed at.
+
+    (responder, disposition, detail, steps): ``responder`` is the namespace whose reply came
+    back in time (None if none did); disposition and detail explain the failure otherwise.
+    """
     rtt = probe.rtt
     if rtt is not None and rtt > timeout:
-        return False, NO_REPLY, f"reply after {rtt:.3f}s, past the {timeout:g}s timeout", probe.reply_steps
-    if rtt is not None and responder is not None:
-        if responder is target_ns:
-            if probe.refused:
-                return False, REFUSED, "connection refused (RST)", probe.reply_steps
-            return True, ACCEPTED, "", probe.reply_steps
-        return False, OTHER_RESPONDER, f"answered by {responder.name}", probe.reply_steps
+        return None, NO_REPLY, f"reply after {rtt:.3f}s, past the {timeout:g}s timeout", probe.reply_steps
+    if rtt is not None and probe.responder is not None:
+        if probe.refused:
+            return None, REFUSED, "connection refused (RST)", probe.reply_steps
+        return probe.responder, ACCEPTED, "", probe.reply_steps
     drop = probe.main_drop()
     if drop is None:
-        return False, NO_REPLY, "", ()
-    return False, _from_drop(drop.reason, drop.detail), drop.detail, drop.steps
+        return None, NO_REPLY, "", ()
+    return None, _from_drop(drop.reason, drop.detail), drop.detail, drop.steps
+
+
+def classify(probe: Probe, target_ns: object, timeout: float) -> tuple[bool, str, str, tuple[Step, ...]]:
+    """(reachable, disposition, detail, steps) of a finished probe aimed at ``target_ns``."""
+    responder, disposition, detail, steps = outcome(probe, timeout)
+    if responder is None:
+        return False, disposition, detail, steps
+    if responder is target_ns:
+        return True, ACCEPTED, "", steps
+    return False, OTHER_RESPONDER, f"answered by {responder.name}", steps
 
 
 def _from_drop(reason: DropReason, detail: str) -> str:

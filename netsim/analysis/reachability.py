@@ -8,25 +8,25 @@ that pair: with overlapping subnets on many hosts this is most rows.
 
 from __future__ import annotations
 
-import math
 from ipaddress import IPv4Address
 from typing import TYPE_CHECKING, Optional
 
+import numpy as np
 import pandas as pd
 
 from ..datapath.addr import ip
 from ..datapath.probe import Probe
 from ..datapath.scheduler import InstantScheduler
 from ..engine.dns import Answer, known_names, resolve
-from .disposition import (NAME_UNRESOLVED, NO_DNS_ON_DEFAULT_BRIDGE, classify, path_of)
+from .disposition import (ACCEPTED, NAME_UNRESOLVED, NO_DNS_ON_DEFAULT_BRIDGE, OTHER_RESPONDER, classify,
+                          outcome, path_of)
 
 if TYPE_CHECKING:
     from ..datapath.netns import Namespace
     from ..simulation import Simulation
 
-COLUMNS = ["src", "dst", "addr", "network", "reachable", "disposition", "detail", "rtt_us", "path"]
-NAME_COLUMNS = ["src", "name", "dst", "addr", "network", "reachable", "disposition", "detail", "rtt_us",
-                "path"]
+COLUMNS = ["src", "dst", "addr", "network", "reachable", "disposition", "detail", "path"]
+NAME_COLUMNS = ["src", "name", "dst", "addr", "network", "reachable", "disposition", "detail", "path"]
 
 PING_TIMEOUT = 1.0  # seconds: "an echo reply ... within 1 s"
 
@@ -67,25 +67,108 @@ class Prober:
         return found
 
 
-def _row_outcome(probe: Probe, target: "Namespace") -> tuple[bool, str, str, float, str]:
-    reachable, disposition, detail, steps = classify(probe, target, PING_TIMEOUT)
-    rtt = probe.rtt
-    rtt_us = round(rtt * 1e6, 3) if rtt is not None and reachable else math.nan
-    return reachable, disposition, detail, rtt_us, path_of(steps)
-
-
 def reachability(sim: "Simulation") -> pd.DataFrame:
+    """One row per (source endpoint, destination endpoint, destination address).
+
+    Probes are sent once per (source namespace, address); rows are then assembled with numpy
+    from those outcomes, since with overlapping subnets a few hundred probes per source answer
+    thousands of rows.  Text columns are pandas Categoricals.
+    """
     views = sim.endpoints()
-    rows = []
+    ns_index: dict[int, int] = {}
+    view_ns = np.array([ns_index.setdefault(id(v.ns), len(ns_index)) for v in views], dtype=np.int32)
+    ns_names = [""] * len(ns_index)
+    for v in views:
+        ns_names[ns_index[id(v.ns)]] = v.ns.name
+    addr_index: dict[IPv4Address, int] = {}
+    net_index: dict[str, int] = {}
+    t_dst, t_addr, t_net = [], [], []
+    for i, v in enumerate(views):
+        for a, network in v.addresses:
+            t_dst.append(i)
+            t_addr.append(addr_index.setdefault(a, len(addr_index)))
+            t_net.append(net_index.setdefault(network, len(net_index)))
+    dst_arr = np.array(t_dst, dtype=np.int32)
+    addr_arr = np.array(t_addr, dtype=np.int32)
+    net_arr = np.array(t_net, dtype=np.int32)
+    dst_ns = view_ns[dst_arr] if len(dst_arr) else dst_arr
+
+    labels = _Interner()
+    accepted, other = labels(ACCEPTED), labels(OTHER_RESPONDER)
+    empty = labels("")
+    answered_by = np.array([labels(f"answered by {n}") for n in ns_names], dtype=np.int32)
+    shape = (len(ns_index), len(addr_index))
+    responder = np.full(shape, -1, dtype=np.int32)
+    fail_disposition = np.zeros(shape, dtype=np.int32)
+    fail_detail = np.zeros(shape, dtype=np.int32)
+    path = np.zeros(shape, dtype=np.int32)
+    addrs = list(addr_index)
     with Prober(sim) as prober:
-        for src in views:
-            for dst in views:
-                if dst.name == src.name:
-                    continue
-                for addr, network in dst.addresses:
-                    outcome = _row_outcome(prober.probe(src.ns, addr), dst.ns)
-                    rows.append((src.name, dst.name, str(addr), network) + outcome)
-    return pd.DataFrame(rows, columns=COLUMNS)
+        done: set[int] = set()
+        for v in views:
+            k = ns_index[id(v.ns)]
+            if k in done:
+                continue
+            done.add(k)
+            for j, a in enumerate(addrs):
+                answer, disposition, detail, steps = outcome(prober.probe(v.ns, a), PING_TIMEOUT)
+                if answer is not None:
+                    responder[k, j] = ns_index.get(id(answer), -1)
+                fail_disposition[k, j] = labels(disposition)
+                fail_detail[k, j] = labels(detail)
+                path[k, j] = labels(path_of(steps))
+
+    parts: dict[str, list[np.ndarray]] = {c: [] for c in ("src", "dst", "addr", "net", "ok", "disp", "det", "path")}
+    for i, v in enumerate(views):
+        sel = dst_arr != i
+        k = view_ns[i]
+        a = addr_arr[sel]
+        r = responder[k, a]
+        ok = r == dst_ns[sel]
+        by_other = (r >= 0) & ~ok
+        parts["src"].append(np.full(int(sel.sum()), i, dtype=np.int32))
+        parts["dst"].append(dst_arr[sel])
+        parts["addr"].append(a)
+        parts["net"].append(net_arr[sel])
+        parts["ok"].append(ok)
+        parts["disp"].append(np.where(ok, accepted, np.where(by_other, other, fail_disposition[k, a])))
+        parts["det"].append(np.where(ok, empty, np.where(by_other, answered_by[np.maximum(r, 0)],
+                                                         fail_detail[k, a])))
+        parts["path"].append(path[k, a])
+    col = {name: (np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int32))
+           for name, arrays in parts.items()}
+    names = [v.name for v in views]
+    text = labels.categories()
+    return pd.DataFrame({
+        "src": pd.Categorical.from_codes(col["src"], categories=names),
+        "dst": pd.Categorical.from_codes(col["dst"], categories=names),
+        "addr": pd.Categorical.from_codes(col["addr"], categories=[str(a) for a in addrs]),
+        "network": pd.Categorical.from_codes(col["net"], categories=list(net_index)),
+        "reachable": col["ok"].astype(bool),
+        "disposition": _recode(col["disp"], text),
+        "detail": _recode(col["det"], text),
+        "path": _recode(col["path"], text),
+    }, columns=COLUMNS)
+
+
+class _Interner:
+    """Strings to small ints, in first-seen order (deterministic category order)."""
+
+    def __init__(self) -> None:
+        self._codes: dict[str, int] = {}
+
+    def __call__(self, text: str) -> int:
+        return self._codes.setdefault(text, len(self._codes))
+
+    def categories(self) -> list[str]:
+        return list(self._codes)
+
+
+def _recode(codes: np.ndarray, text: list[str]) -> pd.Categorical:
+    """A Categorical holding only the labels this column uses, in first-seen order."""
+    used, inverse = np.unique(codes, return_inverse=True)
+    order = np.argsort(used)
+    return pd.Categorical.from_codes(inverse.astype(np.int32), categories=[text[u] for u in used[order]])
 
 
 def reachability_by_name(sim: "Simulation") -> pd.DataFrame:
@@ -112,15 +195,16 @@ def _by_name_rows(sim: "Simulation", prober: Prober) -> pd.DataFrame:
                 on_user_net = resolver is not None and any(
                     ep.network.user_defined for ep in resolver.endpoints.values())
                 disposition = NAME_UNRESOLVED if on_user_net else NO_DNS_ON_DEFAULT_BRIDGE
-                rows.append((src.name, name, "", "", "", False, disposition, "NXDOMAIN", math.nan, ""))
+                rows.append((src.name, name, "", "", "", False, disposition, "NXDOMAIN", ""))
                 continue
             owner = answer.owners[0]
             if owner == src.name:
                 continue
             addr = answer.addresses[0]
             target = sim.container(owner).ns
-            outcome = _row_outcome(prober.probe(src.ns, addr), target)
-            rows.append((src.name, name, owner, str(addr), answer.network) + outcome)
+            reachable, disposition, detail, steps = classify(prober.probe(src.ns, addr), target, PING_TIMEOUT)
+            rows.append((src.name, name, owner, str(addr), answer.network, reachable, disposition, detail,
+                         path_of(steps)))
     return pd.DataFrame(rows, columns=NAME_COLUMNS)
 
 

@@ -67,8 +67,9 @@ _ARP_HEADER = struct.pack("!HHBB", 1, ETH_P_IP, 6, 4)  # Ethernet/IPv4 ARP (RFC 
 
 # ICMP types whose scapy header is longer than the 8 bytes that ICMP records hold. scapy
 # reads the extra fields from the start of the data: three 32-bit timestamps (types 13
-# and 14) or an address mask (types 17 and 18).
-_ICMP_EXTRA = {13: 12, 14: 12, 17: 4, 18: 4}
+# and 14) or a 32-bit field it calls addr_mask (address mask 17/18, and the obsolete
+# domain name request/reply 37/38, which scapy lays out the same way).
+_ICMP_EXTRA = {13: 12, 14: 12, 17: 4, 18: 4, 37: 4, 38: 4}
 
 
 class _VXLANHeader(Packet):

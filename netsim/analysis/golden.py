@@ -1,0 +1,199 @@
+"""A reachability table against a stored golden CSV: which cells changed, said in one line each.
+
+The contract of a table is who reaches which address and why not: ``src, dst, addr, network,
+reachable, disposition`` (by-name tables add ``name``).  RTTs, hop paths and details are
+informative and may change without breaking anything, so they are never compared; the
+actual ``detail`` is only quoted next to a changed cell to say what happened.  Rows are
+matched by key (``src, dst, addr``, or ``src, name`` for by-name tables), so reordering rows
+is not a change.
+
+``compare`` returns a ``GoldenDiff`` (data, with a readable ``__str__``);
+``assert_reachability_matches`` is the pytest and notebook face of it, in the manner of
+pybatfish's ``assert_flows_*``.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from typing import Any, Optional, Union
+
+import numpy as np
+import pandas as pd
+
+from ..errors import NetsimError
+from .disposition import ACCEPTED
+
+__all__ = ["CONTRACT", "NAME_CONTRACT", "read_golden", "compare", "GoldenDiff", "Change",
+           "assert_reachability_matches", "ReachabilityMismatch", "ReachabilityMismatchWarning"]
+
+CONTRACT = ("src", "dst", "addr", "network", "reachable", "disposition")
+NAME_CONTRACT = ("src", "name", "dst", "addr", "network", "reachable", "disposition")
+_KEY = ("src", "dst", "addr")
+_NAME_KEY = ("src", "name")
+
+Row = dict[str, Any]
+Golden = Union[str, "os.PathLike[str]", pd.DataFrame]
+
+
+def _contract(df: pd.DataFrame) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(compared columns, key columns) of a table: by-name tables are the ones with a ``name`` column."""
+    return (NAME_CONTRACT, _NAME_KEY) if "name" in df.columns else (CONTRACT, _KEY)
+
+
+def read_golden(path: "str | os.PathLike[str]") -> pd.DataFrame:
+    """Read a golden CSV as written (every cell text, empty cells empty, never NaN)."""
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise NetsimError(f"cannot read golden table {os.fspath(path)}: {err}") from None
+
+
+def _reachable(value: Any, where: str) -> bool:
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if str(value).lower() in ("true", "false"):
+        return str(value).lower() == "true"
+    raise NetsimError(f"{where}: reachable must be True or False, got {value!r}")
+
+
+def _text(value: Any) -> str:
+    return "" if value is None or (isinstance(value, float) and value != value) else str(value)
+
+
+def _rows(df: pd.DataFrame, columns: tuple[str, ...], key: tuple[str, ...], where: str) -> dict[tuple[str, ...], Row]:
+    """Rows by key, with contract values normalised (text, and a real bool for ``reachable``)."""
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise NetsimError(f"{where} lacks column(s) {', '.join(missing)}; a golden table needs {', '.join(columns)}")
+    rows: dict[tuple[str, ...], Row] = {}
+    for raw in df.to_dict("records"):
+        row = {c: _reachable(raw[c], where) if c == "reachable" else _text(raw[c]) for c in columns}
+        row["detail"] = _text(raw.get("detail"))
+        k = tuple(row[c] for c in key)
+        if k in rows:
+            raise NetsimError(f"{where} has two rows for {', '.join(f'{c}={v}' for c, v in zip(key, k))}")
+        rows[k] = row
+    return rows
+
+
+def _label(row: Row) -> str:
+    """``web -> db 172.18.0.3 (front)``, or ``web -> backend = api 172.18.0.3 (front)`` by name."""
+    if "name" in row:
+        target = f" = {row['dst']} {row['addr']} ({row['network']})" if row["addr"] else ""
+        return f"{row['src']} -> {row['name']}{target}"
+    return f"{row['src']} -> {row['dst']} {row['addr']} ({row['network']})"
+
+
+def _state(row: Row) -> str:
+    """The disposition, plus the reachable flag where the disposition alone would not say it."""
+    if row["reachable"] != (row["disposition"] == ACCEPTED):
+        return f"{row['disposition']} ({'reachable' if row['reachable'] else 'unreachable'})"
+    return str(row["disposition"])
+
+
+def _detail(row: Row) -> str:
+    return f"  [{row['detail']}]" if row["detail"] else ""
+
+
+@dataclass(frozen=True)
+class Change:
+    """One cell that differs: ``golden`` is None for an extra row, ``actual`` None for a missing one."""
+
+    golden: Optional[Row]
+    actual: Optional[Row]
+
+    def __str__(self) -> str:
+        if self.actual is None:
+            assert self.golden is not None
+            return f"missing: {_label(self.golden)}: was {_state(self.golden)}"
+        if self.golden is None:
+            return f"extra: {_label(self.actual)}: now {_state(self.actual)}{_detail(self.actual)}"
+        parts = []
+        if _state(self.golden) != _state(self.actual):
+            parts.append(f"was {_state(self.golden)}, now {_state(self.actual)}")
+        for column in ("name", "dst", "addr", "network"):
+            if column in self.actual and self.golden[column] != self.actual[column]:
+                parts.append(f"{column} was {self.golden[column] or '-'}, now {self.actual[column] or '-'}")
+        return f"{_label(self.actual)}: {'; '.join(parts)}{_detail(self.actual)}"
+
+
+@dataclass(frozen=True)
+class GoldenDiff:
+    """Every change between a golden table and an actual one: missing rows, extra rows, changed cells."""
+
+    golden_name: str
+    golden_rows: int
+    changes: tuple[Change, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.changes
+
+    @property
+    def missing(self) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.actual is None)
+
+    @property
+    def extra(self) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.golden is None)
+
+    @property
+    def changed(self) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.golden is not None and c.actual is not None)
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"matches {self.golden_name}"
+        head = (f"differs from {self.golden_name} ({self.golden_rows} rows): {len(self.changed)} changed, "
+                f"{len(self.missing)} missing, {len(self.extra)} extra")
+        return "\n".join([head] + [f"  {change}" for change in self.changes])
+
+
+def compare(actual: pd.DataFrame, golden: Golden) -> GoldenDiff:
+    """Compare the contract columns of ``actual`` with ``golden`` (a DataFrame or a CSV path).
+
+    Changes are listed changed and extra rows first, in the actual table's order, then the
+    rows the golden table has and the actual one lacks, in the golden's order.
+    """
+    if isinstance(golden, pd.DataFrame):
+        name, golden_df = "golden table", golden
+    else:
+        name, golden_df = os.fspath(golden), read_golden(golden)
+    columns, key = _contract(actual)
+    now = _rows(actual, columns, key, "actual table")
+    was = _rows(golden_df, columns, key, name)
+    changes = [Change(was.get(k), row) for k, row in now.items()
+               if k not in was or any(was[k][c] != row[c] for c in columns)]
+    changes += [Change(row, None) for k, row in was.items() if k not in now]
+    return GoldenDiff(name, len(was), tuple(changes))
+
+
+class ReachabilityMismatch(AssertionError):
+    """Raised by :func:`assert_reachability_matches`; ``diff`` holds the changes."""
+
+    def __init__(self, diff: GoldenDiff) -> None:
+        super().__init__(str(diff))
+        self.diff = diff
+
+
+class ReachabilityMismatchWarning(UserWarning):
+    """Issued instead of :class:`ReachabilityMismatch` when the assertion is soft."""
+
+
+def assert_reachability_matches(actual: pd.DataFrame, golden_path_or_df: Golden, soft: bool = False) -> bool:
+    """Fail (or, with ``soft=True``, warn) listing only the cells that differ from the golden table.
+
+    Returns True when the tables match and False after a soft failure, so a notebook can
+    branch on it.
+    """
+    __tracebackhide__ = True
+    diff = compare(actual, golden_path_or_df)
+    if diff.ok:
+        return True
+    if soft:
+        warnings.warn(str(diff), ReachabilityMismatchWarning, stacklevel=2)
+        return False
+    raise ReachabilityMismatch(diff)
+

@@ -1,0 +1,238 @@
+"""Reachability tables made readable: a text grid, JSON and CSV text, a heatmap, ping statistics.
+
+Each function takes a table (``reachability`` or ``reachability_by_name``) and returns text or
+a matplotlib ``Figure``; nothing here prints or touches pyplot's global state, so the CLI, the
+results writer and a notebook share the same renderings.  Serialisations are byte-stable: the
+same table always gives the same bytes (sorted JSON keys, pinned float format, PNG metadata
+without a version or timestamp), which is what makes ``netsim run`` folders diffable.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from .disposition import ACCEPTED
+
+if TYPE_CHECKING:
+    from ..simulation import Simulation
+    from .trace import PingResult
+
+__all__ = ["records", "to_json", "to_csv", "disposition_counts", "summary", "grid", "grid_report", "LEGEND",
+           "heatmap", "save_png", "disposition_colours", "title", "parse_duration", "ping_statistics"]
+
+# Twelve significant digits keep every rtt_us (microseconds, rounded to 0.001) exact while
+# pinning the text, whatever pandas' default float repr becomes.
+FLOAT_FORMAT = "%.12g"
+
+# ---- serialisation ----------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready Python value: numpy scalars unwrapped, NaN (no RTT) as null."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """The table as a list of row objects, the shape ``reachability.json`` holds."""
+    return [{str(k): _plain(v) for k, v in row.items()} for row in df.to_dict("records")]
+
+
+def to_json(df: pd.DataFrame) -> str:
+    return json.dumps(records(df), sort_keys=True, indent=2, allow_nan=False) + "\n"
+
+
+def to_csv(df: pd.DataFrame) -> str:
+    return df.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
+
+
+def title(sim: "Simulation") -> str:
+    """What a rendering shows above itself: topology, engine profile and simulated time."""
+    return f"{sim.name}: engine {sim.profile.version}, t={sim.now:g}s"
+
+
+# ---- counts ----------------------------------------------------------------------------------
+
+
+def disposition_counts(df: pd.DataFrame) -> dict[str, int]:
+    """Rows per disposition, most frequent first (ties by name), so summaries read the same every run."""
+    counts = df["disposition"].value_counts()
+    # A categorical column also counts the categories no row uses; they are not dispositions seen.
+    return {str(name): int(n) for name, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if n}
+
+
+def summary(df: pd.DataFrame) -> str:
+    """``60 probes: 28 reachable, 32 unreachable`` and a line of per-disposition counts."""
+    reachable = int(df["reachable"].sum())
+    head = f"{len(df)} probes: {reachable} reachable, {len(df) - reachable} unreachable"
+    counts = ", ".join(f"{name} {n}" for name, n in disposition_counts(df).items())
+    return f"{head}\n{counts}" if counts else head
+
+
+# ---- text grid (Mininet's pingAll, cyclonus' truth tables) -------------------------------------
+
+LEGEND = "legend: . all addresses reachable   ~ some   X none   - self   (blank) nothing to probe"
+
+
+def _column_key(df: pd.DataFrame) -> str:
+    """By-name tables have one column per name asked; address tables one per destination endpoint."""
+    return "name" if "name" in df.columns else "dst"
+
+
+def _cell(reachable: pd.Series) -> str:
+    if reachable.all():
+        return "."
+    return "~" if reachable.any() else "X"
+
+
+def _ordered(values: pd.Series, order: Sequence[str]) -> list[str]:
+    """Distinct ``values`` in ``order``, then any that ``order`` lacks in table order."""
+    present = dict.fromkeys(values)
+    first = [name for name in order if name in present]
+    return first + [name for name in present if name not in set(first)]
+
+
+def grid(df: pd.DataFrame, endpoints_order: Sequence[str]) -> str:
+    """Rows are sources, columns destinations (or names, for a by-name table), in ``endpoints_order``.
+
+    A cell is ``.`` when every address of the destination answered, ``X`` when none did and
+    ``~`` when some did; ``-`` marks a source facing itself.
+    """
+    key = _column_key(df)
+    columns = _ordered(df[key], endpoints_order if key == "dst" else ())
+    rows = _ordered(df["src"], endpoints_order)
+    # observed=True: with categorical columns pandas would otherwise invent every (src, column) pair.
+    groups = df.groupby(["src", key], sort=False, observed=True)["reachable"]
+    cells = {pair: _cell(group) for pair, group in groups}
+    width = max((len(r) for r in rows), default=0)
+    lines = [" " * width + "  " + " ".join(columns)]
+    for src in rows:
+        marks = [cells.get((src, col), "-" if col == src else " ").ljust(len(col)) for col in columns]
+        lines.append(f"{src.ljust(width)}  {' '.join(marks)}".rstrip())
+    return "\n".join(lines)
+
+
+def grid_report(df: pd.DataFrame, endpoints_order: Sequence[str], title: str) -> str:
+    """Title, grid, legend and counts: what ``netsim reach`` prints and ``grid.txt`` holds."""
+    return f"{title}\n\n{grid(df, endpoints_order)}\n\n{LEGEND}\n{summary(df)}\n"
+
+
+# ---- heatmap ---------------------------------------------------------------------------------
+
+_ACCEPTED_COLOUR = "#2ca02c"
+# Distinct from green and from each other; the first ones are tab10's, then lighter tab20 shades.
+_PALETTE = ("#d62728", "#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+            "#ff9896", "#aec7e8", "#ffbb78", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5")
+_EMPTY_COLOUR = "#ffffff"
+# Beyond this many sources or columns tick labels overlap into noise; the colours still tell the story.
+_MAX_LABELLED_ROWS = 40
+_MAX_LABELLED_COLUMNS = 60
+_DPI = 100
+
+
+def disposition_colours(dispositions: Sequence[str]) -> dict[str, str]:
+    """ACCEPTED is green; the others take palette colours in sorted-name order (stable across runs)."""
+    others = sorted(set(dispositions) - {ACCEPTED})
+    colours = {name: _PALETTE[i % len(_PALETTE)] for i, name in enumerate(others)}
+    if ACCEPTED in dispositions:
+        colours[ACCEPTED] = _ACCEPTED_COLOUR
+    return colours
+
+
+def _hex_rgb(colour: str) -> tuple[float, float, float]:
+    return tuple(int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5))  # type: ignore[return-value]
+
+
+def heatmap(df: pd.DataFrame, title: str) -> Figure:
+    """Sources down, one column per (destination, address) across, one colour per disposition.
+
+    Built on a bare ``Figure`` with an Agg canvas (never pyplot), so notebooks can display it
+    and scripts can save it without a GUI or global state.
+    """
+    sources = list(dict.fromkeys(df["src"]))
+    order = {name: i for i, name in enumerate(dict.fromkeys(list(df["src"]) + list(df["dst"])))}
+    pairs = sorted(dict.fromkeys(zip(df["dst"], df["addr"])), key=lambda p: order[p[0]])
+    col_of = {pair: i for i, pair in enumerate(pairs)}
+    row_of = {name: i for i, name in enumerate(sources)}
+    colours = disposition_colours(list(df["disposition"]))
+
+    image = np.ones((len(sources), len(pairs), 3))
+    image[:, :] = _hex_rgb(_EMPTY_COLOUR)
+    for src, dst, addr, disposition in zip(df["src"], df["dst"], df["addr"], df["disposition"]):
+        image[row_of[src], col_of[(dst, addr)]] = _hex_rgb(colours[disposition])
+
+    labelled = len(sources) <= _MAX_LABELLED_ROWS and len(pairs) <= _MAX_LABELLED_COLUMNS
+    width = 3.5 + 0.32 * len(pairs) if labelled else 12.0
+    height = 2.5 + 0.3 * len(sources) if labelled else 9.0
+    fig = Figure(figsize=(max(width, 6.0), max(height, 4.0)), dpi=_DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.imshow(image, aspect="auto", interpolation="nearest")
+    if labelled:
+        ax.set_xticks(range(len(pairs)), [f"{dst}\n{addr}" for dst, addr in pairs], rotation=90, fontsize=7)
+        ax.set_yticks(range(len(sources)), sources, fontsize=8)
+        # White lines between cells, so neighbouring cells of one colour still read as separate probes.
+        ax.set_xticks(np.arange(-0.5, len(pairs)), minor=True)
+        ax.set_yticks(np.arange(-0.5, len(sources)), minor=True)
+        ax.grid(which="minor", color="white", linewidth=1)
+        ax.tick_params(which="minor", length=0)
+    else:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    ax.set_xlabel("destination (address)")
+    ax.set_ylabel("source")
+    ax.set_title(title)
+    names = sorted(colours, key=lambda name: (name != ACCEPTED, name))
+    ax.legend(handles=[Patch(color=colours[name], label=name) for name in names], loc="upper left",
+              bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=8)
+    return fig
+
+
+def save_png(fig: Figure, path: "str | os.PathLike[str]") -> None:
+    """Write the figure as PNG bytes that depend only on the figure (no software tag, no timestamp)."""
+    fig.savefig(path, format="png", dpi=_DPI, metadata={"Software": None})
+
+
+# ---- command-line values -----------------------------------------------------------------------
+
+_DURATION = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ns|us|ms|s|m|h)?\s*\Z")
+_UNIT_SECONDS = {"ns": Decimal("1e-9"), "us": Decimal("1e-6"), "ms": Decimal("1e-3"), "s": Decimal(1),
+                 "m": Decimal(60), "h": Decimal(3600)}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from ``2s``, ``500ms``, ``50us`` or a bare number of seconds (``1.5``)."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise ValueError(f"expected a duration like 2s, 500ms or 1.5, got {text!r}")
+    # Decimal, so "50us" is the same float the topology loader makes of it.
+    return float(Decimal(match.group(1)) * _UNIT_SECONDS[match.group(2) or "s"])
+
+
+# ---- ping ------------------------------------------------------------------------------------
+
+
+def ping_statistics(dst: str, results: Sequence["PingResult"]) -> str:
+    """The closing lines of ping(8): packets sent, received and lost, then RTT min/avg/max in µs."""
+    rtts = [r.rtt * 1e6 for r in results if r.reachable and r.rtt is not None]
+    sent = len(results)
+    loss = 100 * (sent - len(rtts)) / sent if sent else 0.0
+    lines = [f"--- {dst} ping statistics ---",
+             f"{sent} packets transmitted, {len(rtts)} received, {loss:g}% packet loss"]
+    if rtts:
+        lines.append(f"rtt min/avg/max = {min(rtts):.3f}/{sum(rtts) / len(rtts):.3f}/{max(rtts):.3f} us")
+    return "\n".join(lines)

@@ -1,0 +1,204 @@
+"""A results folder: one topology run to the end of its timeline, written all at once or not at all.
+
+``simulate`` loads a topology, runs it past its last event and gathers the answers (both
+reachability tables, and a timeline of the address table after each event instant).
+``write_results`` renders them into a folder: CSV and JSON tables, the text grid, the
+heatmap, and ``manifest.json`` (inputs, versions, and the sha256 of every other file).
+
+Everything but the manifest's ``wall_time_s`` and ``created`` is a function of the topology
+file and the seed, byte for byte, so two runs can be compared with ``diff -r``.  The folder
+is assembled under a temporary sibling name and renamed into place only when complete; an
+existing folder is replaced only then, so a failed run leaves the previous results intact
+and no half-written folder behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import secrets
+import shutil
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Callable, Iterator, Optional
+
+import pandas as pd
+
+from .. import __version__
+from ..errors import NetsimError
+from ..simulation import Simulation, build
+from ..topology import load_spec
+from ..topology.spec import TopologySpec
+from .render import grid_report, heatmap, save_png, title, to_csv, to_json
+
+__all__ = ["RunOutput", "simulate", "timeline", "write_results", "default_topology", "default_folder", "atomic_folder",
+           "MANIFEST"]
+
+MANIFEST = "manifest.json"
+BUNDLED_TOPOLOGY = "topologies/basic.yaml"
+
+
+@dataclass(frozen=True)
+class RunOutput:
+    """What one run found: the simulation at its final instant and the tables it answered."""
+
+    topology: str  # the path as given, recorded in the manifest
+    spec: TopologySpec
+    sim: Simulation
+    reachability: pd.DataFrame
+    by_name: pd.DataFrame
+    timeline: Optional[pd.DataFrame]  # None when the topology has no events
+    started: float  # time.perf_counter() when the run began; wall_time_s counts from here
+
+    @property
+    def title(self) -> str:
+        return title(self.sim)
+
+
+def simulate(topology: "str | os.PathLike[str]", seed: Optional[int] = None) -> RunOutput:
+    """Load ``topology``, apply every event of its timeline, and answer both reachability tables."""
+    started = time.perf_counter()
+    spec = load_spec(topology)
+    times = sorted({event.at for event in spec.events})
+    sim = build(spec, seed)
+    if times:
+        sim.run(times[-1])
+    return RunOutput(os.fspath(topology), spec, sim, sim.reachability(), sim.reachability_by_name(),
+                     timeline(spec, seed, times) if times else None, started)
+
+
+def timeline(spec: TopologySpec, seed: Optional[int], times: list[float]) -> pd.DataFrame:
+    """The address table after the events of each instant in ``times``, with a leading ``time`` column.
+
+    A fresh simulation walks the timeline forward, so the tables do not depend on anything the
+    caller's simulation was asked before.
+    """
+    sim = build(spec, seed)
+    frames = []
+    for t in times:
+        sim.run(t)
+        frames.append(sim.reachability().assign(time=t))
+    table = pd.concat(frames, ignore_index=True)
+    return table[["time"] + [c for c in table.columns if c != "time"]]
+
+
+# ---- where things go ---------------------------------------------------------------------------
+
+
+@contextmanager
+def default_topology() -> Iterator[Path]:
+    """``topologies/basic.yaml`` under the current folder if it is there, else netsim's packaged copy."""
+    local = Path(BUNDLED_TOPOLOGY)
+    if local.is_file():
+        yield local
+        return
+    packaged = resources.files("netsim") / "data" / "basic.yaml"
+    if not packaged.is_file():
+        raise NetsimError(f"no topology given, and neither {BUNDLED_TOPOLOGY} nor the packaged copy exists")
+    with resources.as_file(packaged) as path:
+        yield path
+
+
+def default_folder(name: str) -> Path:
+    """``results/<topology name>`` under the current folder; a name that is not a plain folder name is refused."""
+    if name in ("", ".", "..") or any(sep in name for sep in ("/", "\\", "\0")):
+        raise NetsimError(f"topology name {name!r} cannot name a results folder; choose one with --out")
+    return Path("results") / name
+
+
+@contextmanager
+def atomic_folder(target: Path) -> Iterator[Path]:
+    """Yield an empty temporary sibling of ``target``; on success it replaces ``target``, else vanishes."""
+    if target.exists() and not target.is_dir():
+        raise NetsimError(f"{target} exists and is not a folder")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # A sibling, so the final rename stays on one filesystem (and so is atomic); os.mkdir, not
+        # mkdtemp, so the folder gets the user's umask rather than mode 0700.
+        staging = target.parent / f".{target.name}.tmp-{secrets.token_hex(4)}"
+        staging.mkdir()
+    except OSError as err:
+        raise NetsimError(f"cannot create {target}: {err.strerror}") from None
+    try:
+        yield staging
+        _swap_in(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _swap_in(staging: Path, target: Path) -> None:
+    """Rename ``staging`` to ``target``; an old ``target`` is moved aside first and deleted last."""
+    old = None
+    try:
+        if target.exists():
+            old = target.parent / f".{target.name}.old-{secrets.token_hex(4)}"
+            target.rename(old)
+        staging.rename(target)
+    except OSError as err:
+        if old is not None and not target.exists():
+            old.rename(target)
+        raise NetsimError(f"cannot replace {target}: {err.strerror}") from None
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# ---- writing -------------------------------------------------------------------------------------
+
+
+def _text(content: str) -> Callable[[Path], None]:
+    return lambda path: path.write_bytes(content.encode("utf-8"))
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_results(out: RunOutput, folder: Path) -> list[Path]:
+    """Render ``out`` into ``folder`` atomically; return the paths written there, manifest last."""
+    endpoints = [view.name for view in out.sim.endpoints()]
+    writers: dict[str, Callable[[Path], None]] = {
+        "reachability.csv": _text(to_csv(out.reachability)),
+        "reachability.json": _text(to_json(out.reachability)),
+        "reachability_by_name.csv": _text(to_csv(out.by_name)),
+        "reachability_by_name.json": _text(to_json(out.by_name)),
+        "grid.txt": _text(grid_report(out.reachability, endpoints, out.title)),
+        "isolation.png": lambda path: save_png(heatmap(out.reachability, out.title), path),
+    }
+    if out.timeline is not None:
+        writers["timeline.csv"] = _text(to_csv(out.timeline))
+    with atomic_folder(folder) as staging:
+        try:
+            for name, write in writers.items():
+                write(staging / name)
+            files = [{"name": name, "sha256": _sha256(staging / name)} for name in sorted(writers)]
+            (staging / MANIFEST).write_bytes(_manifest(out, files).encode("utf-8"))
+        except OSError as err:
+            raise NetsimError(f"cannot write {folder}: {err.strerror or err}") from None
+    return [folder / name for name in writers] + [folder / MANIFEST]
+
+
+def _manifest(out: RunOutput, files: list[dict[str, str]]) -> str:
+    sim = out.sim
+    manifest = {
+        "topology": out.topology,
+        "topology_sha256": out.spec.sha256,
+        "name": sim.name,
+        "seed": sim.seed,
+        "engine": sim.profile.version,
+        "netsim_version": __version__,
+        "sim_time": sim.now,
+        "events": [[at, text] for at, text in sim.events_log],
+        "files": files,
+        # The two fields that differ between otherwise identical runs:
+        "wall_time_s": round(time.perf_counter() - out.started, 3),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+    }
+    return json.dumps(manifest, sort_keys=True, indent=2) + "\n"
