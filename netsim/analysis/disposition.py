@@ -64,6 +64,6 @@ def path_of(steps: tuple[Step, ...]) -> str:
     """The nodes a packet crossed, e.g. ``a > node1 > underlay > x > underlay > node1 > a``."""
     nodes: list[str] = []
     for step in steps:
-        if not nodes or nodes[-1] != step.node:
-            nodes.append(step.node)
+        if not nodes or nodes[-1] != step[0]:
+            nodes.append(step[0])
     return " > ".join(nodes)

@@ -111,7 +111,7 @@ def trace(sim: "Simulation", src: str, dst: str, proto: str = "icmp", port: int 
     reachable, disposition, detail, steps = classify(probe, expected, PING_TIMEOUT)
     responder = probe.responder.name if probe.responder is not None else None
     return Trace(src, dst, str(target.addr), proto + (f"/{port}" if port else ""), reachable, disposition,
-                 detail, responder, steps)
+                 detail, responder, tuple(Step._make(s) for s in steps))
 
 
 @dataclass(frozen=True)

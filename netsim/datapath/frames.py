@@ -67,8 +67,8 @@ _ARP_HEADER = struct.pack("!HHBB", 1, ETH_P_IP, 6, 4)  # Ethernet/IPv4 ARP (RFC 
 
 # ICMP types whose scapy header is longer than the 8 bytes that ICMP records hold. scapy
 # reads the extra fields from the start of the data: three 32-bit timestamps (types 13
-# and 14) or a 32-bit field it calls addr_mask (address mask 17/18, and the obsolete
-# domain name request/reply 37/38, which scapy lays out the same way).
+# and 14), an address mask (17 and 18), or a 32-bit "unused" word after id/seq (the
+# obsolete domain name request/reply, 37 and 38).
 _ICMP_EXTRA = {13: 12, 14: 12, 17: 4, 18: 4, 37: 4, 38: 4}
 
 
@@ -169,6 +169,8 @@ def _icmp_to_scapy(seg: ICMP) -> Packet:
             raise ValueError(f"ICMP type {t} needs at least {extra} data bytes (timestamps / address mask)")
         if extra == 12:
             fields.update(zip(("ts_ori", "ts_rx", "ts_tx"), struct.unpack("!III", data[:12])))
+        elif t in (37, 38):
+            fields["unused"] = int.from_bytes(data[:4], "big")
         elif extra == 4:
             fields["addr_mask"] = ip_str(int.from_bytes(data[:4], "big"))
         data = data[extra:]

@@ -37,7 +37,7 @@ class Rule:
     text: str  # the iptables-save line, "-A CHAIN ..."
     chain: str
     target: Target
-    src: Optional[tuple[int, int, bool]] = None  # (network, plen, negated)
+    src: Optional[tuple[int, int, bool]] = None  # (network, mask, negated)
     dst: Optional[tuple[int, int, bool]] = None
     iif: Optional[tuple[str, bool]] = None
     oif: Optional[tuple[str, bool]] = None
@@ -68,12 +68,12 @@ class Packet:
 
 def _matches(rule: Rule, p: Packet) -> bool:
     if rule.src is not None:
-        network, plen, neg = rule.src
-        if (p.src & prefix_mask(plen) == network) == neg:
+        network, mask, neg = rule.src
+        if (p.src & mask == network) == neg:
             return False
     if rule.dst is not None:
-        network, plen, neg = rule.dst
-        if (p.dst & prefix_mask(plen) == network) == neg:
+        network, mask, neg = rule.dst
+        if (p.dst & mask == network) == neg:
             return False
     if rule.iif is not None and (p.iif == rule.iif[0]) == rule.iif[1]:
         return False
@@ -109,7 +109,7 @@ def parse_rule(text: str, label: str = "") -> Rule:
         arg = words[i + 1] if i + 1 < len(words) else ""
         if w in ("-s", "-d"):
             network, plen = net(arg if "/" in arg else arg + "/32")
-            fields["src" if w == "-s" else "dst"] = (network, plen, neg)
+            fields["src" if w == "-s" else "dst"] = (network, prefix_mask(plen), neg)
         elif w in ("-i", "-o"):
             fields["iif" if w == "-i" else "oif"] = (arg, neg)
         elif w == "-p":

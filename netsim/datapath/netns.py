@@ -202,7 +202,9 @@ class Namespace:
         if pkt.ttl <= 1:
             skb.drop(self.name, dev.name, DropReason.TTL_EXPIRED)
             return
-        skb.frame = skb.frame._replace(payload=pkt._replace(ttl=pkt.ttl - 1))
+        frame = skb.frame
+        skb.frame = Ether(frame.dst, frame.src, IPv4(pkt.src, pkt.dst, pkt.payload, pkt.ttl - 1, pkt.ident,
+                                                     pkt.tos, pkt.flags), frame.vlan)
         skb.step(self.name, route.dev.name, "ROUTED", (str, route))
         if not self._filter(skb, "FORWARD", dev.name, route.dev.name):
             return
@@ -375,7 +377,7 @@ class Namespace:
         new = conn.manip_dst(pkt, is_reply)
         if new is not pkt:
             skb.step(self.name, iif or oif, "NAT", (_describe_nat, "dst", pkt.dst, new.dst))
-            skb.frame = skb.frame._replace(payload=new)
+            skb.frame = Ether(skb.frame.dst, skb.frame.src, new, skb.frame.vlan)
         return True
 
     def _post(self, skb: Skb, chain: str, iif: str, oif: str) -> bool:
@@ -402,7 +404,7 @@ class Namespace:
         new = conn.manip_src(pkt, skb.ct_reply)
         if new is not pkt:
             skb.step(self.name, oif or iif, "NAT", (_describe_nat, "src", pkt.src, new.src))
-            skb.frame = skb.frame._replace(payload=new)
+            skb.frame = Ether(skb.frame.dst, skb.frame.src, new, skb.frame.vlan)
         skb.ct = None  # the next namespace tracks it afresh
         return True
 

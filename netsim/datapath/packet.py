@@ -3,7 +3,7 @@
 A frame is ``Ether`` whose payload is ``ARP`` or ``IPv4``; an ``IPv4`` carries ``ICMP``, ``UDP``
 or ``TCP``; a ``UDP`` datagram to the VXLAN port carries ``VXLAN`` around an inner ``Ether``.
 Addresses are ints (see ``addr``).  Records are NamedTuples because the core builds and
-rewrites millions of them (NAT, TTL) and ``_replace`` on a tuple is the cheapest immutable
+rewrites millions of them (NAT, TTL), and building a tuple is the cheapest immutable
 update Python has.  ``netsim.datapath.frames`` converts them to and from scapy, byte-exact.
 """
 
@@ -85,9 +85,6 @@ class IPv4(NamedTuple):
     def proto(self) -> int:
         return _PROTO_OF[type(self.payload)]
 
-    def with_ttl(self, ttl: int) -> "IPv4":
-        return self._replace(ttl=ttl)
-
     @property
     def length(self) -> int:
         return 20 + l4_length(self.payload)
@@ -146,4 +143,4 @@ def with_ports(pkt: IPv4, src: int, dst: int, sport: int, dport: int) -> IPv4:
             seg = seg._replace(ident=sport)
     elif seg.sport != sport or seg.dport != dport:  # type: ignore[union-attr]
         seg = seg._replace(sport=sport, dport=dport)  # type: ignore[union-attr]
-    return pkt._replace(src=src, dst=dst, payload=seg)
+    return IPv4(src, dst, seg, pkt.ttl, pkt.ident, pkt.tos, pkt.flags)

@@ -63,9 +63,11 @@ class Skb:
         return Skb(self.frame if frame is None else frame, self.observer, list(self.steps), self.origin)
 
     def step(self, node: str, where: str, action: str, detail: object = "") -> None:
-        self.steps.append(Step(node, where, action, detail))
+        # A plain tuple: a NamedTuple costs three times as much to build, and most steps are
+        # never read.  ``Step._make`` turns one into a Step when someone does read it.
+        self.steps.append((node, where, action, detail))  # type: ignore[arg-type]
 
     def drop(self, node: str, where: str, reason: DropReason, detail: str = "") -> None:
-        self.steps.append(Step(node, where, "DROPPED", f"{reason.value}{': ' + detail if detail else ''}"))
+        self.steps.append((node, where, "DROPPED", f"{reason.value}{': ' + detail if detail else ''}"))  # type: ignore[arg-type]
         if self.observer is not None:
             self.observer.dropped(self, reason, detail)
