@@ -2,12 +2,15 @@
 
     python benchmarks/reachability_scale.py              # 100 hosts x 20 containers
     python benchmarks/reachability_scale.py --hosts 10   # smaller, for a quick look
+    python benchmarks/reachability_scale.py --workers 2  # also time the forked run, side by side
 
 Each host has the default bridge and three user-defined bridges (one with ICC disabled),
 and its containers spread over the four; every host gets the same subnets (B32), which is
 what real fleets look like and what makes most cross-host rows OTHER_RESPONDER.  Prints
 wall time per phase, probes sent, rows, peak RSS, and the share of time spent in probes
-versus building the table, measured side by side in the same run.
+versus building the table, measured side by side in the same run; with --workers N it
+then times the same table with N forked probe processes, checks it is identical, and
+prints the speed-up ratio.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", type=int, default=100)
     parser.add_argument("--containers", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
 
     t0 = time.perf_counter()
@@ -82,6 +86,13 @@ def main() -> None:
     print(f"  table rows    {total - probe_time:8.2f} s  ({1e6 * (total - probe_time) / max(len(df), 1):.2f} us "
           f"per row, {100 * (total - probe_time) / total:.0f}%)")
     print(f"peak RSS        {peak_mib:8.0f} MiB")
+    if args.workers > 1:
+        t3 = time.perf_counter()
+        forked = sim.reachability(workers=args.workers)
+        t4 = time.perf_counter()
+        same = forked.equals(df)
+        print(f"workers={args.workers}       {t4 - t3:8.2f} s  (x{total / (t4 - t3):.2f} vs one process; "
+              f"identical table: {same})")
 
 
 if __name__ == "__main__":

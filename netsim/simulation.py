@@ -243,10 +243,11 @@ class Simulation:
 
     # ---- questions (answered by netsim.analysis) ---------------------------------------------
 
-    def reachability(self, at: Optional[float] = None) -> "pd.DataFrame":
+    def reachability(self, at: Optional[float] = None, workers: int = 1) -> "pd.DataFrame":
+        """Who reaches whom at time ``at`` (default: now); ``workers`` forks probe processes."""
         from .analysis.reachability import reachability
         self.run(at if at is not None else self.now)
-        return reachability(self)
+        return reachability(self, workers)
 
     def reachability_by_name(self, at: Optional[float] = None) -> "pd.DataFrame":
         from .analysis.reachability import reachability_by_name

@@ -8,6 +8,8 @@ that pair: with overlapping subnets on many hosts this is most rows.
 
 from __future__ import annotations
 
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from ipaddress import IPv4Address
 from typing import TYPE_CHECKING, Optional
 
@@ -67,19 +69,19 @@ class Prober:
         return found
 
 
-def reachability(sim: "Simulation") -> pd.DataFrame:
+def reachability(sim: "Simulation", workers: int = 1) -> pd.DataFrame:
     """One row per (source endpoint, destination endpoint, destination address).
 
     Probes are sent once per (source namespace, address); rows are then assembled with numpy
     from those outcomes, since with overlapping subnets a few hundred probes per source answer
-    thousands of rows.  Text columns are pandas Categoricals.
+    thousands of rows.  Text columns are pandas Categoricals.  ``workers > 1`` splits the
+    probes over forked processes; the table is the same whatever the split, because every
+    probe's outcome depends only on configuration (learned state is flushed per query).
     """
     views = sim.endpoints()
-    ns_index: dict[int, int] = {}
-    view_ns = np.array([ns_index.setdefault(id(v.ns), len(ns_index)) for v in views], dtype=np.int32)
-    ns_names = [""] * len(ns_index)
-    for v in views:
-        ns_names[ns_index[id(v.ns)]] = v.ns.name
+    ns_index: dict[str, int] = {}
+    view_ns = np.array([ns_index.setdefault(v.ns.name, len(ns_index)) for v in views], dtype=np.int32)
+    sources = list(ns_index)
     addr_index: dict[IPv4Address, int] = {}
     net_index: dict[str, int] = {}
     t_dst, t_addr, t_net = [], [], []
@@ -92,31 +94,23 @@ def reachability(sim: "Simulation") -> pd.DataFrame:
     addr_arr = np.array(t_addr, dtype=np.int32)
     net_arr = np.array(t_net, dtype=np.int32)
     dst_ns = view_ns[dst_arr] if len(dst_arr) else dst_arr
+    addrs = list(addr_index)
 
     labels = _Interner()
-    accepted, other = labels(ACCEPTED), labels(OTHER_RESPONDER)
-    empty = labels("")
-    answered_by = np.array([labels(f"answered by {n}") for n in ns_names], dtype=np.int32)
-    shape = (len(ns_index), len(addr_index))
+    accepted, other, empty = labels(ACCEPTED), labels(OTHER_RESPONDER), labels("")
+    shape = (len(sources), len(addrs))
     responder = np.full(shape, -1, dtype=np.int32)
     fail_disposition = np.zeros(shape, dtype=np.int32)
     fail_detail = np.zeros(shape, dtype=np.int32)
     path = np.zeros(shape, dtype=np.int32)
-    addrs = list(addr_index)
-    with Prober(sim) as prober:
-        done: set[int] = set()
-        for v in views:
-            k = ns_index[id(v.ns)]
-            if k in done:
-                continue
-            done.add(k)
-            for j, a in enumerate(addrs):
-                answer, disposition, detail, steps = outcome(prober.probe(v.ns, a), PING_TIMEOUT)
-                if answer is not None:
-                    responder[k, j] = ns_index.get(id(answer), -1)
-                fail_disposition[k, j] = labels(disposition)
-                fail_detail[k, j] = labels(detail)
-                path[k, j] = labels(path_of(steps))
+    for k, row in enumerate(_outcomes(sim, sources, addrs, workers)):
+        for j, (answer, disposition, detail, hops) in enumerate(row):
+            if answer is not None:
+                responder[k, j] = ns_index.setdefault(answer, len(ns_index))
+            fail_disposition[k, j] = labels(disposition)
+            fail_detail[k, j] = labels(detail)
+            path[k, j] = labels(hops)
+    answered_by = np.array([labels(f"answered by {n}") for n in ns_index], dtype=np.int32)
 
     parts: dict[str, list[np.ndarray]] = {c: [] for c in ("src", "dst", "addr", "net", "ok", "disp", "det", "path")}
     for i, v in enumerate(views):
@@ -149,6 +143,49 @@ def reachability(sim: "Simulation") -> pd.DataFrame:
         "detail": _recode(col["det"], text),
         "path": _recode(col["path"], text),
     }, columns=COLUMNS)
+
+
+Outcome = tuple[Optional[str], str, str, str]  # responder namespace, disposition, detail, path
+
+
+def _outcomes(sim: "Simulation", sources: list[str], addrs: list[IPv4Address],
+              workers: int) -> list[list[Outcome]]:
+    """The probe outcome of every (source namespace, address), in that order."""
+    if workers <= 1 or len(sources) < 2 * workers:
+        return _probe_rows(sim, sources, addrs)
+    chunks = [sources[i::workers] for i in range(workers)]
+    global _FORKED
+    _FORKED = (sim, addrs)
+    try:
+        # fork: the children inherit the built simulation instead of rebuilding or pickling it.
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            results = list(pool.map(_probe_chunk, chunks))
+    finally:
+        _FORKED = None
+    by_source = {src: row for chunk, rows in zip(chunks, results) for src, row in zip(chunk, rows)}
+    return [by_source[src] for src in sources]
+
+
+_FORKED: Optional[tuple["Simulation", list[IPv4Address]]] = None
+
+
+def _probe_chunk(sources: list[str]) -> list[list[Outcome]]:
+    assert _FORKED is not None
+    sim, addrs = _FORKED
+    return _probe_rows(sim, sources, addrs)
+
+
+def _probe_rows(sim: "Simulation", sources: list[str], addrs: list[IPv4Address]) -> list[list[Outcome]]:
+    rows = []
+    with Prober(sim) as prober:
+        for name in sources:
+            ns = sim.world.namespaces[name]
+            row = []
+            for a in addrs:
+                answer, disposition, detail, steps = outcome(prober.probe(ns, a), PING_TIMEOUT)
+                row.append((answer.name if answer is not None else None, disposition, detail, path_of(steps)))
+            rows.append(row)
+    return rows
 
 
 class _Interner:
