@@ -71,7 +71,7 @@ def _rows(df: pd.DataFrame, columns: tuple[str, ...], key: tuple[str, ...], wher
     for raw in df.to_dict("records"):
         row = {c: _reachable(raw[c], where) if c == "reachable" else _text(raw[c]) for c in columns}
         row["detail"] = _text(raw.get("detail"))
-        k = tuple(row[c] for c in key)
+        k = tuple(str(row[c]) for c in key)
         if k in rows:
             raise NetsimError(f"{where} has two rows for {', '.join(f'{c}={v}' for c, v in zip(key, k))}")
         rows[k] = row

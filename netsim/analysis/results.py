@@ -153,7 +153,9 @@ def _swap_in(staging: Path, target: Path) -> None:
 
 
 def _text(content: str) -> Callable[[Path], None]:
-    return lambda path: path.write_bytes(content.encode("utf-8"))
+    def write(path: Path) -> None:
+        path.write_bytes(content.encode("utf-8"))  # bytes: no platform newline translation
+    return write
 
 
 def _sha256(path: Path) -> str:

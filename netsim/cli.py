@@ -1,0 +1,178 @@
+"""The ``netsim`` command: a thin shell over :mod:`netsim.analysis`.
+
+Each command loads a topology, asks the library one question and prints the answer the
+library rendered.  This is the only module that prints or picks exit codes:
+
+* 0: the answer is yes (reachable, matches the golden table, a ping came back, run written);
+* 1: the answer is no (unreachable, a changed cell, no reply);
+* 2: the question could not be asked: bad input (any :class:`~netsim.errors.NetsimError`,
+  printed as one ``error:`` line without a traceback) or a usage error (click's own code).
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from ipaddress import IPv4Address
+from pathlib import Path
+from typing import Any, Optional
+
+import click
+
+from . import __version__, load
+from .analysis.golden import compare
+from .analysis.render import grid_report, parse_duration, ping_statistics, summary, title, to_csv, to_json
+from .analysis.results import default_folder, default_topology, simulate, write_results
+from .engine.dns import known_names
+from .errors import NetsimError
+from .simulation import Simulation
+
+__all__ = ["main"]
+
+
+class _Netsim(click.Group):
+    """Turns a NetsimError from any command into ``error: ...`` on stderr and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except NetsimError as err:
+            click.echo(f"error: {err}", err=True)
+            ctx.exit(2)
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: Optional[str]) -> Optional[float]:
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as err:
+        raise click.BadParameter(str(err), ctx, param) from None
+
+
+_topology = click.argument("topology", type=click.Path(dir_okay=False))
+_seed = click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Override the topology's seed.")
+_at = click.option("--at", callback=_duration, metavar="DURATION",
+                   help="Simulated time to answer for, e.g. 2s, 500ms, 1.5.")
+
+
+def _load(topology: str, seed: Optional[int], at: Optional[float]) -> Simulation:
+    sim = load(topology, seed)
+    if at is not None:
+        sim.run(at)
+    return sim
+
+
+def _check_names(sim: Simulation, src: str, dst: str) -> None:
+    """Refuse a source that is no endpoint, and a destination no one in the topology could mean.
+
+    A destination may be an address or any name some container answers to; whether the source
+    can resolve it is the trace's answer, not a usage error.
+    """
+    sim.endpoint(src)
+    try:
+        IPv4Address(dst)
+        return
+    except ValueError:
+        pass
+    names = {view.name for view in sim.endpoints()}
+    for ctr in sim.containers():
+        names.update(known_names(ctr))
+        names.update(alias for _, alias in ctr.links)
+    if dst not in names:
+        raise NetsimError(f"{sim.source}: no host, container, alias or address {dst!r}")
+
+
+@click.group(cls=_Netsim, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="netsim")
+def main() -> None:
+    """Simulate multi-host Docker networking: who reaches whom, and why not."""
+
+
+@main.command()
+@click.argument("topology", required=False, type=click.Path(dir_okay=False))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Results folder (default: results/<topology name>).")
+@_seed
+def run(topology: Optional[str], out: Optional[Path], seed: Optional[int]) -> None:
+    """Run TOPOLOGY to the end of its timeline and write a results folder.
+
+    TOPOLOGY defaults to topologies/basic.yaml, or the copy packaged with netsim.
+    """
+    with ExitStack() as stack:
+        path = topology if topology is not None else stack.enter_context(default_topology())
+        output = simulate(path, seed)
+    folder = out if out is not None else default_folder(output.sim.name)
+    written = write_results(output, folder)
+    click.echo(f"{output.title}: wrote {len(written)} files to {folder}")
+    click.echo(f"table: {folder / 'reachability.csv'}")
+    click.echo(summary(output.reachability))
+
+
+@main.command()
+@_topology
+@_at
+@click.option("--json", "as_json", is_flag=True, help="Print the table as a JSON array of rows.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print the table as CSV.")
+@click.option("--by-name", is_flag=True, help="Resolve names the way each container would, then ping.")
+@click.option("--expect", type=click.Path(dir_okay=False),
+              help="Compare with a golden CSV; exit 1 listing the changed cells.")
+@_seed
+def reach(topology: str, at: Optional[float], as_json: bool, as_csv: bool, by_name: bool, expect: Optional[str],
+          seed: Optional[int]) -> None:
+    """Print who reaches whom in TOPOLOGY: a grid (sources down, destinations across), JSON or CSV."""
+    if sum((as_json, as_csv, expect is not None)) > 1:
+        raise click.UsageError("choose one of --json, --csv and --expect")
+    sim = _load(topology, seed, at)
+    table = sim.reachability_by_name() if by_name else sim.reachability()
+    if expect is not None:
+        diff = compare(table, expect)
+        click.echo(str(diff))
+        raise click.exceptions.Exit(0 if diff.ok else 1)
+    if as_json:
+        click.echo(to_json(table), nl=False)
+    elif as_csv:
+        click.echo(to_csv(table), nl=False)
+    else:
+        click.echo(grid_report(table, [view.name for view in sim.endpoints()], title(sim)), nl=False)
+
+
+@main.command()
+@_topology
+@click.argument("src")
+@click.argument("dst")
+@click.option("--tcp", "port", type=click.IntRange(1, 65535), help="Send a TCP SYN to PORT instead of an echo.")
+@_at
+@_seed
+def trace(topology: str, src: str, dst: str, port: Optional[int], at: Optional[float], seed: Optional[int]) -> None:
+    """Follow one probe from SRC to DST hop by hop; exit 0 if it was answered by DST, else 1."""
+    sim = _load(topology, seed, at)
+    _check_names(sim, src, dst)
+    result = sim.trace(src, dst, "tcp" if port else "icmp", port or 0)
+    click.echo(str(result))
+    raise click.exceptions.Exit(0 if result.reachable else 1)
+
+
+@main.command()
+@_topology
+@click.argument("src")
+@click.argument("dst")
+@click.option("--count", "-c", type=click.IntRange(min=1), default=3, show_default=True, help="Echoes to send.")
+@click.option("--interval", "-i", callback=_duration, metavar="DURATION", default="1s", show_default=True,
+              help="Simulated time between echoes, e.g. 1s or 200ms.")
+@_at
+@_seed
+def ping(topology: str, src: str, dst: str, count: int, interval: float, at: Optional[float],
+         seed: Optional[int]) -> None:
+    """Ping DST from SRC in simulated time; exit 0 if any reply came back, else 1."""
+    sim = _load(topology, seed, at)
+    _check_names(sim, src, dst)
+    start = sim.now
+    results = []
+    for seq in range(1, count + 1):
+        sim.run(start + (seq - 1) * interval)
+        result = sim.ping(src, dst)
+        results.append(result)
+        click.echo(f"seq={seq} t={result.sent_at:.6g}s {result}")
+    click.echo(ping_statistics(dst, results))
+    raise click.exceptions.Exit(0 if any(r.reachable for r in results) else 1)
+
