@@ -230,12 +230,7 @@ class Namespace:
             reply = IPv4(pkt.dst, pkt.src, icmp._replace(type=ICMP_ECHOREPLY), ttl=64, ident=pkt.ident)
             self._reply(skb, reply)
         elif icmp.type == ICMP_ECHOREPLY:
-            sock = self.echo_sockets.get(icmp.ident)
-            if sock is None:
-                skb.drop(self.name, "-", DropReason.NO_SOCKET, f"echo reply id={icmp.ident}")
-                return
-            skb.step(self.name, "-", "DELIVERED", f"echo reply id={icmp.ident} seq={icmp.seq}")
-            sock(self, skb)
+            self._to_socket(skb, icmp.ident, f"echo reply id={icmp.ident} seq={icmp.seq}")
         else:
             skb.drop(self.name, "-", DropReason.NO_SOCKET, f"icmp type {icmp.type}")
 
@@ -250,11 +245,15 @@ class Namespace:
             seg = TCP(tcp.dport, tcp.sport, seq=0, ack=tcp.seq + 1, flags=flags)
             self._reply(skb, IPv4(pkt.dst, pkt.src, seg, ttl=64))
             return
-        sock = self.echo_sockets.get(tcp.dport)
+        self._to_socket(skb, tcp.dport, f"tcp flags {tcp.flags:#x} to port {tcp.dport}")
+
+    def _to_socket(self, skb: Skb, key: int, what: str) -> None:
+        """Hand an answer to the probe socket waiting for it (by echo id or local port)."""
+        sock = self.echo_sockets.get(key)
         if sock is None:
-            skb.drop(self.name, "-", DropReason.NO_SOCKET, f"tcp port {tcp.dport}")
+            skb.drop(self.name, "-", DropReason.NO_SOCKET, what)
             return
-        skb.step(self.name, "-", "DELIVERED", f"tcp flags {tcp.flags:#x} to port {tcp.dport}")
+        skb.step(self.name, "-", "DELIVERED", what)
         sock(self, skb)
 
     def _reply(self, request: Skb, pkt: IPv4) -> None:

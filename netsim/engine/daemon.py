@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
-from typing import Iterator, Mapping, Optional, Sequence, Union
+from typing import Generic, Iterator, Mapping, Optional, Sequence, TypeVar, Union
 
 from ..datapath.addr import ip, mac, mac_str
 from ..datapath.device import NetDevice
@@ -179,10 +179,38 @@ class Container:
         return f"<Container {self.name} on {self.engine.host}>"
 
 
-class NetworkCollection:
+T = TypeVar("T", "Network", "Container")
+
+
+class _Collection(Generic[T]):
+    """Name -> object, in creation order: what ``client.networks`` / ``client.containers`` are."""
+
+    missing = ""  # Docker's "not found" message, {} = the name
+
     def __init__(self, engine: "Engine") -> None:
         self.engine = engine
-        self._by_name: dict[str, Network] = {}
+        self._by_name: dict[str, T] = {}
+
+    def get(self, name: Union[str, T]) -> T:
+        if not isinstance(name, str):
+            return name
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise DockerError(self.missing.format(name)) from None
+
+    def list(self) -> list[T]:
+        return list(self._by_name.values())
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(list(self._by_name.values()))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+
+class NetworkCollection(_Collection["Network"]):
+    missing = "network {} not found"
 
     def create(self, name: str, driver: str = "bridge", options: Optional[Mapping[str, str]] = None,
                internal: bool = False, attachable: bool = False,
@@ -216,21 +244,6 @@ class NetworkCollection:
         self._by_name[name] = net
         return net
 
-    def get(self, name: str) -> Network:
-        try:
-            return self._by_name[name]
-        except KeyError:
-            raise DockerError(f"network {name} not found") from None
-
-    def list(self) -> list[Network]:
-        return list(self._by_name.values())
-
-    def __iter__(self) -> Iterator[Network]:
-        return iter(list(self._by_name.values()))
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._by_name
-
     def _remove(self, net: Network) -> None:
         if net.endpoints:
             raise DockerError(f"error while removing network: network {net.name} id {net.id} has active "
@@ -243,10 +256,8 @@ class NetworkCollection:
         self._by_name[net.name] = net
 
 
-class ContainerCollection:
-    def __init__(self, engine: "Engine") -> None:
-        self.engine = engine
-        self._by_name: dict[str, Container] = {}
+class ContainerCollection(_Collection["Container"]):
+    missing = "No such container: {}"
 
     def run(self, name: str, network: Optional[str] = None, network_mode: Optional[str] = None,
             networks: Optional[Mapping[str, Mapping[str, object]]] = None,
@@ -297,19 +308,6 @@ class ContainerCollection:
             engine._publish(ctr, binding)
         return ctr
 
-    def get(self, name: Union[str, Container]) -> Container:
-        if isinstance(name, Container):
-            return name
-        try:
-            return self._by_name[name]
-        except KeyError:
-            raise DockerError(f"No such container: {name}") from None
-
-    def list(self) -> list[Container]:
-        return list(self._by_name.values())
-
-    def __iter__(self) -> Iterator[Container]:
-        return iter(list(self._by_name.values()))
 
 
 class Engine:
