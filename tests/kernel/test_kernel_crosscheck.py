@@ -1,0 +1,199 @@
+"""Oracle: the simulator's datapath, rebuilt from real namespaces, must behave like the kernel.
+
+For every bundled topology (its t=0 state: events are dropped), ``realize.py`` builds the
+same namespaces, veths, bridges, addresses, routes, sysctls and iptables rulesets as the
+simulation holds, then every (source namespace, destination address) of
+``sim.reachability()`` is pinged for real.  A row agrees when the simulation's probe got an
+echo reply at all (reachable, or OTHER_RESPONDER) exactly when the real ping succeeded; when
+both got one, the namespace that answered (known in the kernel from the reply's TTL, see
+``realize.py``) must be the one the simulation says.
+
+Run with ``pytest -m kernel tests/kernel`` as root; skipped elsewhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional
+
+import pandas as pd
+import pytest
+
+import netsim
+from netsim.simulation import Simulation
+
+from .realize import (KernelUnavailable, PingResult, Realized, check_kernel, listed_netns, parse_save,
+                      realize, sim_routes)
+
+pytestmark = pytest.mark.kernel
+
+ROOT = Path(__file__).resolve().parents[2]
+TOPOLOGIES = sorted((ROOT / "topologies").glob("*.yaml"))
+# Every topology with the engine its file names, plus the other engine profiles for two of them.
+CASES = [(p, None) for p in TOPOLOGIES] + [
+    (ROOT / "topologies" / name, engine) for name in ("isolation.yaml", "basic.yaml") for engine in ("27", "28", "29")
+    if netsim.load_spec(ROOT / "topologies" / name).engine != engine
+]
+
+
+def _case_id(case: tuple[Path, Optional[str]]) -> str:
+    path, engine = case
+    return path.stem + (f"@{engine}" if engine else "")
+
+
+def build_t0(path: Path, engine: Optional[str] = None) -> Simulation:
+    """The topology's state at t=0: the spec without its timeline (and another engine if asked)."""
+    spec = dataclasses.replace(netsim.load_spec(path), events=())
+    if engine is not None:
+        spec = dataclasses.replace(spec, engine=engine)
+    return netsim.build(spec)
+
+
+@dataclass
+class Case:
+    name: str
+    sim: Simulation
+    real: Realized
+    table: pd.DataFrame
+    pings: dict[tuple[str, str], PingResult]
+    ping_seconds: float
+
+
+@pytest.fixture(scope="session")
+def kernel() -> None:
+    try:
+        check_kernel()
+    except KernelUnavailable as err:
+        pytest.skip(str(err))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def nothing_left_behind() -> Iterator[None]:
+    yield
+    mine = f"nsx{os.getpid() % 1000}x"
+    left = [n for n in listed_netns() if n.startswith(mine)]
+    assert not left, f"namespaces left behind: {left}"
+
+
+@pytest.fixture(scope="module", params=CASES, ids=_case_id)
+def case(request: pytest.FixtureRequest, kernel: None) -> Iterator[Case]:
+    path, engine = request.param
+    sim = build_t0(path, engine)
+    table = sim.reachability()
+    ns_of = {v.name: v.ns.name for v in sim.endpoints()}
+    pairs = [(ns_of[row.src], row.addr) for row in table.itertuples()]
+    with realize(sim) as real:
+        start = time.monotonic()
+        pings = real.ping_many(pairs)
+        elapsed = time.monotonic() - start
+        yield Case(_case_id(request.param), sim, real, table, pings, elapsed)
+
+
+# ---- the comparison ------------------------------------------------------------------------
+
+def _sim_responder(sim: Simulation, row) -> Optional[str]:  # type: ignore[no-untyped-def]
+    if row.disposition == "ACCEPTED":
+        return sim.endpoint(row.dst).ns.name
+    if row.disposition == "OTHER_RESPONDER" and row.detail.startswith("answered by "):
+        return row.detail[len("answered by "):]
+    return None
+
+
+def sim_got_reply(row) -> bool:  # type: ignore[no-untyped-def]
+    """What a real ping can see of a row: an echo reply came back, from anyone."""
+    return bool(row.reachable) or row.disposition == "OTHER_RESPONDER"
+
+
+def compare(c: Case) -> tuple[list[str], list[str]]:
+    """(reply disagreements, responder disagreements), one readable line per table row."""
+    ns_of = {v.name: v.ns.name for v in c.sim.endpoints()}
+    replies, responders = [], []
+    for row in c.table.itertuples():
+        src_ns = ns_of[row.src]
+        got = c.pings[(src_ns, row.addr)]
+        sim_reply = sim_got_reply(row)
+        sim_side = row.disposition + (f" ({row.detail})" if row.detail else "")
+        where = f"{row.src} [ns {src_ns}] -> {row.dst} {row.addr} ({row.network})"
+        if sim_reply != got.ok:
+            replies.append(f"{where}: sim {sim_side}; kernel {got.summary()}")
+            continue
+        if got.ok:
+            want = _sim_responder(c.sim, row)
+            seen = c.real.responder_of(got.ttl)
+            if want is not None and seen is not None and want != seen:
+                responders.append(f"{where}: sim answered by {want} ({row.disposition}); "
+                                  f"kernel answered by {seen} (ttl={got.ttl})")
+    return replies, responders
+
+
+def test_iptables_restore_accepts_every_ruleset(case: Case) -> None:
+    refused = {ns: err for ns, (ok, err) in case.real.restore.items() if not ok}
+    assert not refused, "iptables-restore refused:\n" + "\n".join(
+        f"{ns}: {err}\n{case.sim.world.namespaces[ns].nf.save()}" for ns, err in refused.items())
+
+
+def test_iptables_save_round_trips(case: Case) -> None:
+    """What the kernel holds, printed back by iptables-save, is the simulation's ruleset."""
+    problems = []
+    for name, ns in case.sim.world.namespaces.items():
+        if ns.nf.empty:
+            continue
+        want = parse_save(ns.nf.save())
+        got = parse_save(case.real.iptables_save(name))
+        for key in sorted(set(want) | set(got)):
+            if want.get(key) != got.get(key):
+                problems.append(f"{name} {key[0]}/{key[1]}:\n  sim:    {want.get(key)}\n  kernel: {got.get(key)}")
+    assert not problems, "\n".join(problems)
+
+
+def test_routes_match_kernel(case: Case) -> None:
+    problems = []
+    for name, ns in case.sim.world.namespaces.items():
+        want, got = sim_routes(ns), case.real.kernel_routes(name)
+        if want != got:
+            problems.append(f"{name}: only in sim {sorted(want - got, key=str)}; "
+                            f"only in kernel {sorted(got - want, key=str)}")
+    assert not problems, "\n".join(problems)
+
+
+def test_reachability_matches_kernel_ping(case: Case) -> None:
+    replies, responders = compare(case)
+    n_rows, n_pings = len(case.table), len(case.pings)
+    print(f"\n{case.name}: {n_rows} rows, {n_pings} distinct pings in {case.ping_seconds:.1f}s; "
+          f"{len(replies)} reply disagreements, {len(responders)} responder disagreements")
+    for line in replies + responders:
+        print("  " + line)
+    assert not replies and not responders, (
+        f"{case.name}: {len(replies)} of {n_rows} rows disagree on getting a reply, "
+        f"{len(responders)} on who answered:\n" + "\n".join(replies + responders))
+
+
+def test_oracle_notices_a_broken_kernel_side(kernel: None) -> None:
+    """The comparison is not vacuous: open up one host's firewall for real and it must object.
+
+    In basic.yaml (engine 29) node1's raw PREROUTING and filter DOCKER chains stop its
+    containers on one bridge from reaching those on the other; with raw and filter flushed
+    (FORWARD policy ACCEPT) in the kernel only, exactly those DIRECT_ACCESS_DENIED rows must
+    turn into disagreements.
+    """
+    sim = build_t0(ROOT / "topologies" / "basic.yaml", "29")
+    table = sim.reachability()
+    views = {v.name: v for v in sim.endpoints()}
+    on_node1 = {v.name for v in views.values() if v.kind == "container" and v.host == "node1"}
+    expected = {(r.src, r.dst, r.addr) for r in table.itertuples()
+                if r.disposition == "DIRECT_ACCESS_DENIED" and r.src in on_node1}
+    assert expected, "basic.yaml no longer has direct-access drops on node1: pick another mutation"
+    with realize(sim) as real:
+        from .realize import run
+        for cmd in (["-t", "raw", "-F"], ["-F"], ["-P", "FORWARD", "ACCEPT"]):
+            run(["ip", "netns", "exec", real.netns["node1"], "iptables"] + cmd)
+        pings = real.ping_many([(views[r.src].ns.name, r.addr) for r in table.itertuples()])
+        replies, responders = compare(Case("basic, node1 firewall open", sim, real, table, pings, 0.0))
+    flipped = {(r.src, r.dst, r.addr) for r in table.itertuples()
+               if sim_got_reply(r) != pings[(views[r.src].ns.name, r.addr)].ok}
+    assert not responders, responders
+    assert flipped == expected, "\n".join(replies)
