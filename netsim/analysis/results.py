@@ -1,7 +1,8 @@
-"""A results folder: one topology run to the end of its timeline, written all at once or not at all.
+"""A results folder: one topology run through its timeline, written all at once or not at all.
 
-``simulate`` loads a topology, runs it past its last event and gathers the answers (both
-reachability tables, and a timeline of the address table after each event instant).
+``simulate`` loads a topology and gathers the answers: both reachability tables for the
+topology as written (t = 0, the same instant ``netsim reach`` answers for), then a timeline
+of the address table after each event instant, walking the same simulation forward.
 ``write_results`` renders them into a folder: CSV and JSON tables, the text grid, the
 heatmap, and ``manifest.json`` (inputs, versions, and the sha256 of every other file).
 
@@ -46,7 +47,7 @@ BUNDLED_TOPOLOGY = "topologies/basic.yaml"
 
 @dataclass(frozen=True)
 class RunOutput:
-    """What one run found: the simulation at its final instant and the tables it answered."""
+    """What one run found: the tables at t = 0, the timeline, and the simulation at its last instant."""
 
     topology: str  # the path as given, recorded in the manifest
     spec: TopologySpec
@@ -62,28 +63,25 @@ class RunOutput:
 
 
 def simulate(topology: "str | os.PathLike[str]", seed: Optional[int] = None) -> RunOutput:
-    """Load ``topology``, apply every event of its timeline, and answer both reachability tables."""
+    """Load ``topology``, answer both reachability tables at t = 0, then walk its timeline."""
     started = time.perf_counter()
     spec = load_spec(topology)
     times = sorted({event.at for event in spec.events})
     sim = build(spec, seed)
-    if times:
-        sim.run(times[-1])
-    return RunOutput(os.fspath(topology), spec, sim, sim.reachability(), sim.reachability_by_name(),
-                     timeline(spec, seed, times) if times else None, started)
+    table, by_name = sim.reachability(), sim.reachability_by_name()
+    return RunOutput(os.fspath(topology), spec, sim, table, by_name, timeline(sim, times) if times else None,
+                     started)
 
 
-def timeline(spec: TopologySpec, seed: Optional[int], times: list[float]) -> pd.DataFrame:
+def timeline(sim: Simulation, times: list[float]) -> pd.DataFrame:
     """The address table after the events of each instant in ``times``, with a leading ``time`` column.
 
-    A fresh simulation walks the timeline forward, so the tables do not depend on anything the
-    caller's simulation was asked before.
+    Answers never depend on earlier questions (each query flushes learned state), so walking
+    one simulation forward gives the same tables as a fresh one per instant.
     """
-    sim = build(spec, seed)
     frames = []
     for t in times:
-        sim.run(t)
-        frames.append(sim.reachability().assign(time=t))
+        frames.append(sim.reachability(at=t).assign(time=t))
     table = pd.concat(frames, ignore_index=True)
     return table[["time"] + [c for c in table.columns if c != "time"]]
 

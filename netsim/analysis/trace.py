@@ -57,7 +57,9 @@ def aim(sim: "Simulation", src: str, dst: str) -> Target:
 
 
 def _by_name(sim: "Simulation", kind: str, src: str, name: str) -> Target:
-    resolver = _resolver_of(sim, sim.container(src)) if kind == "container" else None
+    if kind != "container":
+        return Target(None, None, None, NAME_UNRESOLVED)  # a machine's resolver knows no containers
+    resolver = _resolver_of(sim, sim.container(src))
     answer = resolve(resolver, name) if resolver is not None else None
     if answer is None:
         on_user_net = resolver is not None and any(ep.network.user_defined for ep in resolver.endpoints.values())
@@ -127,9 +129,10 @@ class PingResult:
     responder: Optional[str] = None  # the endpoint whose stack sent the reply that came back
 
     def __str__(self) -> str:
+        head = f"{self.src} -> {self.dst}" + (f" ({self.addr})" if self.addr and self.addr != self.dst else "")
         if self.reachable and self.rtt is not None:
-            return f"{self.src} -> {self.dst} ({self.addr}): reply in {self.rtt * 1e6:.1f} us"
-        return f"{self.src} -> {self.dst} ({self.addr}): {self.disposition} {self.detail}".rstrip()
+            return f"{head}: reply in {self.rtt * 1e6:.1f} us"
+        return f"{head}: {self.disposition} {self.detail}".rstrip()
 
 
 def ping(sim: "Simulation", src: str, dst: str, timeout: float = PING_TIMEOUT) -> PingResult:

@@ -47,21 +47,40 @@ class Conn:
         proto, src, sport, _, dport = self.reply
         self.reply = (proto, src, sport, addr, dport)
 
+    def remap_source_port(self, port: int) -> None:
+        """Give the translated source another port (ICMP: another echo id) to keep tuples unique."""
+        proto, src, sport, dst, dport = self.reply
+        self.reply = (proto, src, port, dst, dport) if proto == 1 else (proto, src, sport, dst, port)
+
+    @property
+    def source_port(self) -> int:
+        """The translated source port (ICMP: echo id) that replies will be addressed to."""
+        return self.reply[2] if self.reply[0] == 1 else self.reply[4]
+
+    # In both rewrites an ICMP echo's id plays the port: it sits at index 2 of both tuples.
+
     def manip_dst(self, pkt: IPv4, is_reply: bool) -> IPv4:
         """Destination rewrite (PREROUTING / OUTPUT)."""
+        icmp = self.orig[0] == 1
         want, port = (self.orig[1], self.orig[2]) if is_reply else (self.reply[1], self.reply[2])
-        if pkt.dst == want and (self.orig[0] == 1 or _dport(pkt) == port):
+        if icmp and not is_reply:
+            port = _sport(pkt)  # DNAT never changes the echo id
+        if pkt.dst == want and (_sport(pkt) if icmp else _dport(pkt)) == port:
             return pkt
-        sport = _sport(pkt)
-        return with_ports(pkt, pkt.src, want, sport, sport if self.orig[0] == 1 else port)
+        if icmp:
+            return with_ports(pkt, pkt.src, want, port, port)
+        return with_ports(pkt, pkt.src, want, _sport(pkt), port)
 
     def manip_src(self, pkt: IPv4, is_reply: bool) -> IPv4:
         """Source rewrite (POSTROUTING / INPUT)."""
+        icmp = self.orig[0] == 1
         want, port = (self.orig[3], self.orig[4]) if is_reply else (self.reply[3], self.reply[4])
-        if pkt.src == want and (self.orig[0] == 1 or _sport(pkt) == port):
+        if icmp:
+            port = _sport(pkt) if is_reply else self.reply[2]
+        if pkt.src == want and _sport(pkt) == port:
             return pkt
-        if self.orig[0] == 1:
-            return with_ports(pkt, want, pkt.dst, _sport(pkt), _sport(pkt))
+        if icmp:
+            return with_ports(pkt, want, pkt.dst, port, port)
         return with_ports(pkt, want, pkt.dst, port, _dport(pkt))
 
 
@@ -88,6 +107,22 @@ class Conntrack:
         if hit is not None:
             return hit[0], hit[1], False
         return Conn(t), False, True
+
+    def make_unique(self, conn: Conn) -> None:
+        """After source NAT, move to the next free port if another connection has this reply tuple.
+
+        The kernel's ``get_unique_tuple`` keeps the original port when it can and otherwise
+        searches the range from a random offset; searching upwards from the original keeps
+        runs reproducible and gives the same guarantee: two flows never share a reply tuple.
+        """
+        first = conn.source_port
+        low = 1 if conn.reply[0] == 1 else 1024
+        port = first
+        while conn.reply in self._table:
+            port = port + 1 if port < 65535 else low
+            if port == first:
+                raise RuntimeError("conntrack: no free source port for NAT")
+            conn.remap_source_port(port)
 
     def confirm(self, conn: Conn) -> None:
         """Insert a new connection once its first packet survived the hooks."""

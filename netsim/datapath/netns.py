@@ -394,8 +394,10 @@ class Namespace:
                 addr = self.primary_address(out) if out is not None else None
                 if addr is not None:
                     conn.snat(addr)
+                    self.ct.make_unique(conn)
             elif verdict == "SNAT" and rule is not None:
                 conn.snat(rule.target.to_addr)  # type: ignore[arg-type]
+                self.ct.make_unique(conn)
             self.ct.confirm(conn)
             skb.ct_new = False
         elif skb.ct_reply:
