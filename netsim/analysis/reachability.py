@@ -57,16 +57,20 @@ class Prober:
         key = (id(src), addr, proto, port)
         found = self._cache.get(key)
         if found is None:
-            world = self.sim.world
-            saved, world.sched = world.sched, self.sched
-            try:
-                found = Probe(src, ip(addr), proto, port)
-                found.send()
-                self.sched.run()
-            finally:
-                world.sched = saved
-            self._cache[key] = found
+            found = self._cache[key] = self.send(src, addr, proto, port)
         return found
+
+    def send(self, src: "Namespace", addr: IPv4Address, proto: str = "icmp", port: int = 0) -> Probe:
+        """One probe, run to completion on the instant clock, not remembered."""
+        world = self.sim.world
+        saved, world.sched = world.sched, self.sched
+        try:
+            probe = Probe(src, ip(addr), proto, port)
+            probe.send()
+            self.sched.run()
+        finally:
+            world.sched = saved
+        return probe
 
 
 def reachability(sim: "Simulation", workers: int = 1) -> pd.DataFrame:
@@ -182,7 +186,8 @@ def _probe_rows(sim: "Simulation", sources: list[str], addrs: list[IPv4Address])
             ns = sim.world.namespaces[name]
             row = []
             for a in addrs:
-                answer, disposition, detail, steps = outcome(prober.probe(ns, a), PING_TIMEOUT)
+                # Each pair is asked once here: send, keep the outcome, let the probe go.
+                answer, disposition, detail, steps = outcome(prober.send(ns, a), PING_TIMEOUT)
                 row.append((answer.name if answer is not None else None, disposition, detail, path_of(steps)))
             rows.append(row)
     return rows

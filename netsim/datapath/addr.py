@@ -8,8 +8,8 @@ BROADCAST_MAC = 0xFFFFFFFFFFFF
 
 
 def ip(text: str | IPv4Address | int) -> int:
-    if isinstance(text, int):
-        return text
+    if isinstance(text, (int, IPv4Address)):
+        return int(text)
     return int(IPv4Address(text))
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 
 from .addr import ip, net, prefix_mask
 
@@ -48,11 +48,61 @@ class Rule:
     label: str = ""  # the disposition a DROP here stands for (ISOLATED, ICC_DISABLED, ...)
 
 
+_TERMINAL = frozenset({"ACCEPT", "DROP", "DNAT", "SNAT", "MASQUERADE"})
+_INDEX_RUN = 4  # shorter runs are cheaper to scan than to index
+
+
+class _DstIndex:
+    """Consecutive rules that each match one destination address (``-d X/32``) and end the walk.
+
+    Only rules for the packet's destination can match, so a dict lookup replaces the scan,
+    and the candidates keep their chain order: the first one that matches still decides.
+    Docker writes such runs per container (raw direct-access drops, per-port ACCEPTs).
+    """
+
+    __slots__ = ("by_dst",)
+
+    def __init__(self, rules: list[Rule]) -> None:
+        self.by_dst: dict[int, list[Rule]] = {}
+        for rule in rules:
+            assert rule.dst is not None
+            self.by_dst.setdefault(rule.dst[0], []).append(rule)
+
+
+def _indexable(rule: Rule) -> bool:
+    return rule.dst is not None and rule.dst[1] == 0xFFFFFFFF and not rule.dst[2] \
+        and rule.target.kind in _TERMINAL
+
+
 @dataclass
 class Chain:
     name: str
     policy: Optional[str] = None  # builtin chains only
     rules: list[Rule] = field(default_factory=list)
+    _plan: Optional[list[Union[Rule, _DstIndex]]] = field(default=None, repr=False)
+
+    def changed(self) -> None:
+        self._plan = None
+
+    @property
+    def plan(self) -> list[Union[Rule, _DstIndex]]:
+        """The rules as evaluated: runs of single-destination rules folded into an index."""
+        if self._plan is None:
+            plan: list[Union[Rule, _DstIndex]] = []
+            run: list[Rule] = []
+            for rule in self.rules + [None]:  # type: ignore[list-item]
+                if rule is not None and _indexable(rule):
+                    run.append(rule)
+                    continue
+                if len(run) >= _INDEX_RUN:
+                    plan.append(_DstIndex(run))
+                else:
+                    plan.extend(run)
+                run = []
+                if rule is not None:
+                    plan.append(rule)
+            self._plan = plan
+        return self._plan
 
 
 class Packet:
@@ -184,6 +234,7 @@ class Netfilter:
             chain.rules.append(rule)
         else:
             chain.rules.insert(at, rule)
+        chain.changed()
         self.empty = False
         return rule
 
@@ -193,10 +244,12 @@ class Netfilter:
         for table in self.tables:
             for chain in self.tables[table].values():
                 chain.rules = [r for r in chain.rules if (table, id(r)) not in doomed]
+                chain.changed()
 
     def delete(self, table: str, predicate: Callable[[Rule], bool]) -> None:
         for chain in self.tables[table].values():
             chain.rules = [r for r in chain.rules if not predicate(r)]
+            chain.changed()
 
     def trivial(self, table: str, chain_name: str) -> Optional[str]:
         """The verdict of a builtin chain that has no rules (its policy), else None."""
@@ -210,26 +263,32 @@ class Netfilter:
         """
         chains = self.tables[table]
         builtin = chains[chain_name]
-        stack: list[tuple[list[Rule], int]] = []
-        rules, i = builtin.rules, 0
+        stack: list[tuple[list[Union[Rule, _DstIndex]], int]] = []
+        plan, i = builtin.plan, 0
         while True:
-            if i >= len(rules):
+            if i >= len(plan):
                 if not stack:
                     return builtin.policy or "ACCEPT", None
-                rules, i = stack.pop()
+                plan, i = stack.pop()
                 continue
-            rule = rules[i]
+            item = plan[i]
             i += 1
+            if type(item) is _DstIndex:
+                for rule in item.by_dst.get(pkt.dst, ()):
+                    if _matches(rule, pkt):
+                        return rule.target.kind, rule
+                continue
+            rule = item  # type: ignore[assignment]
             if not _matches(rule, pkt):
                 continue
             kind = rule.target.kind
             if kind == "JUMP":
-                stack.append((rules, i))
-                rules, i = chains[rule.target.chain].rules, 0
+                stack.append((plan, i))
+                plan, i = chains[rule.target.chain].plan, 0
             elif kind == "RETURN":
                 if not stack:
                     return builtin.policy or "ACCEPT", None
-                rules, i = stack.pop()
+                plan, i = stack.pop()
             else:
                 return kind, rule
 
