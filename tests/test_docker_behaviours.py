@@ -195,7 +195,8 @@ def test_b12_bridges_are_isolated(engine: str, disposition: str) -> None:
 def test_b13_connect_running_container_moves_default_route() -> None:
     sim = lab()
     h1 = sim.host("H1")
-    n1, n2 = h1.networks.create("n1"), h1.networks.create("n2")
+    n1 = h1.networks.create("n1")
+    h1.networks.create("n2")
     h1.containers.run("peer", network="n2")
     c = h1.containers.run("c", network="n2")
     n1.connect(c, aliases=["x"], ipv4_address="172.18.0.50")
@@ -217,7 +218,8 @@ def test_b13_connect_running_container_moves_default_route() -> None:
 def test_b14_disconnect_releases_address_and_names() -> None:
     sim = lab()
     h1 = sim.host("H1")
-    n1, n2 = h1.networks.create("n1"), h1.networks.create("n2")
+    h1.networks.create("n1")
+    n2 = h1.networks.create("n2")
     h1.containers.run("peer", network="n2")
     c = h1.containers.run("c", networks={"n1": {}, "n2": {}})
     old = addr(sim, "c", "n2")

@@ -117,7 +117,7 @@ def reachability(sim: "Simulation", workers: int = 1) -> pd.DataFrame:
     answered_by = np.array([labels(f"answered by {n}") for n in ns_index], dtype=np.int32)
 
     parts: dict[str, list[np.ndarray]] = {c: [] for c in ("src", "dst", "addr", "net", "ok", "disp", "det", "path")}
-    for i, v in enumerate(views):
+    for i in range(len(views)):
         sel = dst_arr != i
         k = view_ns[i]
         a = addr_arr[sel]
@@ -190,6 +190,9 @@ def _probe_rows(sim: "Simulation", sources: list[str], addrs: list[IPv4Address])
                 answer, disposition, detail, steps = outcome(prober.send(ns, a), PING_TIMEOUT)
                 row.append((answer.name if answer is not None else None, disposition, detail, path_of(steps)))
             rows.append(row)
+            # Finished echo flows are never looked up again (ids are unique per source), and
+            # at fleet scale their conntrack entries would dominate memory.
+            sim.world.flush_conntrack()
     return rows
 
 
