@@ -68,6 +68,7 @@ class Prober:
             probe = Probe(src, ip(addr), proto, port)
             probe.send()
             self.sched.run()
+            probe.close()
         finally:
             world.sched = saved
         return probe

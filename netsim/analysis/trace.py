@@ -152,6 +152,7 @@ def ping(sim: "Simulation", src: str, dst: str, timeout: float = PING_TIMEOUT) -
         probe.send()
         if not probe.no_route:  # ENETUNREACH comes back at once, as from a real ping
             env.run(until=env.any_of([replied, env.timeout(timeout)]))
+        probe.close()
     finally:
         world.sched = saved
     expected = target.ns if target.ns is not None else probe.responder

@@ -115,6 +115,7 @@ class Namespace:
         """Forget learned state (neighbours, connections); configuration stays."""
         self.neigh.clear()
         self.ct.flush()
+        self.echo_sockets.clear()
         self._next_ident = 0
 
     # ---- sending from this namespace (a ping, a connect) -------------------------------------

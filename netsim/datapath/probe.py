@@ -42,6 +42,7 @@ class Probe:
         self.reply_steps: tuple[Step, ...] = ()
         self.refused = False  # TCP answered with RST
         self.no_route = False
+        self._socket = -1  # echo id or local port the answer is delivered to
 
     # -- sending ------------------------------------------------------------------------------
 
@@ -52,11 +53,12 @@ class Probe:
         ident = ns.new_ident()
         if self.proto == "icmp":
             seg: ICMP | TCP = ICMP(ICMP_ECHO, 0, ident, 1, bytes(8) + PING_DATA)
-            ns.echo_sockets[ident] = self._received
+            self._socket = ident
         else:
             sport = 32768 + ident  # an ephemeral port, unique per probe in this namespace
             seg = TCP(sport, self.port, seq=1000, flags=TCP_SYN)
-            ns.echo_sockets[sport] = self._received
+            self._socket = sport
+        ns.echo_sockets[self._socket] = self._received
         skb = Skb(Ether(0, 0, IPv4(src or 0, self.dst, seg, ident=ident)), self, origin=ns)
         if route is None:
             self.no_route = True
@@ -67,6 +69,11 @@ class Probe:
 
     def _describe(self, src: int) -> str:
         return f"{ip_str(src)} > {ip_str(self.dst)} {self.proto}" + (f"/{self.port}" if self.port else "")
+
+    def close(self) -> None:
+        """Unregister the socket (the ping has given up or got its answer); late replies find none."""
+        if self.src.echo_sockets.get(self._socket) == self._received:
+            del self.src.echo_sockets[self._socket]
 
     # -- observer callbacks -----------------------------------------------------------------
 
