@@ -18,10 +18,6 @@ class World:
         self.namespaces: dict[str, "Namespace"] = {}
         self.switches: list["Switch"] = []
 
-    def flush_conntrack(self) -> None:
-        for ns in self.namespaces.values():
-            ns.ct.flush()
-
     def flush_transient(self) -> None:
         """Forget everything learned from traffic (neighbours, FDBs, conntrack).
 
