@@ -112,8 +112,11 @@ class Simulation:
     # ---- building ------------------------------------------------------------------------------
 
     def add_host(self, name: str, address: Optional[Union[str, IPv4Address]] = None,
-                 docker: bool = True) -> Host:
-        """Plug a machine into the underlay switch; with ``docker=True`` it runs an engine."""
+                 docker: bool = True, icc: bool = True) -> Host:
+        """Plug a machine into the underlay switch; with ``docker=True`` it runs an engine.
+
+        ``icc=False`` starts that engine as ``dockerd --icc=false`` (B7).
+        """
         if name in self.hosts or name in self.world.namespaces:
             raise DockerError(f"name {name} is already taken")
         if address is None:
@@ -122,7 +125,7 @@ class Simulation:
         ns = self._add_machine(name, addr, router=False)
         engine = None
         if docker:
-            engine = Engine(name, self.world, ns, self.rng, self.profile, [self.underlay.subnet])
+            engine = Engine(name, self.world, ns, self.rng, self.profile, [self.underlay.subnet], icc=icc)
         host = Host(self, name, addr, engine)
         self.hosts[name] = host
         return host

@@ -17,7 +17,7 @@ from .conftest import TOPOLOGIES
 
 def _pkt(src: str, dst: str, proto: int = 1, dport: int | None = None, iif: str = "", oif: str = "",
          state: str = "NEW") -> Packet:
-    return Packet(ip(src), ip(dst), proto, dport, iif, oif, state, lambda a: a == ip("192.168.1.11"))
+    return Packet(ip(src), ip(dst), proto, None, dport, iif, oif, state, lambda a: a == ip("192.168.1.11"))
 
 
 def test_rule_round_trips_its_text_and_matches_like_iptables() -> None:

@@ -390,3 +390,20 @@ def test_b32_same_subnet_on_two_hosts_stays_local() -> None:
         t = sim.trace(src, "X")
         assert t.reachable
         assert [s for s in t.steps if s.node == "X" and s.action == "RECEIVED"][0].text.startswith(host_addr)
+
+
+def test_b7_daemon_icc_off_only_linked_exposed_ports_pass() -> None:
+    sim = netsim.Simulation("icc", seed=1, underlay=LAN)
+    h1 = sim.add_host("H1", icc=False)
+    sim.add_host("X", "192.168.1.50", docker=False)
+    h1.containers.run("db", expose=[5432])
+    h1.containers.run("web", links={"db": "db"})
+    h1.containers.run("other")
+    db = addr(sim, "db", "bridge")
+    assert reach(sim, "web", db) == (False, "ICC_DISABLED"), "ICMP between containers is dropped"
+    assert reach(sim, "other", db) == (False, "ICC_DISABLED")
+    assert sim.trace("web", db, proto="tcp", port=5432).reachable, "the linked, exposed port passes"
+    assert not sim.trace("web", db, proto="tcp", port=5433).reachable, "other ports of db do not"
+    assert not sim.trace("other", db, proto="tcp", port=5432).reachable, "only the linking container"
+    assert reach(sim, "web", "172.17.0.1")[0], "the host is reachable"
+    assert reach(sim, "web", "X")[0], "so is the LAN, through NAT"

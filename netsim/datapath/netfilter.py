@@ -3,7 +3,7 @@
 The control plane appends rules as the text dockerd passes to iptables
 (``-A DOCKER -d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp --dport 80 -j ACCEPT``), so a
 trace can quote the exact rule that decided.  Only the matches Docker uses are understood:
-``-s -d -i -o -p --dport``, ``-m conntrack --ctstate``, ``-m addrtype --dst-type LOCAL``;
+``-s -d -i -o -p --sport --dport``, ``-m conntrack --ctstate``, ``-m addrtype --dst-type LOCAL``;
 anything else is a programming error and raises at append time, never a silent no-match.
 """
 
@@ -42,6 +42,7 @@ class Rule:
     iif: Optional[tuple[str, bool]] = None
     oif: Optional[tuple[str, bool]] = None
     proto: Optional[int] = None
+    sport: Optional[int] = None
     dport: Optional[int] = None
     ctstate: Optional[frozenset[str]] = None
     dst_local: Optional[bool] = None  # -m addrtype --dst-type LOCAL (negatable)
@@ -108,11 +109,11 @@ class Chain:
 class Packet:
     """What a rule looks at: the IPv4 header fields plus hook context."""
 
-    __slots__ = ("src", "dst", "proto", "dport", "iif", "oif", "ctstate", "is_local")
+    __slots__ = ("src", "dst", "proto", "sport", "dport", "iif", "oif", "ctstate", "is_local")
 
-    def __init__(self, src: int, dst: int, proto: int, dport: Optional[int], iif: str, oif: str,
-                 ctstate: str, is_local: Callable[[int], bool]) -> None:
-        self.src, self.dst, self.proto, self.dport = src, dst, proto, dport
+    def __init__(self, src: int, dst: int, proto: int, sport: Optional[int], dport: Optional[int], iif: str,
+                 oif: str, ctstate: str, is_local: Callable[[int], bool]) -> None:
+        self.src, self.dst, self.proto, self.sport, self.dport = src, dst, proto, sport, dport
         self.iif, self.oif, self.ctstate, self.is_local = iif, oif, ctstate, is_local
 
 
@@ -130,6 +131,8 @@ def _matches(rule: Rule, p: Packet) -> bool:
     if rule.oif is not None and (p.oif == rule.oif[0]) == rule.oif[1]:
         return False
     if rule.proto is not None and p.proto != rule.proto:
+        return False
+    if rule.sport is not None and p.sport != rule.sport:
         return False
     if rule.dport is not None and p.dport != rule.dport:
         return False
@@ -164,10 +167,10 @@ def parse_rule(text: str, label: str = "") -> Rule:
             fields["iif" if w == "-i" else "oif"] = (arg, neg)
         elif w == "-p":
             fields["proto"] = PROTOS[arg]
-        elif w == "--dport":
-            fields["dport"] = int(arg)
+        elif w in ("--sport", "--dport"):
+            fields[w[2:]] = int(arg)
         elif w == "-m":
-            # -m tcp/-m udp only enable --dport, which we read whatever the module
+            # -m tcp/-m udp only enable --sport/--dport, which we read whatever the module
             if arg not in ("conntrack", "addrtype", "tcp", "udp", "sctp"):
                 raise ValueError(f"unsupported match module {arg!r} in {text!r}")
         elif w == "--ctstate":

@@ -324,7 +324,10 @@ class Namespace:
     def _nf_packet(self, skb: Skb, iif: str, oif: str) -> Packet:
         pkt: IPv4 = skb.frame.payload  # type: ignore[assignment]
         seg = pkt.payload
-        dport = None if type(seg) is ICMP else seg.dport  # type: ignore[union-attr]
+        if type(seg) is ICMP:
+            sport = dport = None
+        else:
+            sport, dport = seg.sport, seg.dport  # type: ignore[union-attr]
         ct = skb.ct
         if ct is None:
             state = "UNTRACKED"
@@ -332,7 +335,7 @@ class Namespace:
             state = "ESTABLISHED"
         else:
             state = "NEW"
-        return Packet(pkt.src, pkt.dst, pkt.proto, dport, iif, oif, state, self.is_local)
+        return Packet(pkt.src, pkt.dst, pkt.proto, sport, dport, iif, oif, state, self.is_local)
 
     def _verdict(self, skb: Skb, table: str, chain: str, iif: str, oif: str) -> tuple[str, Optional[Rule]]:
         policy = self.nf.trivial(table, chain)

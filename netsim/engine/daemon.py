@@ -147,6 +147,7 @@ class Container:
     endpoints: dict[str, Endpoint] = field(default_factory=dict)  # network name -> endpoint
     links: list[tuple[str, str]] = field(default_factory=list)  # (target container, alias)
     ports: list[PortBinding] = field(default_factory=list)
+    exposed: set[tuple[int, str]] = field(default_factory=set)  # (port, proto): EXPOSE and published
     gateway_endpoint: Optional[Endpoint] = None
     port_rules: list[tuple[str, Rule]] = field(default_factory=list)  # (table, rule) of its ports
 
@@ -262,11 +263,12 @@ class ContainerCollection(_Collection["Container"]):
     def run(self, name: str, network: Optional[str] = None, network_mode: Optional[str] = None,
             networks: Optional[Mapping[str, Mapping[str, object]]] = None,
             ports: Optional[Sequence[PortBinding]] = None, links: Optional[Mapping[str, str]] = None,
-            hostname: Optional[str] = None) -> Container:
+            hostname: Optional[str] = None, expose: Sequence[Union[int, str]] = ()) -> Container:
         """``docker run -d --name NAME [--network N | --network host|none|container:X] ...``.
 
         ``networks`` maps network name -> {"aliases": [...], "ipv4_address": "..."} for containers
         started on several networks at once (compose style); ``network`` is the one-network form.
+        ``expose`` lists ports as ``5432`` or ``"53/udp"`` (the image's EXPOSE or ``--expose``).
         """
         engine = self.engine
         if name in self._by_name:
@@ -295,6 +297,11 @@ class ContainerCollection(_Collection["Container"]):
         else:
             ns = Namespace(engine.world, name)
         ctr = Container(engine, name, cid, ns, mode, hostname or cid[:12])
+        for port in expose:
+            number, _, proto = str(port).partition("/")
+            ctr.exposed.add((int(number), proto or "tcp"))
+            if (proto or "tcp") == "tcp":
+                ns.tcp_listen.add((0, int(number)))  # the service behind an EXPOSE listens there
         self._by_name[name] = ctr
         for target, alias in (links or {}).items():
             self.get(target)  # a link names a container of this daemon
@@ -306,13 +313,15 @@ class ContainerCollection(_Collection["Container"]):
             engine._connect(ctr, net, aliases, IPv4Address(addr) if addr else None, ())
         for binding in ports or ():
             engine._publish(ctr, binding)
+        engine._program_links(ctr)
         return ctr
 
 
 
 class Engine:
     def __init__(self, host: str, world: World, ns: Namespace, rng: random.Random,
-                 profile: EngineProfile, on_link: Sequence[IPv4Network]) -> None:
+                 profile: EngineProfile, on_link: Sequence[IPv4Network], icc: bool = True) -> None:
+        """``icc`` is dockerd's ``--icc`` for the default bridge (B7); user networks set their own."""
         self.host = host
         self.world = world
         self.ns = ns
@@ -327,7 +336,7 @@ class Engine:
         self.containers = ContainerCollection(self)
         ns.ip_forward = True  # dockerd enables it, and so sets FORWARD's policy to DROP (B26)
         iptables.setup_host(ns.nf, profile)
-        self.networks.create("bridge")
+        self.networks.create("bridge", icc=icc)
         for builtin, drv in (("host", "host"), ("none", "null")):
             self.networks._add_builtin(Network(self, builtin, self.driver(drv), self.new_id(), None, None,
                                                None, False, False, True, True, None, {}))
@@ -421,6 +430,19 @@ class Engine:
                 for binding in ctr.ports:
                     self._program_port(ctr, binding)
 
+    def _program_links(self, ctr: Container) -> None:
+        """B7: with ICC off on docker0, a link opens the target's exposed ports to the linking container."""
+        bridge = self.networks.get("bridge")
+        client = ctr.endpoints.get("bridge")
+        if bridge.icc or client is None:
+            return
+        for target_name, _ in ctr.links:
+            server = self.containers.get(target_name).endpoints.get("bridge")
+            if server is None:
+                continue
+            for port, proto in sorted(server.container.exposed):
+                iptables.link(self.ns.nf, client.address, server.address, port, proto)
+
     # ---- published ports (B20-B23, B29) -------------------------------------------------------
 
     def _publish(self, ctr: Container, binding: PortBinding) -> None:
@@ -433,6 +455,7 @@ class Engine:
                                   binding.proto, binding.host_ip)
         self._bind(binding, owner=ctr.name)
         ctr.ports.append(binding)
+        ctr.exposed.add((binding.container_port, binding.proto))
         if binding.proto == "tcp":
             ctr.ns.tcp_listen.add((0, binding.container_port))  # the service the port is published for
             # The daemon holds the host port (docker-proxy), bound to the published address only.

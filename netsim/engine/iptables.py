@@ -157,3 +157,15 @@ def publish_port(nf: Netfilter, profile: EngineProfile, br: str, address: IPv4Ad
         rules.append(("raw", nf.append("raw", f"-A PREROUTING -d {host_ip}/32 ! -i lo -p {proto} -m {proto} "
                                               f"--dport {host_port} -j DROP", DIRECT_ACCESS)))
     return rules
+
+
+def link(nf: Netfilter, client: IPv4Address, server: IPv4Address, port: int, proto: str) -> None:
+    """``--link`` with ICC off on docker0 (B7): open exactly the server's exposed port to the client.
+
+    Appended to filter DOCKER (iptabler ``link.go``), which both directions reach before the
+    bridge's ICC DROP; the reply rule matches the source port.
+    """
+    nf.append("filter", f"-A DOCKER -s {client}/32 -d {server}/32 -i docker0 -o docker0 -p {proto} -m {proto} "
+                        f"--dport {port} -j ACCEPT")
+    nf.append("filter", f"-A DOCKER -s {server}/32 -d {client}/32 -i docker0 -o docker0 -p {proto} -m {proto} "
+                        f"--sport {port} -j ACCEPT")
