@@ -82,6 +82,10 @@ def _check_names(sim: Simulation, src: str, dst: str) -> None:
         raise NetsimError(f"{sim.source}: no host, container, alias or address {dst!r}")
 
 
+_workers = click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+                        help="Processes to send probes from (the table is the same for any number).")
+
+
 @click.group(cls=_Netsim, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="netsim")
 def main() -> None:
@@ -93,14 +97,15 @@ def main() -> None:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Results folder (default: results/<topology name>).")
 @_seed
-def run(topology: Optional[str], out: Optional[Path], seed: Optional[int]) -> None:
-    """Run TOPOLOGY to the end of its timeline and write a results folder.
+@_workers
+def run(topology: Optional[str], out: Optional[Path], seed: Optional[int], workers: int) -> None:
+    """Answer TOPOLOGY's reachability at t=0, walk its timeline, and write a results folder.
 
     TOPOLOGY defaults to topologies/basic.yaml, or the copy packaged with netsim.
     """
     with ExitStack() as stack:
         path = topology if topology is not None else stack.enter_context(default_topology())
-        output = simulate(path, seed)
+        output = simulate(path, seed, workers)
     folder = out if out is not None else default_folder(output.sim.name)
     written = write_results(output, folder)
     click.echo(f"{output.title}: wrote {len(written)} files to {folder}")
@@ -117,13 +122,14 @@ def run(topology: Optional[str], out: Optional[Path], seed: Optional[int]) -> No
 @click.option("--expect", type=click.Path(dir_okay=False),
               help="Compare with a golden CSV; exit 1 listing the changed cells.")
 @_seed
+@_workers
 def reach(topology: str, at: Optional[float], as_json: bool, as_csv: bool, by_name: bool, expect: Optional[str],
-          seed: Optional[int]) -> None:
+          seed: Optional[int], workers: int) -> None:
     """Print who reaches whom in TOPOLOGY: a grid (sources down, destinations across), JSON or CSV."""
     if sum((as_json, as_csv, expect is not None)) > 1:
         raise click.UsageError("choose one of --json, --csv and --expect")
     sim = _load(topology, seed, at)
-    table = sim.reachability_by_name() if by_name else sim.reachability()
+    table = sim.reachability_by_name() if by_name else sim.reachability(workers=workers)
     if expect is not None:
         diff = compare(table, expect)
         click.echo(str(diff))

@@ -14,7 +14,7 @@ import math
 import os
 import re
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -60,9 +60,9 @@ def to_csv(df: pd.DataFrame) -> str:
     return df.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
 
 
-def title(sim: "Simulation") -> str:
-    """What a rendering shows above itself: topology, engine profile and simulated time."""
-    return f"{sim.name}: engine {sim.profile.version}, t={sim.now:g}s"
+def title(sim: "Simulation", at: Optional[float] = None) -> str:
+    """What a rendering shows above itself: topology, engine profile and the instant (default: now)."""
+    return f"{sim.name}: engine {sim.profile.version}, t={sim.now if at is None else at:g}s"
 
 
 # ---- counts ----------------------------------------------------------------------------------

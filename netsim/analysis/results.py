@@ -59,21 +59,21 @@ class RunOutput:
 
     @property
     def title(self) -> str:
-        return title(self.sim)
+        return title(self.sim, at=0.0)  # the main tables answer for t = 0
 
 
-def simulate(topology: "str | os.PathLike[str]", seed: Optional[int] = None) -> RunOutput:
+def simulate(topology: "str | os.PathLike[str]", seed: Optional[int] = None, workers: int = 1) -> RunOutput:
     """Load ``topology``, answer both reachability tables at t = 0, then walk its timeline."""
     started = time.perf_counter()
     spec = load_spec(topology)
     times = sorted({event.at for event in spec.events})
     sim = build(spec, seed)
-    table, by_name = sim.reachability(), sim.reachability_by_name()
-    return RunOutput(os.fspath(topology), spec, sim, table, by_name, timeline(sim, times) if times else None,
-                     started)
+    table, by_name = sim.reachability(workers=workers), sim.reachability_by_name()
+    return RunOutput(os.fspath(topology), spec, sim, table, by_name,
+                     timeline(sim, times, workers) if times else None, started)
 
 
-def timeline(sim: Simulation, times: list[float]) -> pd.DataFrame:
+def timeline(sim: Simulation, times: list[float], workers: int = 1) -> pd.DataFrame:
     """The address table after the events of each instant in ``times``, with a leading ``time`` column.
 
     Answers never depend on earlier questions (each query flushes learned state), so walking
@@ -81,7 +81,7 @@ def timeline(sim: Simulation, times: list[float]) -> pd.DataFrame:
     """
     frames = []
     for t in times:
-        frames.append(sim.reachability(at=t).assign(time=t))
+        frames.append(sim.reachability(at=t, workers=workers).assign(time=t))
     table = pd.concat(frames, ignore_index=True)
     return table[["time"] + [c for c in table.columns if c != "time"]]
 
