@@ -20,11 +20,12 @@ import click
 
 from . import __version__, load
 from .analysis.golden import compare
-from .analysis.render import grid_report, parse_duration, ping_statistics, summary, title, to_csv, to_json
+from .analysis.render import grid_report, ping_statistics, summary, title, to_csv, to_json
 from .analysis.results import default_folder, default_topology, simulate, write_results
 from .engine.dns import known_names
 from .errors import NetsimError
 from .simulation import Simulation
+from .topology.loader import parse_duration
 
 __all__ = ["main"]
 

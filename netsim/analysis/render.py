@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import numpy as np
@@ -29,7 +27,7 @@ if TYPE_CHECKING:
     from .trace import PingResult
 
 __all__ = ["records", "to_json", "to_csv", "disposition_counts", "summary", "grid", "grid_report", "LEGEND",
-           "heatmap", "save_png", "disposition_colours", "title", "parse_duration", "ping_statistics"]
+           "heatmap", "save_png", "disposition_colours", "title", "ping_statistics"]
 
 # Twelve significant digits keep every rtt_us (microseconds, rounded to 0.001) exact while
 # pinning the text, whatever pandas' default float repr becomes.
@@ -205,22 +203,6 @@ def heatmap(df: pd.DataFrame, title: str) -> Figure:
 def save_png(fig: Figure, path: "str | os.PathLike[str]") -> None:
     """Write the figure as PNG bytes that depend only on the figure (no software tag, no timestamp)."""
     fig.savefig(path, format="png", dpi=_DPI, metadata={"Software": None})
-
-
-# ---- command-line values -----------------------------------------------------------------------
-
-_DURATION = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ns|us|ms|s|m|h)?\s*\Z")
-_UNIT_SECONDS = {"ns": Decimal("1e-9"), "us": Decimal("1e-6"), "ms": Decimal("1e-3"), "s": Decimal(1),
-                 "m": Decimal(60), "h": Decimal(3600)}
-
-
-def parse_duration(text: str) -> float:
-    """Seconds from ``2s``, ``500ms``, ``50us`` or a bare number of seconds (``1.5``)."""
-    match = _DURATION.match(text)
-    if match is None:
-        raise ValueError(f"expected a duration like 2s, 500ms or 1.5, got {text!r}")
-    # Decimal, so "50us" is the same float the topology loader makes of it.
-    return float(Decimal(match.group(1)) * _UNIT_SECONDS[match.group(2) or "s"])
 
 
 # ---- ping ------------------------------------------------------------------------------------

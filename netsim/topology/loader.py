@@ -115,6 +115,30 @@ _BANDWIDTH_PREFIXES = {
     "T": Decimal(10**12),
 }
 
+
+def parse_duration(value: Any) -> float:
+    """Seconds from ``50us``, ``1ms``, ``2s`` ... or a bare number of seconds; ValueError otherwise."""
+    return _parse_quantity(value, _DURATION_RE, _DURATION_UNITS, "a duration like 50us", allow_zero=True)
+
+
+def parse_bandwidth(value: Any) -> float:
+    """Bits per second from ``10Gbps``, ``100Mbps``, ``1kbps`` ... or a bare number; ValueError otherwise."""
+    return _parse_quantity(value, _BANDWIDTH_RE, _BANDWIDTH_PREFIXES, "a bandwidth like 10Gbps", allow_zero=False)
+
+
+def _parse_quantity(value: Any, pattern: "re.Pattern[str]", units: dict[Any, Decimal], what: str,
+                    allow_zero: bool) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    else:
+        match = pattern.match(value) if isinstance(value, str) else None
+        if not match:
+            raise ValueError(f"expected {what}")
+        number = float(Decimal(match.group(1)) * units[match.group(2)])
+    if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
+        raise ValueError(f"{what.split(' like')[0]} must be finite and {'zero or more' if allow_zero else 'more than zero'}")
+    return number
+
 _MSG_NOT_MANAGER = (
     'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect '
     "this node to swarm and try again."
@@ -1226,39 +1250,17 @@ class _Parser:
 
     def duration(self, value: Any, path: str) -> float:
         """Seconds from ``50us``, ``1ms``, ``2s`` ... or a bare number of seconds."""
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            seconds = float(value)
-        else:
-            match = _DURATION_RE.match(value) if isinstance(value, str) else None
-            if not match:
-                self.fail(
-                    path, f"expected a duration like 50us, got {_kind(value)}", "write e.g. 100ns, 50us, 1ms or 2s"
-                )
-            seconds = float(Decimal(match.group(1)) * _DURATION_UNITS[match.group(2)])
-        if not math.isfinite(seconds) or seconds < 0:
-            self.fail(
-                path,
-                f"a duration must be finite and zero or more, got {_kind(value)}",
-                "write e.g. 100ns, 50us, 1ms or 2s",
-            )
-        return seconds
+        return self._quantity(value, path, parse_duration, "write e.g. 100ns, 50us, 1ms or 2s")
 
     def bandwidth(self, value: Any, path: str) -> float:
         """Bits per second from ``10Gbps``, ``100Mbps``, ``1kbps`` ... or a bare number of bits per second."""
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            bits = float(value)
-        else:
-            match = _BANDWIDTH_RE.match(value) if isinstance(value, str) else None
-            if not match:
-                self.fail(
-                    path, f"expected a bandwidth like 10Gbps, got {_kind(value)}", "write e.g. 10Gbps, 100Mbps or 1kbps"
-                )
-            bits = float(Decimal(match.group(1)) * _BANDWIDTH_PREFIXES[match.group(2)])
-        if not math.isfinite(bits) or bits <= 0:
-            self.fail(
-                path, f"a bandwidth must be more than zero, got {_kind(value)}", "write e.g. 10Gbps, 100Mbps or 1kbps"
-            )
-        return bits
+        return self._quantity(value, path, parse_bandwidth, "write e.g. 10Gbps, 100Mbps or 1kbps")
+
+    def _quantity(self, value: Any, path: str, parse: Callable[[Any], float], fix: str) -> float:
+        try:
+            return parse(value)
+        except ValueError as err:
+            self.fail(path, f"{err}, got {_kind(value)}", fix)
 
     def subnet(self, value: Any, path: str) -> IPv4Network:
         if not isinstance(value, str) or "/" not in value:
