@@ -57,7 +57,7 @@ def _from_drop(reason: DropReason, detail: str) -> str:
         return DENIED
     if reason is DropReason.DEV_DOWN:
         return LINK_DOWN
-    return reason.value
+    return str(reason.value)
 
 
 def path_of(steps: tuple[Step, ...]) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from ipaddress import IPv4Address
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 import pandas as pd
@@ -139,10 +139,10 @@ def reachability(sim: "Simulation", workers: int = 1) -> pd.DataFrame:
     names = [v.name for v in views]
     text = labels.categories()
     return pd.DataFrame({
-        "src": pd.Categorical.from_codes(col["src"], categories=names),
-        "dst": pd.Categorical.from_codes(col["dst"], categories=names),
-        "addr": pd.Categorical.from_codes(col["addr"], categories=[str(a) for a in addrs]),
-        "network": pd.Categorical.from_codes(col["net"], categories=list(net_index)),
+        "src": pd.Categorical.from_codes(col["src"], categories=pd.Index(names)),
+        "dst": pd.Categorical.from_codes(col["dst"], categories=pd.Index(names)),
+        "addr": pd.Categorical.from_codes(col["addr"], categories=pd.Index([str(a) for a in addrs])),
+        "network": pd.Categorical.from_codes(col["net"], categories=pd.Index(list(net_index))),
         "reachable": col["ok"].astype(bool),
         "disposition": _recode(col["disp"], text),
         "detail": _recode(col["det"], text),
@@ -212,11 +212,10 @@ class _Interner:
         return list(self._codes)
 
 
-def _recode(codes: np.ndarray, text: list[str]) -> pd.Categorical:
-    """A Categorical holding only the labels this column uses, in first-seen order."""
+def _recode(codes: "np.ndarray[Any, np.dtype[np.int32]]", text: list[str]) -> "pd.Categorical":
+    """A Categorical holding only the labels this column uses, in first-seen (= code) order."""
     used, inverse = np.unique(codes, return_inverse=True)
-    order = np.argsort(used)
-    return pd.Categorical.from_codes(inverse.astype(np.int32), categories=[text[u] for u in used[order]])
+    return pd.Categorical.from_codes(inverse.astype(np.int32), categories=pd.Index([text[u] for u in used]))
 
 
 def reachability_by_name(sim: "Simulation") -> pd.DataFrame:

@@ -91,17 +91,18 @@ class Chain:
         if self._plan is None:
             plan: list[Union[Rule, _DstIndex]] = []
             run: list[Rule] = []
-            for rule in self.rules + [None]:  # type: ignore[list-item]
-                if rule is not None and _indexable(rule):
+
+            def close_run() -> None:
+                plan.extend([_DstIndex(run)] if len(run) >= _INDEX_RUN else run)
+                run.clear()
+
+            for rule in self.rules:
+                if _indexable(rule):
                     run.append(rule)
-                    continue
-                if len(run) >= _INDEX_RUN:
-                    plan.append(_DstIndex(run))
                 else:
-                    plan.extend(run)
-                run = []
-                if rule is not None:
+                    close_run()
                     plan.append(rule)
+            close_run()
             self._plan = plan
         return self._plan
 

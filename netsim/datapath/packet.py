@@ -124,7 +124,7 @@ def l4_length(seg: L4) -> int:
     if type(seg) is TCP:
         return 20 + len(seg.data)
     data = seg.data  # UDP
-    return 8 + (8 + data.inner.length if type(data) is VXLAN else len(data))  # type: ignore[union-attr]
+    return 8 + (8 + data.inner.length if type(data) is VXLAN else len(data))
 
 
 def ports(pkt: IPv4) -> tuple[int, int]:
@@ -138,9 +138,9 @@ def ports(pkt: IPv4) -> tuple[int, int]:
 def with_ports(pkt: IPv4, src: int, dst: int, sport: int, dport: int) -> IPv4:
     """A copy with rewritten addresses and ports, as NAT does (ICMP echo: the id is the port)."""
     seg = pkt.payload
-    if type(seg) is ICMP:
+    if isinstance(seg, ICMP):
         if seg.is_echo and seg.ident != sport:
             seg = seg._replace(ident=sport)
-    elif seg.sport != sport or seg.dport != dport:  # type: ignore[union-attr]
-        seg = seg._replace(sport=sport, dport=dport)  # type: ignore[union-attr]
+    elif seg.sport != sport or seg.dport != dport:
+        seg = seg._replace(sport=sport, dport=dport)
     return IPv4(src, dst, seg, pkt.ttl, pkt.ident, pkt.tos, pkt.flags)

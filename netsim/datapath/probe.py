@@ -29,7 +29,7 @@ class Drop(NamedTuple):
 
 class Probe:
     def __init__(self, src: "Namespace", dst: int, proto: str = "icmp", port: int = 0,
-                 on_reply: Optional[Callable[[], None]] = None) -> None:
+                 on_reply: Optional[Callable[[], object]] = None) -> None:
         self.src = src
         self.on_reply = on_reply
         self.dst = dst

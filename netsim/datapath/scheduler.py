@@ -57,4 +57,4 @@ class SimpyScheduler:
         return float(self.env.now)
 
     def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> None:
-        self.env.timeout(delay).callbacks.append(lambda _event: fn(*args))  # type: ignore[union-attr]
+        self.env.timeout(delay).callbacks.append(lambda _event: fn(*args))

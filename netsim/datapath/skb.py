@@ -7,7 +7,7 @@ so no component's private state leaks into the frame.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple, Optional, Protocol
+from typing import Any, TYPE_CHECKING, NamedTuple, Optional, Protocol
 
 from .drop import DropReason
 from .packet import Ether
@@ -32,7 +32,10 @@ class Step(NamedTuple):
     @property
     def text(self) -> str:
         d = self.detail
-        return d if type(d) is str else d[0](*d[1:])  # type: ignore[index,return-value]
+        if isinstance(d, str):
+            return d
+        lazy: tuple[Any, ...] = d  # type: ignore[assignment]
+        return str(lazy[0](*lazy[1:]))
 
     def __str__(self) -> str:
         head = f"{self.node:<14} {self.where:<16} {self.action:<12}"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
-from typing import Generic, Iterator, Mapping, Optional, Sequence, TypeVar, Union
+from typing import Any, Generic, Iterator, Mapping, Optional, Sequence, TypeVar, Union
 
 from ..datapath.addr import ip, mac, mac_str
 from ..datapath.device import NetDevice
@@ -261,7 +261,7 @@ class ContainerCollection(_Collection["Container"]):
     missing = "No such container: {}"
 
     def run(self, name: str, network: Optional[str] = None, network_mode: Optional[str] = None,
-            networks: Optional[Mapping[str, Mapping[str, object]]] = None,
+            networks: Optional[Mapping[str, Mapping[str, Any]]] = None,
             ports: Optional[Sequence[PortBinding]] = None, links: Optional[Mapping[str, str]] = None,
             hostname: Optional[str] = None, expose: Sequence[Union[int, str]] = ()) -> Container:
         """``docker run -d --name NAME [--network N | --network host|none|container:X] ...``.
@@ -274,7 +274,7 @@ class ContainerCollection(_Collection["Container"]):
         if name in self._by_name:
             raise DockerError(f'Conflict. The container name "/{name}" is already in use',
                               fix="pick another container name")
-        attach: dict[str, Mapping[str, object]] = dict(networks or {})
+        attach: dict[str, Mapping[str, Any]] = dict(networks or {})
         if network is not None:
             attach = {network: {}, **attach}
         mode = network_mode or "default"
@@ -308,7 +308,7 @@ class ContainerCollection(_Collection["Container"]):
             ctr.links.append((target, alias))
         for net_name, opts in attach.items():
             net = engine.networks.get(net_name)
-            aliases = tuple(opts.get("aliases", ()) or ())  # type: ignore[call-overload]
+            aliases = tuple(opts.get("aliases") or ())
             addr = opts.get("ipv4_address")
             engine._connect(ctr, net, aliases, IPv4Address(addr) if addr else None, ())
         for binding in ports or ():
