@@ -407,3 +407,17 @@ def test_b7_daemon_icc_off_only_linked_exposed_ports_pass() -> None:
     assert not sim.trace("other", db, proto="tcp", port=5432).reachable, "only the linking container"
     assert reach(sim, "web", "172.17.0.1")[0], "the host is reachable"
     assert reach(sim, "web", "X")[0], "so is the LAN, through NAT"
+
+
+def test_b2_removed_container_frees_its_address_and_ports() -> None:
+    sim = lab()
+    h1 = sim.host("H1")
+    a = h1.containers.run("a", ports=[PortBinding(80, 8080)])
+    h1.containers.run("b", links={"a": "alpha"})
+    a.remove(force=True)
+    assert "a" not in sim.world.namespaces
+    c = h1.containers.run("c", ports=[PortBinding(80, 8080)])  # the host port is free again
+    assert addr(sim, "c", "bridge") == "172.17.0.2", "first-fit hands out the freed address"
+    assert reach(sim, "b", "alpha") == (False, "NO_DNS_ON_DEFAULT_BRIDGE"), "the link is dead"
+    assert sim.trace("X", "192.168.1.11", proto="tcp", port=8080).responder == "c"
+    assert not any(c.name == "a" for c in h1.containers)

@@ -212,7 +212,7 @@ class _Interner:
         return list(self._codes)
 
 
-def _recode(codes: "np.ndarray[Any, np.dtype[np.int32]]", text: list[str]) -> "pd.Categorical":
+def _recode(codes: "np.ndarray[Any, np.dtype[np.int32]]", text: list[str]) -> "pd.Categorical[str]":
     """A Categorical holding only the labels this column uses, in first-seen (= code) order."""
     used = np.flatnonzero(np.bincount(codes, minlength=len(text)))  # linear, unlike np.unique's sort
     renumber = np.zeros(len(text), dtype=np.int32)

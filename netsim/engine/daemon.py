@@ -176,6 +176,10 @@ class Container:
                                         {"HostIp": str(p.host_ip or "0.0.0.0"), "HostPort": str(p.host_port)}]
                                         for p in self.ports}}}
 
+    def remove(self, force: bool = False) -> None:
+        """``docker rm -f``: leave every network, free the ports, and drop the namespace."""
+        self.engine.containers._remove(self)
+
     def __repr__(self) -> str:
         return f"<Container {self.name} on {self.engine.host}>"
 
@@ -259,6 +263,19 @@ class NetworkCollection(_Collection["Network"]):
 
 class ContainerCollection(_Collection["Container"]):
     missing = "No such container: {}"
+
+    def _remove(self, ctr: Container) -> None:
+        users = [c.name for c in self if c.network_mode == f"container:{ctr.name}"]
+        if users:
+            raise DockerError(f"cannot remove container {ctr.name}: its network namespace is used by "
+                              f"{', '.join(users)}", fix="remove those containers first")
+        engine = self.engine
+        for net_name in list(ctr.endpoints):
+            engine._disconnect(ctr, engine.networks.get(net_name))
+        engine._unbind(ctr)
+        if ctr.owns_namespace:
+            engine.world.namespaces.pop(ctr.ns.name, None)
+        del self._by_name[ctr.name]
 
     def run(self, name: str, network: Optional[str] = None, network_mode: Optional[str] = None,
             networks: Optional[Mapping[str, Mapping[str, Any]]] = None,
@@ -483,6 +500,14 @@ class Engine:
                 raise DockerError(f"Bind for {addr} failed: port is already allocated",
                                   fix=f"{held_by} already publishes it; pick another host port")
         self._bound[key] = (binding.host_ip, owner)
+
+    def _unbind(self, ctr: Container) -> None:
+        """Release every host port the container held (published, or bound by its host-mode app)."""
+        owners = (ctr.name, f"host-mode:{ctr.name}")
+        for (proto, port), (host_ip, owner) in list(self._bound.items()):
+            if owner in owners:
+                del self._bound[(proto, port)]
+                self.ns.tcp_listen.discard((ip(host_ip) if host_ip else 0, port))
 
     def _listen_host_mode(self, ctr: Container, port: int, proto: str) -> None:
         """A host-mode app binds its port on the host: EADDRINUSE if Docker holds it (B29)."""

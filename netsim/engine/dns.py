@@ -35,19 +35,16 @@ def _names(ep: "Endpoint") -> set[str]:
 
 def resolve(ctr: "Container", name: str) -> Optional[Answer]:
     wanted = name.lower()
-    engine = ctr.engine
     # /etc/hosts: links on the default bridge write "<ip> alias hostname name" (B6).
-    for target_name, alias in ctr.links:
-        target = engine.containers.get(target_name)
+    for target, alias in _linked(ctr):
         shared = _shared_endpoint(ctr, target, default_bridge=True)
         if shared is not None and wanted in {alias.lower(), target.name.lower(), target.hostname.lower()}:
             return Answer((shared.address,), (target.name,), "hosts", shared.network.name)
     user_eps = [ep for ep in ctr.endpoints.values() if ep.network.user_defined]
     if not user_eps:
         return None  # resolv.conf points upstream: no embedded DNS on the default bridge
-    for target_name, alias in ctr.links:  # B11: container-scoped alias, checked before names
+    for target, alias in _linked(ctr):  # B11: container-scoped alias, checked before names
         if wanted == alias.lower():
-            target = engine.containers.get(target_name)
             shared = _shared_endpoint(ctr, target, default_bridge=False)
             if shared is not None:
                 return Answer((shared.address,), (target.name,), "link-alias", shared.network.name)
@@ -57,6 +54,12 @@ def resolve(ctr: "Container", name: str) -> Optional[Answer]:
             return Answer(tuple(h.address for h in hits), tuple(h.container.name for h in hits), "dns",
                           ep.network.name)
     return None
+
+
+def _linked(ctr: "Container") -> list[tuple["Container", str]]:
+    """The containers ``ctr`` links to that still exist (a removed target leaves a dead link)."""
+    containers = ctr.engine.containers
+    return [(containers.get(name), alias) for name, alias in ctr.links if name in containers]
 
 
 def _shared_endpoint(ctr: "Container", target: "Container", default_bridge: bool) -> Optional["Endpoint"]:
