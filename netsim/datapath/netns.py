@@ -138,23 +138,23 @@ class Namespace:
 
     def ip_local_out(self, skb: Skb) -> None:
         """A locally generated packet, its source address already chosen by ``route_output``."""
-        pkt: IPv4 = skb.frame.payload  # type: ignore[assignment]
-        route, _ = self.route_output(pkt.dst)
+        dst = skb.frame.payload.dst  # type: ignore[union-attr]
+        route, _ = self.route_output(dst)
         if route is None:
-            skb.drop(self.name, "-", DropReason.NO_ROUTE, f"connect: Network is unreachable ({ip_str(pkt.dst)})")
+            skb.drop(self.name, "-", DropReason.NO_ROUTE, f"connect: Network is unreachable ({ip_str(dst)})")
             return
         if not self._ct_in(skb, "OUTPUT", "", route.dev.name, "raw"):
             return
-        pkt = skb.frame.payload  # type: ignore[assignment]
-        verdict = self._filter(skb, "OUTPUT", "", route.dev.name)
-        if not verdict:
+        if not self._filter(skb, "OUTPUT", "", route.dev.name):
             return
-        new_route, _ = self.route_output(pkt.dst)  # reroute after OUTPUT DNAT
-        if new_route is None:
-            skb.drop(self.name, "-", DropReason.NO_ROUTE, ip_str(pkt.dst))
-            return
-        skb.step(self.name, new_route.dev.name, "ROUTED", (str, new_route))
-        self.ip_finish_output(new_route, skb)
+        pkt: IPv4 = skb.frame.payload  # type: ignore[assignment]
+        if pkt.dst != dst:  # OUTPUT DNAT: route again
+            route, _ = self.route_output(pkt.dst)
+            if route is None:
+                skb.drop(self.name, "-", DropReason.NO_ROUTE, ip_str(pkt.dst))
+                return
+        skb.step(self.name, route.dev.name, "ROUTED", (str, route))
+        self.ip_finish_output(route, skb)
 
     # ---- receive path --------------------------------------------------------------------------
 
