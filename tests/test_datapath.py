@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import netsim
+from netsim.topology import parse_spec
 from netsim.datapath.addr import ip
 from netsim.datapath.conntrack import Conntrack
 from netsim.datapath.netfilter import Netfilter, Packet, parse_rule
@@ -113,3 +114,25 @@ def test_bridge_learns_and_stops_flooding() -> None:
     again = sim.trace("web", "api")
     assert first.reachable and again.reachable
     assert any(s.action == "BRIDGED" and "fdb" in s.text for s in first.steps), "replies use learned entries"
+
+
+def test_first_arp_answer_wins_within_locktime() -> None:
+    """Two hosts own 192.168.114.1 (a bridge subnet overlapping the LAN, B33) and both answer ARP.
+
+    Linux keeps the first answer for locktime (1 s), so h2 sends to h1, which cannot reply (its
+    /25 bridge route captures h2's address): no reply, as the kernel cross-check found (seed 606).
+    """
+    spec = parse_spec({
+        "underlay": {"subnet": "192.168.114.0/24"}, "hosts": {"h1": {}, "h3": {}, "h2": {}},
+        "networks": {"n1": {"host": "h1", "subnet": "192.168.114.0/25"},
+                     "n3": {"host": "h3", "subnet": "192.168.114.0/24"}},
+        "containers": {"c2": {"host": "h2"}},
+    })
+    sim = netsim.build(spec)
+    t = sim.trace("c2", "192.168.114.1")
+    assert not t.reachable and t.disposition == "NEIGH_FAILED"
+    h2 = sim.host("h2").ns
+    sim.world.sched = sched = InstantScheduler()
+    Probe(h2, ip("192.168.114.1")).send()
+    sched.run()
+    assert h2.neigh[("eth0", ip("192.168.114.1"))].mac == sim.host("h1").eth0.mac

@@ -27,17 +27,19 @@ if TYPE_CHECKING:
 
 LOOPBACK = 0x7F000001
 ARP_RESOLVE_TIMEOUT = 3.0  # mcast_solicit (3) x retrans_time (1 s)
+ARP_LOCKTIME = 1.0  # neigh/default/locktime: a resolved entry ignores other answers this long
 
 NEIGH_INCOMPLETE, NEIGH_REACHABLE, NEIGH_FAILED = 0, 1, 2
 
 
 class Neighbour:
-    __slots__ = ("state", "mac", "queue")
+    __slots__ = ("state", "mac", "queue", "updated")
 
-    def __init__(self, state: int, mac: int = 0) -> None:
+    def __init__(self, state: int, mac: int = 0, updated: float = 0.0) -> None:
         self.state = state
         self.mac = mac
         self.queue: list[Skb] = []
+        self.updated = updated
 
 
 class Address:
@@ -299,12 +301,16 @@ class Namespace:
     def _neigh_learn(self, dev: NetDevice, addr: int, mac: int, create: bool) -> None:
         key = (dev.name, addr)
         entry = self.neigh.get(key)
+        now = self.world.sched.now
         if entry is None:
-            if not create:
-                return
-            self.neigh[key] = Neighbour(NEIGH_REACHABLE, mac)
+            if create:
+                self.neigh[key] = Neighbour(NEIGH_REACHABLE, mac, now)
             return
-        entry.state, entry.mac = NEIGH_REACHABLE, mac
+        if entry.state == NEIGH_REACHABLE and entry.mac != mac and now - entry.updated < ARP_LOCKTIME:
+            # arp_process overrides a resolved entry only after locktime: when two hosts answer
+            # for one address, the first answer wins.
+            return
+        entry.state, entry.mac, entry.updated = NEIGH_REACHABLE, mac, now
         queue, entry.queue = entry.queue, []
         for skb in queue:
             skb.step(self.name, dev.name, "NEIGH", (_describe_neigh, addr, mac))

@@ -144,6 +144,7 @@ class Realized:
     ttl: dict[str, int] = field(default_factory=dict)  # sim namespace name -> ip_default_ttl
     restore: dict[str, tuple[bool, str]] = field(default_factory=dict)  # sim ns -> (accepted, stderr)
     created: list[str] = field(default_factory=list)  # every netns created, for teardown
+    cut: set[tuple[str, str]] = field(default_factory=set)  # (netns, eth0) whose cable is pulled
 
     # ---- building ------------------------------------------------------------------------
 
@@ -206,12 +207,14 @@ class Realized:
             create[""].append(f"link add sw0 mtu {mtu} type bridge stp_state 0 forward_delay 0 ageing_time 30000")
             for port, nic in enumerate(sw.ports):
                 assert nic.ns is not None
-                outer = f"p{port}"
                 create[nic.ns.name].append(
                     f"link add {nic.name} address {mac_str(nic.mac)} mtu {nic.mtu} type veth "
-                    f"peer name {outer} mtu {nic.mtu} netns {self.underlay}")
-                enslave[""].append(f"link set {outer} master sw0")
-                enslave[""].append(f"link set {outer} up")
+                    f"peer name p{port} mtu {nic.mtu} netns {self.underlay}")
+            # A Linux bridge floods the port attached last first, the sim's switch port 0 first:
+            # attach in reverse so that ties (two hosts answering one ARP) break the same way.
+            for port in reversed(range(len(sw.ports))):
+                enslave[""].append(f"link set p{port} master sw0")
+                enslave[""].append(f"link set p{port} up")
             enslave[""].append("link set sw0 up")
         # Creation order matters only in that peers land in namespaces that already exist.
         self._batch_all(create)
@@ -251,9 +254,12 @@ class Realized:
                     line += f" metric {r.metric}"
                 routes[ns.name].append(line)
             for dev in ns.devices.values():
-                if not dev.up:
+                if not dev.up and not isinstance(dev, Nic):
                     routes[ns.name].append(f"link set {dev.name} down")
         self._batch_all(routes)
+        # The sim's link_down is a lost carrier: eth0 stays up with its routes, the cable is
+        # cut at the switch port (an admin-down eth0 would make the kernel drop its routes).
+        self.set_carrier([nic for nic in switches[0].ports if not nic.up] if self.underlay else [], False)
 
         # Phase 4: forwarding, br_netfilter, iptables.
         self._parallel(lambda ns: self._sysctls(self.netns[ns.name], {
@@ -261,7 +267,7 @@ class Realized:
             "net.bridge.bridge-nf-call-iptables": "1" if ns.br_nf_call_iptables else "0",
         }), namespaces)
         self._parallel(self._iptables, namespaces)
-        self._wait_carrier()
+        self.wait_carrier()
 
     def _sysctls(self, netns: str, values: dict[str, str]) -> None:
         run(["ip", "netns", "exec", netns, "sysctl", "-q", "-w"] + [f"{k}={v}" for k, v in values.items()])
@@ -287,8 +293,23 @@ class Realized:
         proc = run(args, input=text, check=False)
         self.restore[ns.name] = (proc.returncode == 0, proc.stderr.strip())
 
-    def _wait_carrier(self, timeout: float = 5.0) -> None:
-        """Wait until every veth the simulation has up has carrier (both ends up)."""
+    def set_carrier(self, nics: list[Nic], up: bool) -> None:
+        """Plug (``up``) or pull the cable of these host NICs at their underlay switch port."""
+        if not nics:
+            return
+        assert self.underlay is not None
+        ports = self.sim.world.switches[0].ports
+        run(["ip", "-n", self.underlay, "-batch", "-"],
+            input="".join(f"link set p{ports.index(nic)} {'up' if up else 'down'}\n" for nic in nics))
+        keys = {self._key(nic) for nic in nics}
+        self.cut = self.cut - keys if up else self.cut | keys
+
+    def _key(self, nic: Nic) -> tuple[str, str]:
+        assert nic.ns is not None
+        return self.netns[nic.ns.name], nic.name
+
+    def wait_carrier(self, timeout: float = 5.0) -> None:
+        """Wait until every veth that should have carrier has it (both ends up, cable not cut)."""
         deadline = time.monotonic() + timeout
         pending = {name: True for name in self.created}
         while pending and time.monotonic() < deadline:
@@ -296,7 +317,7 @@ class Realized:
                 out = run(["ip", "-n", netns, "-j", "link", "show", "type", "veth"]).stdout
                 links = json.loads(out or "[]")
                 if all("NO-CARRIER" not in l.get("flags", []) or "UP" not in l.get("flags", [])
-                       for l in links):
+                       or (netns, l.get("ifname")) in self.cut for l in links):
                     del pending[netns]
             if pending:
                 time.sleep(0.05)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from ipaddress import ip_network
 from pathlib import Path
@@ -34,7 +33,7 @@ from netsim.topology import parse_spec
 
 from . import test_kernel_crosscheck as crosscheck
 from .generate import random_topology
-from .realize import Realized, realize, run
+from .realize import realize
 from .test_kernel_crosscheck import kernel, nothing_left_behind  # noqa: F401 (fixtures)
 
 
@@ -47,8 +46,9 @@ def _seeds(text: str) -> list[int]:
     return out
 
 
-# 40 seeds: 55 realized states, about 9,700 rows, in about 95 s; more on demand.
-SEEDS = _seeds(os.environ.get("NETSIM_FUZZ_SEEDS", "0-40"))
+# 40 seeds: 55 realized states, about 9,700 rows, in about 95 s; more on demand.  606 found the
+# first-ARP-answer-wins rule (two hosts answering for one address) and stays as a regression.
+SEEDS = _seeds(os.environ.get("NETSIM_FUZZ_SEEDS", "0-40,606"))
 # (seed, state): "t0", and "end" (after the last event) for topologies with a timeline.
 CASES = [(seed, state) for seed in SEEDS
          for state in (("t0", "end") if "events" in random_topology(seed) else ("t0",))]
@@ -78,45 +78,6 @@ def build_state(topology: dict[str, Any], state: str) -> Simulation:
     return sim
 
 
-@contextmanager
-def realize_carrier(sim: Simulation) -> Iterator[Realized]:
-    """``realize(sim)``, with NICs the timeline took down (link_down) realized as a lost carrier.
-
-    The simulator's link_down keeps eth0 and its routes and only stops frames on the wire;
-    ``realize.py`` sets devices the simulation has down administratively down, which makes
-    the kernel delete their routes.  So those NICs are built up, and their switch port (the
-    veth peer ``p<port>`` in the underlay namespace) is set down: eth0 stays up, NO-CARRIER.
-    """
-    ports = sim.world.switches[0].ports if sim.world.switches else []
-    cut = [(port, nic) for port, nic in enumerate(ports) if not nic.up]
-    for _, nic in cut:
-        nic.up = True
-    try:
-        with realize(sim) as real:
-            for _, nic in cut:
-                nic.up = False
-            if cut:
-                assert real.underlay is not None
-                run(["ip", "-n", real.underlay, "-batch", "-"],
-                    input="".join(f"link set p{port} down\n" for port, _ in cut))
-                _wait_carrier(real, [nic for _, nic in cut], present=False)
-            yield real
-    finally:
-        for _, nic in cut:
-            nic.up = False
-
-
-def _wait_carrier(real: Realized, nics: list[Any], present: bool, timeout: float = 5.0) -> None:
-    """Wait until each NIC has (or has lost) its carrier."""
-    deadline = time.monotonic() + timeout
-    for nic in nics:
-        while time.monotonic() < deadline:
-            out = run(["ip", "-n", real.netns[nic.ns.name], "link", "show", nic.name]).stdout
-            if ("NO-CARRIER" not in out) == present:
-                break
-            time.sleep(0.02)
-
-
 @pytest.fixture(scope="module", params=CASES, ids=[f"seed{s}-{st}" for s, st in CASES])
 def case(request: pytest.FixtureRequest, kernel: None) -> Iterator[FuzzCase]:  # noqa: F811
     seed, state = request.param
@@ -124,7 +85,7 @@ def case(request: pytest.FixtureRequest, kernel: None) -> Iterator[FuzzCase]:  #
     sim = build_state(topology, state)
     table = sim.reachability()
     ns_of = {v.name: v.ns.name for v in sim.endpoints()}
-    with realize_carrier(sim) as real:
+    with realize(sim) as real:
         start = time.monotonic()
         pings = real.ping_many([(ns_of[row.src], row.addr) for row in table.itertuples()])
         elapsed = time.monotonic() - start
@@ -163,10 +124,9 @@ def test_oracle_notices_a_cable_plugged_back_in(kernel: None) -> None:  # noqa: 
     down = {nic.ns.name for _, nic in ports}
     table = sim.reachability()
     views = {v.name: v for v in sim.endpoints()}
-    with realize_carrier(sim) as real:
-        assert real.underlay is not None
-        run(["ip", "-n", real.underlay, "-batch", "-"], input="".join(f"link set p{p} up\n" for p, _ in ports))
-        _wait_carrier(real, [nic for _, nic in ports], present=True)
+    with realize(sim) as real:
+        real.set_carrier([nic for _, nic in ports], up=True)
+        real.wait_carrier()
         pings = real.ping_many([(views[r.src].ns.name, r.addr) for r in table.itertuples()])
     flipped = [r for r in table.itertuples()
                if crosscheck.sim_got_reply(r) != pings[(views[r.src].ns.name, r.addr)].ok]
