@@ -149,13 +149,15 @@ def reach(topology: str, at: Optional[float], as_json: bool, as_csv: bool, by_na
 @click.argument("dst")
 @click.option("--tcp", "port", type=click.IntRange(1, 65535), help="Send a TCP SYN to PORT instead of an echo.")
 @_at
+@click.option("--frames", is_flag=True, help="Show each transmitted frame as scapy sees it.")
 @_seed
-def trace(topology: str, src: str, dst: str, port: Optional[int], at: Optional[float], seed: Optional[int]) -> None:
+def trace(topology: str, src: str, dst: str, port: Optional[int], at: Optional[float], seed: Optional[int],
+          frames: bool) -> None:
     """Follow one probe from SRC to DST hop by hop; exit 0 if it was answered by DST, else 1."""
     sim = _load(topology, seed, at)
     _check_names(sim, src, dst)
     result = sim.trace(src, dst, "tcp" if port else "icmp", port or 0)
-    click.echo(str(result))
+    click.echo(result.render(frames=frames))
     raise click.exceptions.Exit(0 if result.reachable else 1)
 
 

@@ -6,9 +6,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from scapy.layers.inet import ICMP, IP
+from scapy.layers.l2 import Ether
 
 import netsim
 from netsim.analysis.reachability import COLUMNS
+from netsim.datapath.addr import mac_str
+from netsim.datapath.frames import from_scapy
 
 from .conftest import TOPOLOGIES
 
@@ -52,3 +56,20 @@ def test_query_order_does_not_change_answers() -> None:
 def test_forked_workers_give_the_same_table() -> None:
     sim = netsim.load(next(t for t in TOPOLOGIES if t.stem == "isolation"))
     pd.testing.assert_frame_equal(sim.reachability(), sim.reachability(workers=2))
+
+
+def test_trace_shows_every_transmission_as_a_scapy_frame() -> None:
+    """Every packet can be shown as a real frame: the echo before and after masquerade (B24)."""
+    sim = netsim.load(BASIC)
+    frames = sim.trace("web", "ext").frames()
+    web, node1 = sim.container("web"), sim.host("node1")
+    first, on_wire = frames[0][1], frames[1][1]
+    assert first[Ether].src == mac_str(web.endpoints["front"].mac)
+    assert (first[IP].src, first[IP].dst, first[IP].ttl) == ("172.18.0.2", "192.168.100.13", 64)
+    assert first[ICMP].type == 8
+    assert on_wire[Ether].src == mac_str(node1.eth0.mac)
+    assert (on_wire[IP].src, on_wire[IP].ttl) == ("192.168.100.11", 63)
+    for step, pkt in frames:
+        assert from_scapy(pkt) == step.frame
+    replies = [pkt for _, pkt in frames if pkt.haslayer(ICMP) and pkt[ICMP].type == 0]
+    assert replies and replies[-1][IP].dst == "172.18.0.2", "un-NATed on the way back"

@@ -14,6 +14,7 @@ from ipaddress import IPv4Address
 from typing import TYPE_CHECKING, Optional
 
 from ..datapath.addr import ip
+from ..datapath.frames import to_scapy
 from ..datapath.probe import Probe
 from ..datapath.scheduler import SimpyScheduler
 from ..datapath.skb import Step
@@ -23,6 +24,8 @@ from .disposition import NAME_UNRESOLVED, NO_DNS_ON_DEFAULT_BRIDGE, NO_REPLY, cl
 from .reachability import PING_TIMEOUT, Prober, _resolver_of
 
 if TYPE_CHECKING:
+    from scapy.packet import Packet as ScapyPacket
+
     from ..datapath.netns import Namespace
     from ..simulation import Simulation
 
@@ -80,17 +83,29 @@ class Trace:
     responder: Optional[str]
     steps: tuple[Step, ...]
 
-    def __str__(self) -> str:
+    def frames(self) -> list[tuple[Step, "ScapyPacket"]]:
+        """Each transmission of the trace as a real scapy frame (Ether/IP/ICMP... with every field set)."""
+        return [(step, to_scapy(step.frame)) for step in self.steps
+                if step.action == "TRANSMITTED" and step.frame is not None]
+
+    def render(self, frames: bool = False) -> str:
+        """The hop-by-hop text; with ``frames``, each transmission is followed by its scapy summary."""
         head = f"trace {self.src} -> {self.dst}"
         if self.addr and self.addr != self.dst:
             head += f" ({self.addr})"
         lines = [head + f" [{self.proto}]"]
-        lines += [f"  {step}" for step in self.steps]
+        for step in self.steps:
+            lines.append(f"  {step}")
+            if frames and step.action == "TRANSMITTED" and step.frame is not None:
+                lines.append(f"{'':33}| {to_scapy(step.frame).summary()}")
         verdict = f"{self.disposition}" + (f": {self.detail}" if self.detail else "")
         if self.responder:
             verdict += f" (reply from {self.responder})"
         lines.append(f"=> {verdict}")
         return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.render()
 
     def _repr_html_(self) -> str:
         rows = "".join(f"<tr><td>{escape(s.node)}</td><td>{escape(s.where)}</td><td>{escape(s.action)}</td>"

@@ -28,6 +28,7 @@ class Step(NamedTuple):
     where: str
     action: str  # RECEIVED, ROUTED, FILTER, NAT, BRIDGED, FLOODED, TRANSMITTED, DELIVERED, DROPPED, ...
     detail: object = ""
+    frame: Optional[Ether] = None  # the headers as they were at this step (a reference, not a copy)
 
     @property
     def text(self) -> str:
@@ -68,9 +69,10 @@ class Skb:
     def step(self, node: str, where: str, action: str, detail: object = "") -> None:
         # A plain tuple: a NamedTuple costs three times as much to build, and most steps are
         # never read.  ``Step._make`` turns one into a Step when someone does read it.
-        self.steps.append((node, where, action, detail))  # type: ignore[arg-type]
+        self.steps.append((node, where, action, detail, self.frame))  # type: ignore[arg-type]
 
     def drop(self, node: str, where: str, reason: DropReason, detail: str = "") -> None:
-        self.steps.append((node, where, "DROPPED", f"{reason.value}{': ' + detail if detail else ''}"))  # type: ignore[arg-type]
+        self.steps.append((node, where, "DROPPED", f"{reason.value}{': ' + detail if detail else ''}",  # type: ignore[arg-type]
+                           self.frame))
         if self.observer is not None:
             self.observer.dropped(self, reason, detail)
