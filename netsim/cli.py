@@ -11,17 +11,20 @@ library rendered.  This is the only module that prints or picks exit codes:
 
 from __future__ import annotations
 
-from contextlib import ExitStack
+import signal
+import threading
+from contextlib import ExitStack, contextmanager
 from ipaddress import IPv4Address
 from pathlib import Path
-from typing import Any, Optional
+from types import FrameType
+from typing import Any, Iterator, Optional
 
 import click
 
 from . import __version__, load
 from .analysis.golden import compare
 from .analysis.render import grid_report, ping_statistics, summary, title, to_csv, to_json
-from .analysis.results import default_folder, default_topology, simulate, write_results
+from .analysis.results import check_target, default_folder, default_topology, simulate, write_results
 from .engine.dns import known_names
 from .errors import NetsimError
 from .simulation import Simulation
@@ -30,15 +33,42 @@ from .topology.loader import parse_duration
 __all__ = ["main"]
 
 
+class _Terminated(BaseException):
+    """SIGTERM or SIGHUP: unwinds like Ctrl-C, so a half-written results folder is removed on the way out."""
+
+
+def _terminate(signum: int, frame: Optional[FrameType]) -> None:
+    raise _Terminated(signum)
+
+
+@contextmanager
+def _terminable() -> Iterator[None]:
+    """Turn SIGTERM and SIGHUP into an exception for the length of one command (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, _terminate) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 class _Netsim(click.Group):
     """Turns a NetsimError from any command into ``error: ...`` on stderr and exit code 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with _terminable():
+                return super().invoke(ctx)
         except NetsimError as err:
             click.echo(f"error: {err}", err=True)
             ctx.exit(2)
+        except _Terminated as sig:
+            name = signal.Signals(sig.args[0]).name
+            click.echo(f"netsim: stopped by {name}; nothing half-written was left behind", err=True)
+            ctx.exit(128 + sig.args[0])
 
 
 def _duration(ctx: click.Context, param: click.Parameter, value: Optional[str]) -> Optional[float]:
@@ -97,18 +127,22 @@ def main() -> None:
 @click.argument("topology", required=False, type=click.Path(dir_okay=False))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Results folder (default: results/<topology name>).")
+@click.option("--force", is_flag=True, help="Replace the results folder even if netsim did not write it.")
 @_seed
 @_workers
-def run(topology: Optional[str], out: Optional[Path], seed: Optional[int], workers: int) -> None:
+def run(topology: Optional[str], out: Optional[Path], force: bool, seed: Optional[int], workers: int) -> None:
     """Answer TOPOLOGY's reachability at t=0, walk its timeline, and write a results folder.
 
-    TOPOLOGY defaults to topologies/basic.yaml, or the copy packaged with netsim.
+    TOPOLOGY defaults to topologies/basic.yaml, or the copy packaged with netsim.  An existing
+    folder is replaced only if it is empty or netsim wrote it, unless --force is given.
     """
     with ExitStack() as stack:
         path = topology if topology is not None else stack.enter_context(default_topology())
+        if out is not None:
+            check_target(out, force, keep=(Path(path), Path.cwd()))  # refuse before the work, not after
         output = simulate(path, seed, workers)
     folder = out if out is not None else default_folder(output.sim.name)
-    written = write_results(output, folder)
+    written = write_results(output, folder, force)
     click.echo(f"{output.title}: wrote {len(written)} files to {folder}")
     click.echo(f"table: {folder / 'reachability.csv'}")
     click.echo(summary(output.reachability))

@@ -4,39 +4,60 @@
 how to fix it; the CLI prints it on one line and exits with code 2.  ``DockerError`` is what the
 Docker daemon itself would refuse (a port already allocated, pool exhaustion, ...); the builder
 re-raises it as a ``TopologyError`` carrying the key path of the item it was building.
+
+Every error keeps its constructor's arguments as ``args``, so it survives what re-raises or
+ships exceptions: simpy rebuilds a process's exception as ``type(err)(*err.args)``, and
+pickling (forked workers, Dask) does the same.  Its text never spans lines: control characters
+from the file (a name with a newline, an escape sequence) are shown escaped, so a topology
+cannot forge a second ``error:`` line or repaint the terminal.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Optional
 
-__all__ = ["NetsimError", "TopologyError", "DockerError"]
+__all__ = ["NetsimError", "TopologyError", "DockerError", "one_line"]
+
+# C0 and C1 controls, DEL, and the Unicode line and paragraph separators a terminal may break on.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """``text`` with every control character shown as its Python escape (``\\n``, ``\\x1b``)."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 class NetsimError(Exception):
     """Base of every error netsim raises on purpose."""
 
+    def __str__(self) -> str:
+        return one_line(super().__str__())
+
 
 class TopologyError(NetsimError):
     def __init__(self, file: str, key_path: str, message: str, fix: Optional[str] = None) -> None:
+        super().__init__(file, key_path, message, fix)
         self.file = file
         self.key_path = key_path
         self.message = message
         self.fix = fix
-        super().__init__(str(self))
 
     def __str__(self) -> str:
         where = f"{self.file}: {self.key_path}" if self.key_path else self.file
         text = f"{where}: {self.message}"
         if self.fix:
             text += f" (fix: {self.fix})"
-        return text
+        return one_line(text)
 
 
 class DockerError(NetsimError):
     """An error with the meaning (and, where known, the text) the Docker daemon gives."""
 
     def __init__(self, message: str, fix: Optional[str] = None) -> None:
+        super().__init__(message, fix)
         self.message = message
         self.fix = fix
-        super().__init__(message)
+
+    def __str__(self) -> str:
+        return one_line(self.message + (f" (fix: {self.fix})" if self.fix else ""))

@@ -133,10 +133,10 @@ def test_run_is_byte_for_byte_reproducible(tmp_path: Path) -> None:
     assert manifests[0] == manifests[1]
 
 
-def test_run_replaces_an_existing_results_folder(tmp_path: Path) -> None:
+def test_run_replaces_a_results_folder_netsim_wrote(tmp_path: Path) -> None:
     folder = tmp_path / "r"
-    folder.mkdir()
-    (folder / "stale.txt").write_text("from an older run")
+    assert netsim_cli("run", TIMELINE, "--out", folder).exit_code == 0
+    assert (folder / "timeline.csv").is_file()
     assert netsim_cli("run", BASIC, "--out", folder).exit_code == 0
     assert {p.name for p in folder.iterdir()} == BASIC_FILES
     assert _leftovers(tmp_path) == []
@@ -156,8 +156,8 @@ def test_run_with_a_bad_topology_writes_nothing(tmp_path: Path, monkeypatch: pyt
 def test_run_failing_midway_keeps_the_old_folder_and_leaves_no_temp(tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     folder = tmp_path / "r"
-    folder.mkdir()
-    (folder / "previous.txt").write_text("keep me")
+    assert netsim_cli("run", TIMELINE, "--out", folder).exit_code == 0
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
 
     def broken_png(*_: object) -> None:
         raise NetsimError("the heatmap could not be drawn")
@@ -166,7 +166,7 @@ def test_run_failing_midway_keeps_the_old_folder_and_leaves_no_temp(tmp_path: Pa
     result = netsim_cli("run", BASIC, "--out", folder)
     assert result.exit_code == 2
     assert "error: the heatmap could not be drawn" in result.stderr
-    assert [p.name for p in folder.iterdir()] == ["previous.txt"]
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
     assert _leftovers(tmp_path) == []
 
 

@@ -179,8 +179,13 @@ def heatmap(df: pd.DataFrame, title: str) -> Figure:
     fig = Figure(figsize=(max(width, 6.0), max(height, 4.0)), dpi=_DPI, layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    ax.imshow(image, aspect="auto", interpolation="nearest")
-    if labelled:
+    if not len(df):
+        # A topology with fewer than two endpoints probes nothing; the picture says so instead of failing.
+        ax.text(0.5, 0.5, "no probes: the topology has no pair of endpoints", ha="center", va="center",
+                transform=ax.transAxes)
+    else:
+        ax.imshow(image, aspect="auto", interpolation="nearest")
+    if labelled and len(df):
         ax.set_xticks(range(len(pairs)), [f"{dst}\n{addr}" for dst, addr in pairs], rotation=90, fontsize=7)
         ax.set_yticks(range(len(sources)), sources, fontsize=8)
         # White lines between cells, so neighbouring cells of one colour still read as separate probes.
@@ -195,8 +200,9 @@ def heatmap(df: pd.DataFrame, title: str) -> Figure:
     ax.set_ylabel("source")
     ax.set_title(title)
     names = sorted(colours, key=lambda name: (name != ACCEPTED, name))
-    ax.legend(handles=[Patch(color=colours[name], label=name) for name in names], loc="upper left",
-              bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=8)
+    if names:
+        ax.legend(handles=[Patch(color=colours[name], label=name) for name in names], loc="upper left",
+                  bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=8)
     return fig
 
 

@@ -10,7 +10,9 @@ Everything but the manifest's ``wall_time_s`` and ``created`` is a function of t
 file and the seed, byte for byte, so two runs can be compared with ``diff -r``.  The folder
 is assembled under a temporary sibling name and renamed into place only when complete; an
 existing folder is replaced only then, so a failed run leaves the previous results intact
-and no half-written folder behind.
+and no half-written folder behind.  Only a folder netsim wrote (or an empty one) is ever
+replaced, unless the caller forces it; staging folders of runs that died (SIGKILL, power
+loss) carry their pid and are removed by the next run into the same place.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, Optional, Sequence
 
 import pandas as pd
 
@@ -39,7 +41,7 @@ from ..topology.spec import TopologySpec
 from .render import grid_report, heatmap, save_png, title, to_csv, to_json
 
 __all__ = ["RunOutput", "simulate", "timeline", "write_results", "default_topology", "default_folder", "atomic_folder",
-           "MANIFEST"]
+           "check_target", "netsim_wrote", "remove_stale", "MANIFEST"]
 
 MANIFEST = "manifest.json"
 BUNDLED_TOPOLOGY = "topologies/basic.yaml"
@@ -110,16 +112,120 @@ def default_folder(name: str) -> Path:
     return Path("results") / name
 
 
-@contextmanager
-def atomic_folder(target: Path) -> Iterator[Path]:
-    """Yield an empty temporary sibling of ``target``; on success it replaces ``target``, else vanishes."""
+def _staging_prefixes(target: Path) -> tuple[str, str]:
+    return f".{target.name}.tmp-", f".{target.name}.old-"
+
+
+def _sibling(target: Path, prefix: str) -> Path:
+    # The writer's pid is in the name, so a later run can tell a dead run's leftovers from a live one's.
+    return target.parent / f"{prefix}{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def remove_stale(target: Path) -> list[Path]:
+    """Delete staging and set-aside siblings of ``target`` left by runs whose process is gone."""
+    removed = []
+    prefixes = _staging_prefixes(target)
+    try:
+        siblings = list(target.parent.iterdir())
+    except OSError:
+        return removed
+    for path in siblings:
+        prefix = next((p for p in prefixes if path.name.startswith(p)), None)
+        if prefix is None:
+            continue
+        pid = path.name[len(prefix):].partition("-")[0]
+        if pid.isascii() and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def netsim_wrote(folder: Path) -> Optional[str]:
+    """None if ``folder`` is empty or a results folder netsim wrote, else why it may not be replaced.
+
+    A folder counts as netsim's when its manifest names netsim and lists every other file in it,
+    so a user's own file put beside the results is never deleted with them.
+    """
+    entries = sorted(p.name for p in folder.iterdir())
+    if not entries:
+        return None
+    if MANIFEST not in entries:
+        return f"it holds {_some(entries)} and no netsim {MANIFEST}"
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        listed = {entry["name"] for entry in manifest["files"]} if "netsim_version" in manifest else None
+    except (OSError, ValueError, KeyError, TypeError):
+        listed = None
+    if listed is None:
+        return f"its {MANIFEST} was not written by netsim"
+    foreign = [name for name in entries if name != MANIFEST and name not in listed]
+    if foreign:
+        return f"it holds {_some(foreign)}, which netsim did not write"
+    return None
+
+
+def _some(names: list[str]) -> str:
+    shown = ", ".join(repr(n) for n in names[:3])
+    return shown + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+
+def _check_parents(target: Path) -> None:
+    for parent in reversed(target.parents):
+        if parent.exists() and not parent.is_dir():
+            raise NetsimError(f"cannot create {target}: {parent} is a file, not a folder "
+                              "(fix: choose an --out whose parents are folders)")
+
+
+def check_target(target: Path, force: bool = False, keep: Sequence[Path] = ()) -> Path:
+    """``target`` as an absolute path, if results may be written there; else a NetsimError saying why not.
+
+    Asked before a long run as well as when writing, so a refusal comes before the work.  Not
+    even ``force`` replaces a folder that holds one of ``keep`` (the topology, the current folder).
+    """
+    target = Path(os.path.abspath(target))  # "." and "dir/.." get a real name and parent
+    _check_parents(target)
+    for path in keep:
+        inside = Path(os.path.realpath(path))
+        if inside == Path(os.path.realpath(target)) or Path(os.path.realpath(target)) in inside.parents:
+            raise NetsimError(f"refusing to replace {target}: it holds {path}, which --force does not "
+                              "delete either (fix: choose a results folder outside it with --out)")
     if target.exists() and not target.is_dir():
-        raise NetsimError(f"{target} exists and is not a folder")
+        raise NetsimError(f"cannot write results to {target}: it is a file (fix: choose a folder with --out)")
+    if target.is_dir() and not force:
+        try:
+            why = netsim_wrote(target)
+        except OSError as err:
+            raise NetsimError(f"cannot read {target}: {err.strerror}") from None
+        if why is not None:
+            raise NetsimError(f"refusing to replace {target}: {why} (fix: choose a new or empty folder "
+                              "with --out, or add --force to replace it)")
+    return target
+
+
+@contextmanager
+def atomic_folder(target: Path, force: bool = False, keep: Sequence[Path] = ()) -> Iterator[Path]:
+    """Yield an empty temporary sibling of ``target``; on success it replaces ``target``, else vanishes.
+
+    An existing ``target`` is replaced only if it is empty or netsim wrote it (see
+    :func:`netsim_wrote`), unless ``force``; a folder of the user's is never deleted by default.
+    """
+    target = check_target(target, force, keep)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale(target)
         # A sibling, so the final rename stays on one filesystem (and so is atomic); os.mkdir, not
         # mkdtemp, so the folder gets the user's umask rather than mode 0700.
-        staging = target.parent / f".{target.name}.tmp-{secrets.token_hex(4)}"
+        staging = _sibling(target, _staging_prefixes(target)[0])
         staging.mkdir()
     except OSError as err:
         raise NetsimError(f"cannot create {target}: {err.strerror}") from None
@@ -136,7 +242,7 @@ def _swap_in(staging: Path, target: Path) -> None:
     old = None
     try:
         if target.exists():
-            old = target.parent / f".{target.name}.old-{secrets.token_hex(4)}"
+            old = _sibling(target, _staging_prefixes(target)[1])
             target.rename(old)
         staging.rename(target)
     except OSError as err:
@@ -160,8 +266,12 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def write_results(out: RunOutput, folder: Path) -> list[Path]:
-    """Render ``out`` into ``folder`` atomically; return the paths written there, manifest last."""
+def write_results(out: RunOutput, folder: Path, force: bool = False) -> list[Path]:
+    """Render ``out`` into ``folder`` atomically; return the paths written there, manifest last.
+
+    ``force`` replaces a folder netsim did not write, but never one holding the topology or
+    the current folder (see :func:`atomic_folder`).
+    """
     endpoints = [view.name for view in out.sim.endpoints()]
     writers: dict[str, Callable[[Path], None]] = {
         "reachability.csv": _text(to_csv(out.reachability)),
@@ -173,7 +283,7 @@ def write_results(out: RunOutput, folder: Path) -> list[Path]:
     }
     if out.timeline is not None:
         writers["timeline.csv"] = _text(to_csv(out.timeline))
-    with atomic_folder(folder) as staging:
+    with atomic_folder(folder, force, keep=(Path(out.topology), Path.cwd())) as staging:
         try:
             for name, write in writers.items():
                 write(staging / name)

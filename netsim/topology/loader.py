@@ -99,13 +99,15 @@ _GENERIC_OPTION_PREFIX = "com.docker.network."
 _GO_TRUE = ("1", "t", "T", "TRUE", "true", "True")
 _GO_FALSE = ("0", "f", "F", "FALSE", "false", "False")
 
-_DURATION_RE = re.compile(r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(ns|us|µs|ms|s|m|h)?\s*\Z")
+# re.ASCII everywhere a number is read: Docker (Go) parses ASCII digits only, and "８０" or "²" are not numbers.
+_DURATION_RE = re.compile(r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(ns|us|µs|ms|s|m|h)?\s*\Z", re.ASCII)
 # Decimal scaling, so "50us" is exactly the float 5e-05 rather than 50 * 1e-6 = 4.9999999999999996e-05.
 _DURATION_UNITS = {
     None: Decimal(1), "ns": Decimal("1e-9"), "us": Decimal("1e-6"), "µs": Decimal("1e-6"), "ms": Decimal("1e-3"),
     "s": Decimal(1), "m": Decimal(60), "h": Decimal(3600),
 }  # fmt: skip
-_BANDWIDTH_RE = re.compile(r"\s*(\d+\.?\d*|\.\d+)\s*([kKMGT]?)bps\s*\Z")
+_BANDWIDTH_RE = re.compile(r"\s*(\d+\.?\d*|\.\d+)\s*([kKMGT]?)bps\s*\Z", re.ASCII)
+_DIGITS_RE = re.compile(r"[0-9]+\Z", re.ASCII)
 _BANDWIDTH_PREFIXES = {
     "": Decimal(1),
     "k": Decimal(10**3),
@@ -175,12 +177,16 @@ def load_spec(path: str | os.PathLike[str]) -> TopologySpec:
             f"invalid YAML {_where(exc.problem_mark)}: {exc.problem}",
             "remove or rename one of the two keys",
         ) from None
+    except _LimitError as exc:
+        raise TopologyError(source, "", f"invalid YAML {_where(exc.problem_mark)}: {exc.problem}", exc.fix) from None
     except yaml.MarkedYAMLError as exc:
         message = f"invalid YAML {_where(exc.problem_mark or exc.context_mark)}: {exc.problem or exc.context}"
         if exc.problem and exc.context and exc.context_mark:
             # PyYAML notices a missing bracket only where parsing breaks; the context points at its opening.
             message += f" ({exc.context} {_where(exc.context_mark)})"
         raise TopologyError(source, "", message, "fix the YAML there: check indentation, quotes and brackets") from None
+    except yaml.reader.ReaderError as exc:
+        raise TopologyError(source, "", *_reader_problem(raw, exc)) from None
     except yaml.YAMLError as exc:
         raise TopologyError(source, "", f"invalid YAML: {exc}", "save the file as UTF-8 YAML") from None
     spec = parse_spec(data, source)
@@ -192,12 +198,41 @@ def parse_spec(data: Any, source: str = "<memory>") -> TopologySpec:
     return _Parser(source).topology(data)
 
 
+def _reader_problem(raw: bytes, exc: yaml.reader.ReaderError) -> tuple[str, str]:
+    """(message, fix) for bytes the YAML reader refused, placed by line and column rather than offset."""
+    if exc.encoding != "unicode":  # a decoding error: the position counts bytes (PyYAML's convention)
+        before = raw[:exc.position]
+        line = before.count(b"\n") + 1
+        column = len(before[before.rfind(b"\n") + 1:].decode(exc.encoding, errors="replace")) + 1
+        bad = raw[exc.position:exc.position + 1]
+        return (f"invalid YAML at line {line}, column {column}: byte 0x{bad.hex()} is not {exc.encoding.upper()} "
+                "text", "save the file as UTF-8")
+    text = raw.decode("utf-8", errors="replace")[:exc.position]  # a character YAML forbids: it counts characters
+    line = text.count("\n") + 1
+    column = exc.position - (text.rfind("\n") + 1) + 1
+    code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+    return (f"invalid YAML at line {line}, column {column}: character U+{code:04X} is not allowed in YAML",
+            "remove it, or write it as an escape inside a double-quoted string")
+
+
 def _where(mark: Optional[yaml.Mark]) -> str:
     return f"at line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
 
 
+_MAX_DEPTH = 64  # a topology needs about 6 levels
+_MAX_DIGITS = 40  # a seed needs 19
+
+
 class _DuplicateKeyError(ConstructorError):
     pass
+
+
+class _LimitError(ConstructorError):
+    """A document beyond what any topology needs (nesting, digits); ``fix`` says what to write instead."""
+
+    def __init__(self, problem: str, mark: yaml.Mark, fix: str) -> None:
+        super().__init__(None, None, problem, mark)
+        self.fix = fix
 
 
 class _YamlLoader(yaml.SafeLoader):
@@ -206,6 +241,25 @@ class _YamlLoader(yaml.SafeLoader):
     A key given twice is an error instead of the last one silently winning, and ``8080:80`` or
     ``1:30`` stay strings instead of becoming base-60 integers (484880), as in YAML 1.2.
     """
+
+    def compose_node(self, parent: Optional[yaml.Node], index: Any) -> Optional[yaml.Node]:
+        # PyYAML composes recursively; a file nested hundreds deep must be bad input, not a RecursionError.
+        self._depth = getattr(self, "_depth", 0) + 1
+        try:
+            if self._depth > _MAX_DEPTH:
+                raise _LimitError(f"nesting deeper than {_MAX_DEPTH} levels", self.peek_event().start_mark,
+                                  "a topology nests about six levels deep; flatten the lists and mappings there")
+            return cast(Optional[yaml.Node], super().compose_node(parent, index))  # type: ignore[no-untyped-call]
+        finally:
+            self._depth -= 1
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        # Python refuses to convert more than 4300 digits (a ValueError from deep inside PyYAML).
+        digits = sum(ch.isdigit() for ch in node.value)
+        if digits > _MAX_DIGITS:
+            raise _LimitError(f"a {digits}-digit integer; no number in a topology has more than {_MAX_DIGITS}",
+                              node.start_mark, "write a smaller number, or quote it if it is a name")
+        return cast(int, super().construct_yaml_int(node))  # type: ignore[no-untyped-call]
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, yaml.Mark] = {}
@@ -224,6 +278,7 @@ class _YamlLoader(yaml.SafeLoader):
         return cast(dict[Any, Any], super().construct_mapping(node, deep=deep))
 
 
+_YamlLoader.add_constructor("tag:yaml.org,2002:int", _YamlLoader.construct_yaml_int)
 _INT_TAG, _FLOAT_TAG = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
 _YamlLoader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_INT_TAG, _FLOAT_TAG)]
@@ -244,19 +299,43 @@ _YamlLoader.add_implicit_resolver(
 )
 
 
+def _decimal(text: str) -> Optional[int]:
+    """The number ASCII digits spell (at most 20 of them, which covers every field), else None."""
+    return int(text) if len(text) <= 20 and _DIGITS_RE.match(text) else None
+
+
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
+# Echoed values are cut to this many characters: a message quotes the culprit, never a whole file.
+_QUOTE_LIMIT = 60
+_LISTED_CHOICES = 12
+_SUGGEST_LIMIT = 100  # difflib is quadratic in the word; nothing longer is a typo of a short name
+
+
+def _quote(text: str) -> str:
+    """``repr(text)``, cut short with its length when long."""
+    if len(text) <= _QUOTE_LIMIT:
+        return repr(text)
+    return f"{text[:_QUOTE_LIMIT - 20]!r}... ({len(text)} characters)"
+
+
+def _number(value: "int | float") -> str:
+    text = str(value) if isinstance(value, float) or abs(value) < 10**_QUOTE_LIMIT else ""
+    return text or f"{len(str(abs(value)))}-digit number"
+
+
 def _kind(value: Any) -> str:
+    """What *value* is, in words; containers are named, never printed (they may be alias bombs)."""
     if value is None:
         return "nothing (null)"
     if isinstance(value, bool):
         return f"the boolean {str(value).lower()}"
     if isinstance(value, (int, float)):
-        return f"the number {value}"
+        return f"the number {_number(value)}"
     if isinstance(value, str):
-        return f"the string {value!r}"
+        return f"the string {_quote(value)}"
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):
@@ -264,12 +343,17 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
-def _suggest(word: str, choices: Iterable[str], what: str = "valid keys here") -> str:
+def _suggest(word: Any, choices: Iterable[str], what: str = "valid keys here") -> str:
+    """A "did you mean" for a text *word*; any other value only gets the list of choices."""
     options = list(choices)
-    close = difflib.get_close_matches(word, options, n=1)
-    if close:
-        return f"did you mean '{close[0]}'?"
-    return f"use one of the {what}: {', '.join(options)}"
+    if isinstance(word, str) and len(word) <= _SUGGEST_LIMIT:
+        close = difflib.get_close_matches(word, options, n=1)
+        if close:
+            return f"did you mean '{close[0]}'?"
+    listed = ", ".join(options[:_LISTED_CHOICES])
+    if len(options) > _LISTED_CHOICES:
+        listed += f", ... ({len(options)} in all)"
+    return f"use one of the {what}: {listed}"
 
 
 def _one_of(names: Sequence[str]) -> str:
@@ -277,12 +361,18 @@ def _one_of(names: Sequence[str]) -> str:
 
 
 def _scalar(value: Any) -> str:
-    """*value* spelled as in the YAML file."""
-    return str(value).lower() if isinstance(value, bool) else repr(value) if isinstance(value, str) else str(value)
+    """*value* spelled as in the YAML file (a container only by its kind)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        return _quote(value)
+    if isinstance(value, (int, float)):
+        return _number(value)
+    return _kind(value)
 
 
 def _show(value: Any) -> str:
-    return repr(value) if isinstance(value, str) else _kind(value)
+    return _quote(value) if isinstance(value, str) else _kind(value)
 
 
 def _host_address_fix(net: IPv4Network) -> str:
@@ -339,7 +429,7 @@ class _Parser:
         if isinstance(value, int) and not isinstance(value, bool):
             value = str(value)
         if not isinstance(value, str) or value not in _ENGINES:
-            self.fail("engine", f"unknown engine {_show(value)}", _suggest(str(value), _ENGINES, "engine profiles"))
+            self.fail("engine", f"unknown engine {_show(value)}", _suggest(value, _ENGINES, "engine profiles"))
         return value
 
     # -- underlay and hosts -----------------------------------------------------------------
@@ -584,9 +674,10 @@ class _Parser:
         return self.integer(value, path, *_MTU_RANGE)
 
     def mtu_option(self, text: str, path: str) -> int:
-        if not text.strip().isdigit():
-            self.fail(path, f"expected a whole number, got {text!r}", 'write the MTU as digits, e.g. "1400"')
-        return self.mtu(int(text), path)
+        number = _decimal(text)
+        if number is None:
+            self.fail(path, f"expected a whole number, got {_quote(text)}", 'write the MTU as digits, e.g. "1400"')
+        return self.mtu(number, path)
 
     def encrypted_option(self, text: str, path: str) -> bool:
         # Docker's overlay driver turns encryption on when the option is present, whatever its value.
@@ -601,7 +692,7 @@ class _Parser:
     def parent(self, value: Any, path: str) -> str:
         # Hosts have exactly one NIC, eth0; a ".N" suffix asks Docker to create that VLAN sub-interface.
         name = self.string(value, path)
-        match = re.fullmatch(r"eth0(?:\.(\d+))?", name)
+        match = re.fullmatch(r"eth0(?:\.(\d+))?", name, re.ASCII)
         if not match or (match.group(1) and not 1 <= int(match.group(1)) <= 4094):
             self.fail(
                 path,
@@ -634,6 +725,8 @@ class _Parser:
             for pool_path, pool in pools:
                 for key, raw in self.fields(pool, pool_path, _POOL_KEYS).items():
                     at = f"{pool_path}.{key}"
+                    if not isinstance(raw, str):  # before comparing: two alias bombs take minutes to compare
+                        self.fail(at, f"expected text, got {_kind(raw)}", f"write {key} like 10.0.1.0/24 or 10.0.1.1")
                     if key in given and given[key][0] != raw:
                         self.fail(
                             at,
@@ -956,9 +1049,10 @@ class _Parser:
         )
 
     def port_number(self, text: str, path: str) -> int:
-        if not text.isdigit() or not 1 <= int(text) <= 65535:
-            self.fail(path, f"invalid port number {text!r}", "use a port between 1 and 65535")
-        return int(text)
+        number = _decimal(text)
+        if number is None or not 1 <= number <= 65535:
+            self.fail(path, f"invalid port number {_quote(text)}", "use a port between 1 and 65535 (ASCII digits)")
+        return number
 
     def check_container_refs(self, container: ContainerSpec) -> None:
         """References to other containers: ``network_mode: container:<x>`` and ``links``."""
@@ -1204,7 +1298,8 @@ class _Parser:
             self.fail(path, f"expected a mapping, got {_kind(value)}", f"write {path or 'it'} as key: value pairs")
         for key in value:
             if not isinstance(key, str):
-                self.fail(_join(path, str(key)), f"keys must be text, got {_kind(key)}", f"quote the key: '{key}'")
+                shown = _scalar(key)
+                self.fail(_join(path, shown), f"keys must be text, got {_kind(key)}", f"quote the key: '{shown}'")
             if allowed is not None and key not in allowed:
                 self.fail(_join(path, key), f"unknown key '{key}'", _suggest(key, allowed))
         return value
@@ -1245,7 +1340,7 @@ class _Parser:
     def choice(self, value: Any, path: str, choices: Sequence[str], what: str) -> str:
         """One of *choices*; *what* names a single choice in messages ("driver", "swarm role")."""
         if not isinstance(value, str) or value not in choices:
-            self.fail(path, f"unknown {what} {_show(value)}", _suggest(str(value), choices, f"{what}s"))
+            self.fail(path, f"unknown {what} {_show(value)}", _suggest(value, choices, f"{what}s"))
         return value
 
     def duration(self, value: Any, path: str) -> float:
