@@ -22,7 +22,7 @@ from typing import Any, Iterator, Optional
 import click
 
 from . import __version__, load
-from .analysis.golden import compare
+from .analysis.golden import compare, is_by_name
 from .analysis.render import grid_report, ping_statistics, summary, title, to_csv, to_json
 from .analysis.results import check_target, default_folder, default_topology, simulate, write_results
 from .engine.dns import known_names
@@ -164,6 +164,8 @@ def reach(topology: str, at: Optional[float], as_json: bool, as_csv: bool, by_na
     if sum((as_json, as_csv, expect is not None)) > 1:
         raise click.UsageError("choose one of --json, --csv and --expect")
     sim = _load(topology, seed, at)
+    # A golden's columns say which table it holds, so a by-name golden needs no --by-name to match.
+    by_name = by_name or (expect is not None and is_by_name(expect))
     table = sim.reachability_by_name() if by_name else sim.reachability(workers=workers)
     if expect is not None:
         diff = compare(table, expect)

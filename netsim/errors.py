@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-__all__ = ["NetsimError", "TopologyError", "DockerError", "one_line"]
+__all__ = ["NetsimError", "TopologyError", "DockerError", "UnderlayError", "one_line"]
 
 # C0 and C1 controls, DEL, and the Unicode line and paragraph separators a terminal may break on.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -52,7 +52,12 @@ class TopologyError(NetsimError):
 
 
 class DockerError(NetsimError):
-    """An error with the meaning (and, where known, the text) the Docker daemon gives."""
+    """An error with the meaning (and, where known, the text) the Docker daemon gives.
+
+    ``setting`` names the topology key to blame when it is not the item being built.
+    """
+
+    setting: Optional[str] = None
 
     def __init__(self, message: str, fix: Optional[str] = None) -> None:
         super().__init__(message, fix)
@@ -61,3 +66,9 @@ class DockerError(NetsimError):
 
     def __str__(self) -> str:
         return one_line(self.message + (f" (fix: {self.fix})" if self.fix else ""))
+
+
+class UnderlayError(DockerError):
+    """A Docker error whose cause is the underlay the host is plugged into, not the host."""
+
+    setting = "underlay.subnet"

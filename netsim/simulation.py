@@ -30,8 +30,8 @@ from .datapath.switch import Switch
 from .datapath.world import World
 from .engine.daemon import Container, Engine, NetworkCollection, ContainerCollection, PortBinding
 from .engine.profile import PROFILES, EngineProfile
-from .errors import DockerError, NetsimError, TopologyError
-from .topology.spec import ContainerSpec, EventSpec, TopologySpec, UnderlaySpec
+from .errors import DockerError, NetsimError, TopologyError, UnderlayError
+from .topology.spec import GATEWAY_NAME, ContainerSpec, EventSpec, TopologySpec, UnderlaySpec
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -107,7 +107,7 @@ class Simulation:
         self.switch = Switch(self.world, "underlay", self.underlay.latency, self.underlay.bandwidth)
         self.world.switches.append(self.switch)
         if self.underlay.gateway is not None:
-            self._add_machine("gateway", self.underlay.gateway, router=True)
+            self._add_machine(GATEWAY_NAME, self.underlay.gateway, router=True)
 
     # ---- building ------------------------------------------------------------------------------
 
@@ -117,15 +117,26 @@ class Simulation:
 
         ``icc=False`` starts that engine as ``dockerd --icc=false`` (B7).
         """
-        if name in self.hosts or name in self.world.namespaces:
-            raise DockerError(f"name {name} is already taken")
+        if name in self.hosts:
+            raise DockerError(f"name {name} is already taken by a host", fix="give each host its own name")
+        if name in self.world.namespaces:
+            raise DockerError(f"name {name} is already taken by the underlay's router",
+                              fix="rename the host, or give the underlay no gateway")
         if address is None:
             address = self.underlay.subnet.network_address + 11 + len(self.hosts)
         addr = IPv4Address(address)
         ns = self._add_machine(name, addr, router=False)
         engine = None
         if docker:
-            engine = Engine(name, self.world, ns, self.rng, self.profile, [self.underlay.subnet], icc=icc)
+            try:
+                engine = Engine(name, self.world, ns, self.rng, self.profile, [self.underlay.subnet], icc=icc)
+            except DockerError as err:
+                # At start the engine's only reserved route is the underlay's: if docker0 finds no
+                # pool, the underlay covers them all, and that is the setting to change.
+                raise UnderlayError(f"{err.message}: every default address pool overlaps the underlay "
+                                    f"{self.underlay.subnet}, so docker0 on {name} gets no subnet",
+                                    fix="give the underlay a subnet that leaves Docker's default pools (172.17.0.0/16 "
+                                        "to 172.31.0.0/16, 192.168.0.0/16) free, e.g. 192.168.100.0/24") from None
         host = Host(self, name, addr, engine)
         self.hosts[name] = host
         return host
@@ -184,7 +195,8 @@ class Simulation:
         try:
             self.apply(event)
         except DockerError as err:
-            raise TopologyError(self.source, event.key_path, f"at {event.at:g}s: {err.message}", err.fix) from None
+            raise TopologyError(self.source, f"{event.key_path}.{event.kind}", f"at {event.at:g}s: {err.message}",
+                                err.fix) from None
 
     def apply(self, event: EventSpec) -> None:
         """Carry out one timeline event now."""
@@ -278,7 +290,20 @@ def _host_mac(rng: random.Random) -> int:
 # ---- building from a topology file -----------------------------------------------------------
 
 def build(spec: TopologySpec, seed: Optional[int] = None) -> Simulation:
-    """Make the live simulation a spec describes, through the same calls a notebook would use."""
+    """Make the live simulation a spec describes, through the same calls a notebook would use.
+
+    A timeline event the engine would refuse (an address someone holds by then, a subnet full
+    by then) is bad input like any other, so it is reported now, as a ``TopologyError`` naming
+    the event, rather than when a question first reaches its instant: a twin of the simulation
+    is walked to the last event first.  That costs one more build for files with events.
+    """
+    sim = _build(spec, seed)
+    if spec.events:
+        _build(spec, seed).run(spec.events[-1].at)
+    return sim
+
+
+def _build(spec: TopologySpec, seed: Optional[int]) -> Simulation:
     sim = Simulation(spec.name, spec.seed if seed is None else seed, spec.engine, spec.underlay, spec.source)
     for h in spec.hosts:
         _docker(spec, h.key_path, lambda h=h: sim.add_host(h.name, h.address, docker=h.docker))
@@ -331,4 +356,4 @@ def _docker(spec: TopologySpec, key_path: str, action) -> object:  # type: ignor
     try:
         return action()
     except DockerError as err:
-        raise TopologyError(spec.source, key_path, err.message, err.fix) from None
+        raise TopologyError(spec.source, err.setting or key_path, err.message, err.fix) from None

@@ -25,7 +25,7 @@ import pandas as pd
 from ..errors import NetsimError
 from .disposition import ACCEPTED
 
-__all__ = ["CONTRACT", "NAME_CONTRACT", "read_golden", "compare", "GoldenDiff", "Change",
+__all__ = ["CONTRACT", "NAME_CONTRACT", "read_golden", "is_by_name", "compare", "GoldenDiff", "Change",
            "assert_reachability_matches", "ReachabilityMismatch", "ReachabilityMismatchWarning"]
 
 CONTRACT = ("src", "dst", "addr", "network", "reachable", "disposition")
@@ -48,6 +48,12 @@ def read_golden(path: "str | os.PathLike[str]") -> pd.DataFrame:
         return pd.read_csv(path, dtype=str, keep_default_na=False)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise NetsimError(f"cannot read golden table {os.fspath(path)}: {err}") from None
+
+
+def is_by_name(golden: Golden) -> bool:
+    """Whether a golden table (a DataFrame or a CSV path) is a by-name one: it has a ``name`` column."""
+    df = golden if isinstance(golden, pd.DataFrame) else read_golden(golden)
+    return "name" in df.columns
 
 
 def _reachable(value: Any, where: str) -> bool:
@@ -162,6 +168,12 @@ def compare(actual: pd.DataFrame, golden: Golden) -> GoldenDiff:
     else:
         name, golden_df = os.fspath(golden), read_golden(golden)
     columns, key = _contract(actual)
+    if _contract(golden_df) != (columns, key) and "src" in golden_df.columns:
+        kinds = ("by-name", "by-address") if "name" in golden_df.columns else ("by-address", "by-name")
+        raise NetsimError(f"{name} is a {kinds[0]} table (it {'has' if kinds[0] == 'by-name' else 'lacks'} a name "
+                          f"column) and the table compared with it is {kinds[1]} (fix: compare it with the "
+                          f"{kinds[0]} table: reachability{'_by_name' if kinds[0] == 'by-name' else ''}(), "
+                          f"or netsim reach {'--by-name' if kinds[0] == 'by-name' else 'without --by-name'})")
     now = _rows(actual, columns, key, "actual table")
     was = _rows(golden_df, columns, key, name)
     changes = [Change(was.get(k), row) for k, row in now.items()

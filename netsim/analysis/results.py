@@ -133,7 +133,7 @@ def _alive(pid: int) -> bool:
 
 def remove_stale(target: Path) -> list[Path]:
     """Delete staging and set-aside siblings of ``target`` left by runs whose process is gone."""
-    removed = []
+    removed: list[Path] = []
     prefixes = _staging_prefixes(target)
     try:
         siblings = list(target.parent.iterdir())

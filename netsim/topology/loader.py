@@ -27,6 +27,7 @@ from netsim.errors import TopologyError
 
 from .spec import (
     EVENT_KINDS,
+    GATEWAY_NAME,
     AttachSpec,
     ContainerSpec,
     Driver,
@@ -247,9 +248,10 @@ class _YamlLoader(yaml.SafeLoader):
         self._depth = getattr(self, "_depth", 0) + 1
         try:
             if self._depth > _MAX_DEPTH:
-                raise _LimitError(f"nesting deeper than {_MAX_DEPTH} levels", self.peek_event().start_mark,
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise _LimitError(f"nesting deeper than {_MAX_DEPTH} levels", mark,
                                   "a topology nests about six levels deep; flatten the lists and mappings there")
-            return cast(Optional[yaml.Node], super().compose_node(parent, index))  # type: ignore[no-untyped-call]
+            return super().compose_node(parent, index)
         finally:
             self._depth -= 1
 
@@ -259,7 +261,7 @@ class _YamlLoader(yaml.SafeLoader):
         if digits > _MAX_DIGITS:
             raise _LimitError(f"a {digits}-digit integer; no number in a topology has more than {_MAX_DIGITS}",
                               node.start_mark, "write a smaller number, or quote it if it is a name")
-        return cast(int, super().construct_yaml_int(node))  # type: ignore[no-untyped-call]
+        return super().construct_yaml_int(node)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, yaml.Mark] = {}
@@ -456,6 +458,12 @@ class _Parser:
         hosts: dict[str, HostSpec] = {}
         for index, (name, raw) in enumerate(items):
             path = f"hosts.{name}"
+            if name == GATEWAY_NAME and self.underlay.gateway is not None:
+                self.fail(
+                    path,
+                    f"the name {name} belongs to the underlay's router (underlay.gateway {self.underlay.gateway})",
+                    "rename the host, or remove underlay.gateway to have no router",
+                )
             body = self.fields(raw, path, _HOST_KEYS)
             docker = self.boolean(body.get("docker", True), f"{path}.docker")
             swarm = None

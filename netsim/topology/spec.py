@@ -21,6 +21,10 @@ Proto = Literal["tcp", "udp", "sctp"]
 EVENT_KINDS = ("connect", "disconnect", "swarm_join", "swarm_leave", "link_down", "link_up")
 
 
+#: The machine that routes the underlay to the outside when ``underlay.gateway`` is set; it takes this name.
+GATEWAY_NAME = "gateway"
+
+
 @dataclass(frozen=True)
 class UnderlaySpec:
     subnet: IPv4Network = IPv4Network("192.168.100.0/24")

@@ -1,0 +1,348 @@
+"""Hostile input, faults and signals: netsim answers with one ``error:`` line and exit 2, never a
+traceback or a hang, and never destroys or half-writes a user's files.
+
+One test (or one parametrized family) per defect class of the hardening issue; the bad files
+of the foundation go through the same CLI checks at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Optional
+
+import pytest
+from click.testing import CliRunner, Result
+
+import netsim
+from netsim.analysis.golden import compare
+from netsim.cli import main
+from netsim.errors import DockerError, NetsimError, TopologyError, UnderlayError
+
+from .test_topology_loader import BAD, BAD_CASES
+
+TOPOLOGIES = Path(__file__).resolve().parent.parent / "topologies"
+BASIC = TOPOLOGIES / "basic.yaml"
+GOLDEN = Path(__file__).resolve().parent / "golden"
+MINIMAL = "hosts: {node1: {}}\n"
+
+
+def netsim_cli(*args: object) -> Result:
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def assert_one_error_line(result: Result, path: Path, culprit: str) -> str:
+    """Exit 2, and stderr is exactly one ``error:`` line naming the file and the culprit, with a fix."""
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    line = lines[0]
+    assert line.startswith(f"error: {path}: "), line
+    assert culprit in line, line
+    assert "(fix: " in line, line
+    assert "Traceback" not in result.output
+    return line
+
+
+# ---- data loss ---------------------------------------------------------------------------------
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_out_never_replaces_a_folder_netsim_did_not_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    thesis = tmp_path / "thesis"
+    thesis.mkdir()
+    (thesis / "chapter1.tex").write_text("two years of work")
+    before = _tree(thesis)
+    result = netsim_cli("run", BASIC, "--out", thesis)
+    assert result.exit_code == 2
+    assert f"refusing to replace {thesis}" in result.stderr and "--force" in result.stderr
+    assert _tree(thesis) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["thesis"]  # no staging folder either
+
+
+def test_out_refuses_a_netsim_folder_holding_a_users_file(tmp_path: Path) -> None:
+    folder = tmp_path / "r"
+    assert netsim_cli("run", BASIC, "--out", folder).exit_code == 0
+    (folder / "notes.md").write_text("my analysis")
+    result = netsim_cli("run", BASIC, "--out", folder)
+    assert result.exit_code == 2
+    assert "'notes.md', which netsim did not write" in result.stderr
+    assert (folder / "notes.md").read_text() == "my analysis"
+
+
+def test_out_replaces_a_netsim_folder_and_force_replaces_any(tmp_path: Path) -> None:
+    folder = tmp_path / "r"
+    assert netsim_cli("run", BASIC, "--out", folder).exit_code == 0
+    assert netsim_cli("run", BASIC, "--out", folder).exit_code == 0  # netsim's own: replaced
+    (folder / "notes.md").write_text("x")
+    assert netsim_cli("run", BASIC, "--out", folder, "--force").exit_code == 0
+    assert not (folder / "notes.md").exists()
+    assert json.loads((folder / "manifest.json").read_text())["name"] == "basic"
+
+
+def test_out_never_replaces_the_current_folder_or_the_topologys(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    topology = project / "basic.yaml"
+    shutil.copy(BASIC, topology)
+    monkeypatch.chdir(project)
+    for out in (".", str(project), ".."):
+        result = netsim_cli("run", topology, "--out", out, "--force")
+        assert result.exit_code == 2, (out, result.output)
+        assert "which --force does not delete either" in result.stderr
+    assert topology.read_bytes() == BASIC.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["project"]
+
+
+def test_out_under_a_file_names_the_file(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("")
+    result = netsim_cli("run", BASIC, "--out", tmp_path / "afile" / "sub")
+    assert result.exit_code == 2
+    assert f"{tmp_path / 'afile'} is a file, not a folder" in result.stderr
+    assert "File exists" not in result.stderr
+
+
+def _run_killed_while_writing(tmp_path: Path, out: Path) -> subprocess.CompletedProcess[str]:
+    """``netsim run`` in a child that receives SIGTERM half-way through writing its results."""
+    script = textwrap.dedent(f"""
+        import os, signal, sys
+        import netsim.analysis.results as results
+        real = results.save_png
+        def save_then_die(*args):
+            real(*args)
+            os.kill(os.getpid(), signal.SIGTERM)
+        results.save_png = save_then_die
+        from netsim.cli import main
+        sys.argv = ["netsim", "run", {str(BASIC)!r}, "--out", {str(out)!r}]
+        main()
+    """)
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)
+
+
+def test_sigterm_while_writing_keeps_old_results_and_leaves_no_staging(tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    assert netsim_cli("run", TOPOLOGIES / "timeline.yaml", "--out", out).exit_code == 0
+    before = _tree(out)
+    proc = _run_killed_while_writing(tmp_path, out)
+    assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
+    assert "stopped by SIGTERM" in proc.stderr and "Traceback" not in proc.stderr
+    assert _tree(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid  # reaped: no process has it now (pids are not reused at once)
+
+
+def test_a_run_removes_staging_folders_of_dead_runs_only(tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    dead = tmp_path / f".r.tmp-{_dead_pid()}-0123abcd"
+    dead_old = tmp_path / f".r.old-{_dead_pid()}-0123abcd"
+    live = tmp_path / f".r.tmp-{os.getppid()}-0123abcd"  # our parent is alive
+    for folder in (dead, dead_old, live):
+        folder.mkdir()
+        (folder / "reachability.csv").write_text("partial")
+    other = tmp_path / ".other.tmp-1-0123abcd"  # another results folder's: not ours to judge
+    other.mkdir()
+    assert netsim_cli("run", BASIC, "--out", out).exit_code == 0
+    assert not dead.exists() and not dead_old.exists()
+    assert live.is_dir() and other.is_dir()
+
+
+# ---- tracebacks --------------------------------------------------------------------------------
+
+TAKEN_ADDRESS = """
+hosts: {node1: {}}
+networks:
+  front: {host: node1, subnet: 10.9.0.0/24}
+containers:
+  a: {host: node1, networks: [front]}
+  b: {host: node1}
+events:
+  - {at: 1s, connect: {container: b, network: front, ipv4_address: 10.9.0.2}}
+"""
+FULL_SUBNET = """
+hosts: {node1: {}}
+networks:
+  front: {host: node1, subnet: 10.9.0.0/30}
+containers:
+  a: {host: node1, networks: [front]}
+  b: {host: node1}
+events:
+  - {at: 1s, connect: {container: b, network: front}}
+"""
+
+
+@pytest.mark.parametrize(("text", "message"), [(TAKEN_ADDRESS, "Address already in use: 10.9.0.2"),
+                                               (FULL_SUBNET, "no available IPv4 addresses")],
+                         ids=["address-taken", "subnet-full"])
+@pytest.mark.parametrize("command", [["reach"], ["reach", "--at", "2s"], ["run"], ["ping", "a", "b"]])
+def test_a_timeline_docker_error_is_one_line_found_at_load(tmp_path: Path, text: str, message: str,
+                                                           command: list[str]) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(text)
+    args = [command[0], path, *command[1:]] + (["--out", tmp_path / "out"] if command[0] == "run" else [])
+    line = assert_one_error_line(netsim_cli(*args), path, "events[0].connect: at 1s: ")
+    assert message in line
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(TopologyError, match=message):
+        netsim.load(path)  # at load, before anyone asks about t = 1s
+
+
+@pytest.mark.parametrize("err", [
+    TopologyError("t.yaml", "events[0].connect", "at 1s: Address already in use", "pick another"),
+    DockerError("Address already in use: 10.9.0.2", "pick a free ipv4_address"),
+    UnderlayError("no pool", "a smaller underlay"),
+    NetsimError("plain"),
+], ids=lambda e: type(e).__name__)
+def test_errors_survive_reraising_and_pickling(err: NetsimError) -> None:
+    for copy in (type(err)(*err.args), pickle.loads(pickle.dumps(err))):
+        assert type(copy) is type(err)
+        assert str(copy) == str(err)
+        assert vars(copy) == vars(err)
+
+
+def test_the_smallest_valid_file_gives_a_complete_results_folder(tmp_path: Path) -> None:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(MINIMAL)
+    out = tmp_path / "r"
+    result = netsim_cli("run", path, "--out", out)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    listed = {f["name"] for f in manifest["files"]}
+    assert listed == {p.name for p in out.iterdir()} - {"manifest.json"}
+    assert {"reachability.csv", "isolation.png", "grid.txt"} <= listed
+    assert (out / "isolation.png").read_bytes().startswith(b"\x89PNG")
+    assert "0 probes" in result.stdout
+
+
+# ---- hostile files: exit 2, one line, the culprit ------------------------------------------------
+
+MACVLAN = "hosts: {node1: {}}\nnetworks:\n  lan: {driver: macvlan, hosts: [node1], parent: %s}\n"
+HOSTILE: dict[str, tuple[bytes, str, str]] = {
+    # name: (file bytes, key path, part of the message)
+    "superscript-port": ('hosts: {node1: {}}\ncontainers:\n  a: {ports: ["8080:²"]}\n'.encode(),
+                         "containers.a.ports[0]", "invalid port number '²'"),
+    "fullwidth-port": ('hosts: {node1: {}}\ncontainers:\n  a: {ports: ["８０８０:80"]}\n'.encode(),
+                       "containers.a.ports[0]", "invalid port number '８０８０'"),
+    "superscript-mtu": ('hosts: {node1: {}}\nnetworks:\n  front: {driver_opts: {com.docker.network.driver.mtu: '
+                        '"¹⁵⁰⁰"}}\n'.encode(), "networks.front.driver_opts.com.docker.network.driver.mtu",
+                        "expected a whole number"),
+    "fullwidth-duration": ('hosts: {node1: {}}\nevents:\n  - {at: "５s", link_down: node1}\n'.encode(),
+                           "events[0].at", "expected a duration"),
+    "arabic-indic-vlan": (MACVLAN.replace("%s", "eth0.١٠").encode(), "networks.lan.parent", "eth0.١٠"),
+    "deep-nesting": (("hosts: {node1: {}}\nseed: " + "[" * 600 + "]" * 600 + "\n").encode(), "",
+                     "line 2, column 70: nesting deeper than 64 levels"),
+    "huge-integer": (("hosts: {node1: {}}\nseed: " + "9" * 5000 + "\n").encode(), "",
+                     "line 2, column 7: a 5000-digit integer"),
+    "latin1-bytes": (b"hosts:\n  node1: {}\nname: caf\xe9\n", "", "line 3, column 10: byte 0xe9 is not UTF-8"),
+    "control-character": (b'hosts:\n  node1: {}\nname: "a\x07b"\n', "", "line 3, column 9: character U+0007"),
+    "newline-in-name": (b'hosts:\n  "no\\nerror: forged": {}\n', "hosts.no\\nerror: forged",
+                        "invalid host name 'no\\nerror: forged'"),
+    "escape-in-reference": (b'hosts: {node1: {}}\ncontainers:\n  a: {networks: ["x\\e[2Jy"]}\n',
+                            "containers.a.networks[0]", "unknown network 'x\\x1b[2Jy'"),
+    "underlay-covers-all-pools": (b"underlay: {subnet: 0.0.0.0/0}\nhosts: {node1: {}}\n", "underlay.subnet",
+                                  "every default address pool overlaps the underlay 0.0.0.0/0"),
+    "host-named-gateway": (b"underlay: {subnet: 10.0.0.0/24, gateway: 10.0.0.1}\nhosts: {gateway: {}}\n",
+                           "hosts.gateway", "belongs to the underlay's router"),
+    "long-value": (('hosts: {node1: {swarm: "' + "m" * 100_000 + '"}}\n').encode(), "hosts.node1.swarm",
+                   "(100000 characters)"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE), ids=sorted(HOSTILE))
+def test_hostile_file_gives_one_error_line(tmp_path: Path, case: str) -> None:
+    content, key_path, message = HOSTILE[case]
+    path = tmp_path / "hostile.yaml"
+    path.write_bytes(content)
+    line = assert_one_error_line(netsim_cli("reach", path), path, message)
+    assert line.startswith(f"error: {path}: {key_path}: " if key_path else f"error: {path}: invalid YAML"), line
+    assert len(line) < 600, line  # quotes the culprit, never the whole file
+
+
+def _bomb(levels: int = 9, width: int = 9, tag: str = "b") -> str:
+    """A billion-laughs value in flow style: width**levels strings from a few hundred bytes."""
+    inner = "[" + ", ".join(['"lol"'] * width) + "]"
+    for level in range(levels):
+        inner = f"[&{tag}{level} {inner}" + f", *{tag}{level}" * (width - 1) + "]"
+    return inner
+
+
+BOMBS = {
+    "swarm": f"hosts:\n  node1: {{swarm: {_bomb()}}}\n",
+    "engine": f"engine: {_bomb()}\nhosts: {{node1: {{}}}}\n",
+    "driver": f"hosts: {{node1: {{}}}}\nnetworks:\n  n: {{driver: {_bomb()}}}\n",
+    "mode": f"hosts: {{node1: {{}}}}\nnetworks:\n  n: {{driver: macvlan, mode: {_bomb()}}}\n",
+    "role": f"hosts: {{node1: {{}}}}\nevents:\n  - {{at: 1s, swarm_join: {{host: node1, role: {_bomb()}}}}}\n",
+    "bomb-vs-bomb": (f"hosts: {{node1: {{}}}}\nnetworks:\n  n: {{subnet: {_bomb(tag='x')}, "
+                     f"ipam: {{config: [{{subnet: {_bomb(tag='y')}}}]}}}}\n"),
+}
+
+
+def _limit_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (2 * 2**30, 2 * 2**30))
+
+
+@pytest.mark.parametrize("case", sorted(BOMBS), ids=sorted(BOMBS))
+def test_alias_bomb_is_refused_without_expanding_it(tmp_path: Path, case: str) -> None:
+    # 9**10 strings expanded would need hundreds of GB: a clean refusal under a 2 GiB cap shows
+    # that nothing stringified or compared the value.
+    path = tmp_path / "bomb.yaml"
+    path.write_text(BOMBS[case])
+    proc = subprocess.run([sys.executable, "-m", "netsim", "reach", str(path)], capture_output=True, text=True,
+                          timeout=120, preexec_fn=_limit_memory)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith(f"error: {path}: "), proc.stderr[-2000:]
+    assert "a list" in proc.stderr or "expected text" in proc.stderr
+
+
+def test_forged_error_line_through_the_real_command(tmp_path: Path) -> None:
+    path = tmp_path / "forge.yaml"
+    path.write_bytes(HOSTILE["newline-in-name"][0])
+    proc = subprocess.run([sys.executable, "-m", "netsim", "reach", str(path)], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: "), proc.stderr  # no forged second line
+    assert "hosts.no\\nerror: forged" in proc.stderr
+
+
+# ---- messages that point at the right thing -------------------------------------------------------
+
+
+def test_a_by_name_golden_is_recognised_by_its_columns() -> None:
+    golden = GOLDEN / "basic" / "seed=7.by_name.csv"
+    result = netsim_cli("reach", BASIC, "--expect", golden)
+    assert result.exit_code == 0, result.output
+    assert f"matches {golden}" in result.stdout
+    sim = netsim.load(BASIC)
+    with pytest.raises(NetsimError, match="is a by-name table .* compare it with the by-name table"):
+        compare(sim.reachability(), golden)
+    with pytest.raises(NetsimError, match="is a by-address table .* without --by-name"):
+        compare(sim.reachability_by_name(), GOLDEN / "basic" / "seed=7.reachability.csv")
+
+
+# ---- the foundation's bad files keep the same promise through the command -------------------------
+
+
+@pytest.mark.parametrize("fixture", sorted(BAD_CASES), ids=sorted(BAD_CASES))
+def test_bad_fixture_through_the_cli_is_one_line_with_its_key_path(fixture: str) -> None:
+    key_path: Optional[str] = BAD_CASES[fixture][0]
+    path = BAD / fixture
+    assert_one_error_line(netsim_cli("reach", path), path, f"{path}: {key_path}: " if key_path else f"{path}: ")
+
