@@ -26,7 +26,7 @@ from .analysis.golden import compare, is_by_name
 from .analysis.render import grid_report, ping_statistics, summary, title, to_csv, to_json
 from .analysis.results import check_target, default_folder, default_topology, simulate, write_results
 from .engine.dns import known_names
-from .errors import NetsimError
+from .errors import NetsimError, one_line
 from .simulation import Simulation
 from .topology.loader import parse_duration
 
@@ -64,6 +64,12 @@ class _Netsim(click.Group):
                 return super().invoke(ctx)
         except NetsimError as err:
             click.echo(f"error: {err}", err=True)
+            ctx.exit(2)
+        except click.UsageError as err:
+            # click's own three-line usage block, folded into the one line every other error gets.
+            where = err.ctx.command_path if err.ctx is not None else ctx.command_path
+            click.echo(f"error: {one_line(where)}: {one_line(err.format_message())} "
+                       f"(fix: see '{one_line(where)} --help')", err=True)
             ctx.exit(2)
         except _Terminated as sig:
             name = signal.Signals(sig.args[0]).name

@@ -44,10 +44,16 @@ def _contract(df: pd.DataFrame) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 def read_golden(path: "str | os.PathLike[str]") -> pd.DataFrame:
     """Read a golden CSV as written (every cell text, empty cells empty, never NaN)."""
+    where = f"cannot read golden table {os.fspath(path)}"
     try:
         return pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise NetsimError(f"cannot read golden table {os.fspath(path)}: {err}") from None
+    except OSError as err:
+        raise NetsimError(f"{where}: {err.strerror} (fix: check the path; goldens live in "
+                          "tests/golden/<topology>/)") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        reason = str(err).strip().removeprefix("Error tokenizing data. C error: ")
+        raise NetsimError(f"{where}: it is not a reachability CSV ({reason}) (fix: give a table written by "
+                          "netsim reach --csv or a results folder's reachability.csv)") from None
 
 
 def is_by_name(golden: Golden) -> bool:
