@@ -36,7 +36,7 @@ MINIMAL = "hosts: {node1: {}}\n"
 
 
 def netsim_cli(*args: object) -> Result:
-    return CliRunner().invoke(main, [str(a) for a in args])
+    return CliRunner().invoke(main, [str(a) for a in args], prog_name="netsim")
 
 
 def assert_one_error_line(result: Result, path: Path, culprit: str) -> str:
@@ -346,3 +346,29 @@ def test_bad_fixture_through_the_cli_is_one_line_with_its_key_path(fixture: str)
     path = BAD / fixture
     assert_one_error_line(netsim_cli("reach", path), path, f"{path}: {key_path}: " if key_path else f"{path}: ")
 
+
+
+@pytest.mark.parametrize(("args", "culprit"), [
+    (["reach", BASIC, "--at", "5x"], "netsim reach: Invalid value for '--at'"),
+    (["ping", BASIC, "web", "db", "-c", "0"], "netsim ping: Invalid value for '--count'"),
+    (["reach"], "netsim reach: Missing argument 'TOPOLOGY'"),
+    (["trace", BASIC, "web\nerror: forged", "db"], "'web\\nerror: forged'"),
+], ids=["bad-duration", "bad-count", "missing-argument", "newline-argument"])
+def test_argument_errors_are_one_line_naming_the_argument(args: list[object], culprit: str) -> None:
+    result = netsim_cli(*args)
+    assert result.exit_code == 2
+    assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("error: "), result.stderr
+    assert culprit in result.stderr and "Usage:" not in result.output
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"\xff\xfe\x00\x81garbage\n", "it is not a reachability CSV"),
+    (b"a,b\n1,2\n", "lacks column(s) src, dst, addr"),
+], ids=["not-text", "wrong-columns"])
+def test_a_golden_that_is_not_a_table_is_one_line(tmp_path: Path, content: bytes, message: str) -> None:
+    golden = tmp_path / "golden.csv"
+    golden.write_bytes(content)
+    result = netsim_cli("reach", BASIC, "--expect", golden)
+    assert result.exit_code == 2
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert str(golden) in result.stderr and message in result.stderr and "(fix: " in result.stderr

@@ -78,7 +78,8 @@ def _rows(df: pd.DataFrame, columns: tuple[str, ...], key: tuple[str, ...], wher
     """Rows by key, with contract values normalised (text, and a real bool for ``reachable``)."""
     missing = [c for c in columns if c not in df.columns]
     if missing:
-        raise NetsimError(f"{where} lacks column(s) {', '.join(missing)}; a golden table needs {', '.join(columns)}")
+        raise NetsimError(f"{where} lacks column(s) {', '.join(missing)}; a golden table needs {', '.join(columns)} "
+                          "(fix: write it with netsim reach --csv, or copy a results folder's reachability.csv)")
     rows: dict[tuple[str, ...], Row] = {}
     for raw in df.to_dict("records"):
         row = {c: _reachable(raw[c], where) if c == "reachable" else _text(raw[c]) for c in columns}
