@@ -71,10 +71,11 @@ class _Netsim(click.Group):
             click.echo(f"error: {one_line(where)}: {one_line(err.format_message())} "
                        f"(fix: see '{one_line(where)} --help')", err=True)
             ctx.exit(2)
-        except _Terminated as sig:
-            name = signal.Signals(sig.args[0]).name
-            click.echo(f"netsim: stopped by {name}; nothing half-written was left behind", err=True)
-            ctx.exit(128 + sig.args[0])
+        except (_Terminated, KeyboardInterrupt) as stop:
+            signum = stop.args[0] if isinstance(stop, _Terminated) else signal.SIGINT
+            click.echo(f"netsim: stopped by {signal.Signals(signum).name}; nothing half-written was left behind",
+                       err=True)
+            ctx.exit(128 + signum)
 
 
 def _duration(ctx: click.Context, param: click.Parameter, value: Optional[str]) -> Optional[float]:

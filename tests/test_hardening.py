@@ -7,6 +7,7 @@ of the foundation go through the same CLI checks at the end.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
@@ -16,6 +17,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -372,3 +374,37 @@ def test_a_golden_that_is_not_a_table_is_one_line(tmp_path: Path, content: bytes
     assert result.exit_code == 2
     assert len(result.stderr.splitlines()) == 1, result.stderr
     assert str(golden) in result.stderr and message in result.stderr and "(fix: " in result.stderr
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(c) for c in path.read_text().split()] if path.exists() else []
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs /proc to see the worker processes")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_stops_a_forked_sweep_at_once(tmp_path: Path, sig: signal.Signals) -> None:
+    # 700 containers: a sweep of ~490,000 probes, half a minute even on two workers.
+    path = tmp_path / "many.yaml"
+    path.write_text("hosts: {node1: {}}\ncontainers:\n" + "".join(f"  c{i}: {{}}\n" for i in range(700)))
+    proc = subprocess.Popen([sys.executable, "-m", "netsim", "reach", str(path), "--workers", "2"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 60
+    while len(_children(proc.pid)) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    workers = _children(proc.pid)
+    try:
+        assert len(workers) == 2, "the sweep did not fork its workers"
+        proc.send_signal(sig)
+        _, stderr = proc.communicate(timeout=10)  # waiting for the workers' chunks would take far longer
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            for pid in workers:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+    assert proc.returncode == 128 + sig
+    assert stderr == f"netsim: stopped by {sig.name}; nothing half-written was left behind\n"
+    for pid in workers:
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]

@@ -9,7 +9,7 @@ that pair: with overlapping subnets on many hosts this is most rows.
 from __future__ import annotations
 
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
+import signal
 from ipaddress import IPv4Address
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -163,8 +163,10 @@ def _outcomes(sim: "Simulation", sources: list[str], addrs: list[IPv4Address],
     _FORKED = (sim, addrs)
     try:
         # fork: the children inherit the built simulation instead of rebuilding or pickling it.
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            results = list(pool.map(_probe_chunk, chunks))
+        # A Pool, not a ProcessPoolExecutor: leaving its block terminates the workers, so Ctrl-C or
+        # SIGTERM stops a sweep at once instead of after every chunk has run to its end.
+        with multiprocessing.get_context("fork").Pool(workers, initializer=_quiet_worker) as pool:
+            results = pool.map(_probe_chunk, chunks, chunksize=1)
     finally:
         _FORKED = None
     by_source = {src: row for chunk, rows in zip(chunks, results) for src, row in zip(chunk, rows)}
@@ -172,6 +174,13 @@ def _outcomes(sim: "Simulation", sources: list[str], addrs: list[IPv4Address],
 
 
 _FORKED: Optional[tuple["Simulation", list[IPv4Address]]] = None
+
+
+def _quiet_worker() -> None:
+    """Workers leave signals to the parent, which terminates them: no traceback from each child."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
 
 
 def _probe_chunk(sources: list[str]) -> list[list[Outcome]]:
