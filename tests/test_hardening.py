@@ -404,7 +404,24 @@ def test_a_signal_stops_a_forked_sweep_at_once(tmp_path: Path, sig: signal.Signa
             for pid in workers:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
+            proc.communicate()
     assert proc.returncode == 128 + sig
     assert stderr == f"netsim: stopped by {sig.name}; nothing half-written was left behind\n"
     for pid in workers:
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+
+
+def test_a_worker_that_dies_or_fails_is_reported_not_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    import netsim.analysis.reachability as reachability
+
+    sim = netsim.load(BASIC)
+    monkeypatch.setattr(reachability, "_probe_rows", lambda *_: os._exit(3))  # runs only in the children
+    with pytest.raises(NetsimError, match="died with exit code 3"):
+        sim.reachability(workers=2)
+
+    def fail(*_: object) -> None:
+        raise DockerError("no such thing", "a fix")
+
+    monkeypatch.setattr(reachability, "_probe_rows", fail)
+    with pytest.raises(DockerError, match="no such thing"):
+        sim.reachability(workers=2)

@@ -20,6 +20,7 @@ from ..datapath.addr import ip
 from ..datapath.probe import Probe
 from ..datapath.scheduler import InstantScheduler
 from ..engine.dns import Answer, known_names, resolve
+from ..errors import NetsimError
 from .disposition import (ACCEPTED, NAME_UNRESOLVED, NO_DNS_ON_DEFAULT_BRIDGE, OTHER_RESPONDER, classify,
                           outcome, path_of)
 
@@ -159,34 +160,73 @@ def _outcomes(sim: "Simulation", sources: list[str], addrs: list[IPv4Address],
     if workers <= 1 or len(sources) < 2 * workers:
         return _probe_rows(sim, sources, addrs)
     chunks = [sources[i::workers] for i in range(workers)]
-    global _FORKED
-    _FORKED = (sim, addrs)
-    try:
-        # fork: the children inherit the built simulation instead of rebuilding or pickling it.
-        # A Pool, not a ProcessPoolExecutor: leaving its block terminates the workers, so Ctrl-C or
-        # SIGTERM stops a sweep at once instead of after every chunk has run to its end.
-        with multiprocessing.get_context("fork").Pool(workers, initializer=_quiet_worker) as pool:
-            results = pool.map(_probe_chunk, chunks, chunksize=1)
-    finally:
-        _FORKED = None
+    # fork: the children inherit the built simulation instead of rebuilding or pickling it.
+    with _forked(sim, addrs, chunks) as children:
+        results = [_receive(proc, reader) for proc, reader in children]
     by_source = {src: row for chunk, rows in zip(chunks, results) for src, row in zip(chunk, rows)}
     return [by_source[src] for src in sources]
 
 
-_FORKED: Optional[tuple["Simulation", list[IPv4Address]]] = None
+# Plain processes and pipes rather than a pool: a pool's shutdown waits for running chunks, and a
+# signal during its start-up leaves workers that its exit handler then waits for.  These are
+# killed on any way out, so Ctrl-C or SIGTERM stops a sweep at once.
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
-def _quiet_worker() -> None:
-    """Workers leave signals to the parent, which terminates them: no traceback from each child."""
+class _forked:
+    """One forked worker per chunk, each sending its rows back on a pipe; all killed on exit."""
+
+    def __init__(self, sim: "Simulation", addrs: list[IPv4Address], chunks: list[list[str]]) -> None:
+        self.args = (sim, addrs, chunks)
+        self.workers: list[tuple[Any, Any]] = []
+
+    def __enter__(self) -> list[tuple[Any, Any]]:
+        sim, addrs, chunks = self.args
+        ctx = multiprocessing.get_context("fork")
+        # Signals wait until every child is forked and has let go of the parent's handlers.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            for chunk in chunks:
+                reader, writer = ctx.Pipe(duplex=False)
+                proc = ctx.Process(target=_probe_worker, args=(sim, addrs, chunk, writer), daemon=True)
+                self.workers.append((proc, reader))
+                proc.start()
+                writer.close()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        return self.workers
+
+    def __exit__(self, *exc: object) -> None:
+        for proc, reader in self.workers:
+            if proc.pid is not None:
+                proc.kill()  # a no-op for a worker that has sent its rows and exited
+                proc.join()
+            reader.close()
+
+
+def _probe_worker(sim: "Simulation", addrs: list[IPv4Address], sources: list[str], writer: Any) -> None:
+    """A child: the parent handles signals and kills it, so it ignores Ctrl-C and dies on SIGTERM."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    try:
+        result: tuple[bool, Any] = (True, _probe_rows(sim, sources, addrs))
+    except Exception as err:  # handed to the parent, which raises it as its own
+        result = (False, err)
+    writer.send(result)
 
 
-def _probe_chunk(sources: list[str]) -> list[list[Outcome]]:
-    assert _FORKED is not None
-    sim, addrs = _FORKED
-    return _probe_rows(sim, sources, addrs)
+def _receive(proc: Any, reader: Any) -> list[list[Outcome]]:
+    try:
+        ok, value = reader.recv()
+    except EOFError:
+        proc.join()
+        raise NetsimError(f"a probe worker (pid {proc.pid}) died with exit code {proc.exitcode} "
+                          "(fix: rerun with --workers 1, or give the machine more memory)") from None
+    if not ok:
+        raise value
+    return value  # type: ignore[no-any-return]
 
 
 def _probe_rows(sim: "Simulation", sources: list[str], addrs: list[IPv4Address]) -> list[list[Outcome]]:
