@@ -87,8 +87,17 @@ def _duration(ctx: click.Context, param: click.Parameter, value: Optional[str]) 
         raise click.BadParameter(str(err), ctx, param) from None
 
 
+class _Count(click.IntRange):
+    """An integer range written in ASCII digits: Python's int() would also take "３" or "٣"."""
+
+    def convert(self, value: Any, param: Optional[click.Parameter], ctx: Optional[click.Context]) -> Any:
+        if isinstance(value, str) and not (value.isascii() and value.lstrip("+-").isdigit()):
+            self.fail(f"{value!r} is not a whole number in ASCII digits", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 _topology = click.argument("topology", type=click.Path(dir_okay=False))
-_seed = click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Override the topology's seed.")
+_seed = click.option("--seed", type=_Count(0, 2**63 - 1), help="Override the topology's seed.")
 _at = click.option("--at", callback=_duration, metavar="DURATION",
                    help="Simulated time to answer for, e.g. 2s, 500ms, 1.5.")
 
@@ -120,7 +129,7 @@ def _check_names(sim: Simulation, src: str, dst: str) -> None:
         raise NetsimError(f"{sim.source}: no host, container, alias or address {dst!r}")
 
 
-_workers = click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+_workers = click.option("--workers", type=_Count(1, 64), default=1, show_default=True,
                         help="Processes to send probes from (the table is the same for any number).")
 
 
@@ -190,7 +199,7 @@ def reach(topology: str, at: Optional[float], as_json: bool, as_csv: bool, by_na
 @_topology
 @click.argument("src")
 @click.argument("dst")
-@click.option("--tcp", "port", type=click.IntRange(1, 65535), help="Send a TCP SYN to PORT instead of an echo.")
+@click.option("--tcp", "port", type=_Count(1, 65535), help="Send a TCP SYN to PORT instead of an echo.")
 @_at
 @click.option("--frames", is_flag=True, help="Show each transmitted frame as scapy sees it.")
 @_seed
@@ -208,7 +217,7 @@ def trace(topology: str, src: str, dst: str, port: Optional[int], at: Optional[f
 @_topology
 @click.argument("src")
 @click.argument("dst")
-@click.option("--count", "-c", type=click.IntRange(min=1), default=3, show_default=True, help="Echoes to send.")
+@click.option("--count", "-c", type=_Count(min=1), default=3, show_default=True, help="Echoes to send.")
 @click.option("--interval", "-i", callback=_duration, metavar="DURATION", default="1s", show_default=True,
               help="Simulated time between echoes, e.g. 1s or 200ms.")
 @_at

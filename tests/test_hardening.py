@@ -354,8 +354,9 @@ def test_bad_fixture_through_the_cli_is_one_line_with_its_key_path(fixture: str)
     (["reach", BASIC, "--at", "5x"], "netsim reach: Invalid value for '--at'"),
     (["ping", BASIC, "web", "db", "-c", "0"], "netsim ping: Invalid value for '--count'"),
     (["reach"], "netsim reach: Missing argument 'TOPOLOGY'"),
+    (["ping", BASIC, "web", "db", "-c", "３"], "'３' is not a whole number in ASCII digits"),
     (["trace", BASIC, "web\nerror: forged", "db"], "'web\\nerror: forged'"),
-], ids=["bad-duration", "bad-count", "missing-argument", "newline-argument"])
+], ids=["bad-duration", "bad-count", "missing-argument", "fullwidth-count", "newline-argument"])
 def test_argument_errors_are_one_line_naming_the_argument(args: list[object], culprit: str) -> None:
     result = netsim_cli(*args)
     assert result.exit_code == 2
