@@ -127,7 +127,7 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True  # someone else's process
+        pass  # someone else's process
     return True
 
 
@@ -194,9 +194,10 @@ def check_target(target: Path, force: bool = False, keep: Sequence[Path] = ()) -
     """
     target = Path(os.path.abspath(target))  # "." and "dir/.." get a real name and parent
     _check_parents(target)
+    real = Path(os.path.realpath(target))
     for path in keep:
         inside = Path(os.path.realpath(path))
-        if inside == Path(os.path.realpath(target)) or Path(os.path.realpath(target)) in inside.parents:
+        if inside == real or real in inside.parents:
             raise NetsimError(f"refusing to replace {target}: it holds {path}, which --force does not "
                               "delete either (fix: choose a results folder outside it with --out)")
     if target.exists() and not target.is_dir():
