@@ -244,11 +244,16 @@ class Netfilter:
 
     def remove(self, rules: list[tuple[str, Rule]]) -> None:
         """Delete these exact rules (``iptables -D`` of what one caller added)."""
-        doomed = {(table, id(rule)) for table, rule in rules}
-        for table in self.tables:
-            for chain in self.tables[table].values():
-                chain.rules = [r for r in chain.rules if (table, id(r)) not in doomed]
-                chain.changed()
+        # Only the chains that hold them are rewritten: the engine calls this each time a
+        # container's gateway is chosen, mostly with nothing to delete, and rewriting every
+        # chain there made building N containers cost N x (all rules).
+        doomed: dict[tuple[str, str], set[int]] = {}
+        for table, rule in rules:
+            doomed.setdefault((table, rule.chain), set()).add(id(rule))
+        for (table, name), ids in doomed.items():
+            chain = self.tables[table][name]
+            chain.rules = [r for r in chain.rules if id(r) not in ids]
+            chain.changed()
 
     def delete(self, table: str, predicate: Callable[[Rule], bool]) -> None:
         for chain in self.tables[table].values():
