@@ -37,9 +37,10 @@ class NameTable:
     """The names one network's embedded DNS answers, each with its endpoints in join order.
 
     The engine adds an endpoint when it joins and removes it when it leaves, so a lookup is a
-    dict access instead of building the names of every endpoint on the network.  Join order
-    is the order of ``Network.endpoints``, which answers list.  An endpoint's names (container
-    name, short ID, hostname, aliases) are fixed while it is connected.
+    dict access instead of building the names of every endpoint on the network.  Answers keep
+    the order of ``Network.endpoints`` (join order, a rejoin goes last), as a scan of it would.
+    An endpoint's names (container name, short ID, hostname, aliases) are fixed while it is
+    connected, so leaving removes exactly what joining added.
     """
 
     def __init__(self) -> None:
