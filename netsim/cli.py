@@ -121,7 +121,7 @@ def _check_names(sim: Simulation, src: str, dst: str) -> None:
         return
     except ValueError:
         pass
-    names = {view.name for view in sim.endpoints()}
+    names = set(sim.hosts)  # with each container's own name among its known_names
     for ctr in sim.containers():
         names.update(known_names(ctr))
         names.update(alias for _, alias in ctr.links)

@@ -160,11 +160,10 @@ class Simulation:
             raise NetsimError(f"no host named {name!r}") from None
 
     def container(self, name: str) -> Container:
+        """The first host's container of that name (each engine's collection is keyed by name)."""
         for host in self.hosts.values():
-            if host.engine is not None:
-                for ctr in host.engine.containers:
-                    if ctr.name == name:
-                        return ctr
+            if host.engine is not None and name in host.engine.containers:
+                return host.engine.containers.get(name)
         raise NetsimError(f"no container named {name!r}")
 
     def containers(self) -> Iterator[Container]:
@@ -225,24 +224,33 @@ class Simulation:
 
     def endpoints(self) -> list[EndpointView]:
         """Every host, then every container, in the order they were added."""
-        views = [EndpointView(h.name, "host", h.name, h.ns, self._ns_addresses(h.ns, h))
-                 for h in self.hosts.values()]
-        for ctr in self.containers():
-            owner = self.hosts[ctr.host]
-            views.append(EndpointView(ctr.name, "container", ctr.host, ctr.ns,
-                                      self._ns_addresses(ctr.ns, owner)))
+        views = [self._host_view(h) for h in self.hosts.values()]
+        views.extend(self._container_view(ctr) for ctr in self.containers())
         return views
+
+    def _host_view(self, host: Host) -> EndpointView:
+        return EndpointView(host.name, "host", host.name, host.ns, self._ns_addresses(host.ns, host))
+
+    def _container_view(self, ctr: Container) -> EndpointView:
+        return EndpointView(ctr.name, "container", ctr.host, ctr.ns,
+                            self._ns_addresses(ctr.ns, self.hosts[ctr.host]))
 
     def _ns_addresses(self, ns: Namespace, host: Host) -> tuple[tuple[IPv4Address, str], ...]:
         """Non-loopback addresses of a namespace, each with the network that owns it."""
         by_device: dict[str, str] = {"eth0": "underlay"} if ns is host.ns else {}
         if host.engine is not None:
-            for net in host.engine.networks:
-                if ns is host.ns and net.device is not None:
-                    by_device[net.device.name] = net.name
-                for ep in net.endpoints.values():
-                    if ep.container.ns is ns and ep.interface is not None:
-                        by_device[ep.interface.name] = net.name
+            if ns is host.ns:
+                by_device.update((net.device.name, net.name) for net in host.engine.networks
+                                 if net.device is not None)
+            # A namespace's endpoints all belong to the container that created it and gave it
+            # its name (one sharing it, by container:NAME or host mode, cannot connect): looking
+            # that container up replaces a scan of every endpoint on the host, which made
+            # listing N endpoints cost N^2.
+            containers = host.engine.containers
+            creator = containers.get(ns.name) if ns.name in containers else None
+            if creator is not None and creator.ns is ns:
+                by_device.update((ep.interface.name, ep.network.name) for ep in creator.endpoints.values()
+                                 if ep.interface is not None)
         out = []
         for a in ns.addresses:
             if a.addr >> 24 == 127:
@@ -251,10 +259,14 @@ class Simulation:
         return tuple(out)
 
     def endpoint(self, name: str) -> EndpointView:
-        for view in self.endpoints():
-            if view.name == name:
-                return view
-        raise NetsimError(f"no host or container named {name!r}")
+        """The view ``endpoints()`` lists first under that name: a host before a container."""
+        if name in self.hosts:
+            return self._host_view(self.hosts[name])
+        try:
+            ctr = self.container(name)
+        except NetsimError:
+            raise NetsimError(f"no host or container named {name!r}") from None
+        return self._container_view(ctr)
 
     # ---- questions (answered by netsim.analysis) ---------------------------------------------
 

@@ -21,6 +21,7 @@ from ..datapath.netns import Namespace
 from ..datapath.world import World
 from ..errors import DockerError
 from . import iptables
+from .dns import NameTable
 from .drivers.base import Driver, PortPublisher
 from .drivers.bridge import BridgeDriver
 from .drivers.host import HostDriver
@@ -79,6 +80,7 @@ class Network:
         self.options = dict(options)
         self.device: Optional[NetDevice] = None
         self.endpoints: dict[str, Endpoint] = {}  # container name -> endpoint, join order
+        self.names = NameTable()  # what the embedded DNS answers, kept in step with endpoints
         self.subnet = subnet or IPv4Network("0.0.0.0/32")
         self.gateway = gateway
         self.pool = AddressPool(subnet, ip_range, gateway) if subnet is not None else None
@@ -409,6 +411,7 @@ class Engine:
         ctr.ns.add_address(info.interface, ip(addr), ep.plen)
         ctr.endpoints[net.name] = ep
         net.endpoints[ctr.name] = ep
+        net.names.add(ep)
         ctr.links.extend((target, alias) for target, alias in (_split_link(l) for l in links))
         self._select_gateway(ctr)
         return ep
@@ -424,6 +427,7 @@ class Engine:
         net.pool.release(ep.address)
         del ctr.endpoints[net.name]
         del net.endpoints[ctr.name]
+        net.names.remove(ep)
         self._select_gateway(ctr)
 
     def _select_gateway(self, ctr: Container) -> None:

@@ -33,6 +33,35 @@ def _names(ep: "Endpoint") -> set[str]:
     return {n.lower() for n in names} | {f"{n.lower()}.{ep.network.name.lower()}" for n in names}
 
 
+class NameTable:
+    """The names one network's embedded DNS answers, each with its endpoints in join order.
+
+    The engine adds an endpoint when it joins and removes it when it leaves, so a lookup is a
+    dict access instead of building the names of every endpoint on the network.  Answers keep
+    the order of ``Network.endpoints`` (join order, a rejoin goes last), as a scan of it would.
+    An endpoint's names (container name, short ID, hostname, aliases) are fixed while it is
+    connected, so leaving removes exactly what joining added.
+    """
+
+    def __init__(self) -> None:
+        self._endpoints: dict[str, dict[str, "Endpoint"]] = {}  # name -> container name -> endpoint
+
+    def add(self, ep: "Endpoint") -> None:
+        for name in _names(ep):
+            self._endpoints.setdefault(name, {})[ep.container.name] = ep
+
+    def remove(self, ep: "Endpoint") -> None:
+        for name in _names(ep):
+            holders = self._endpoints[name]
+            del holders[ep.container.name]
+            if not holders:
+                del self._endpoints[name]
+
+    def lookup(self, name: str) -> list["Endpoint"]:
+        """The endpoints answering to ``name`` (already lower-case)."""
+        return list(self._endpoints.get(name, {}).values())
+
+
 def resolve(ctr: "Container", name: str) -> Optional[Answer]:
     wanted = name.lower()
     # /etc/hosts: links on the default bridge write "<ip> alias hostname name" (B6).
@@ -49,7 +78,7 @@ def resolve(ctr: "Container", name: str) -> Optional[Answer]:
             if shared is not None:
                 return Answer((shared.address,), (target.name,), "link-alias", shared.network.name)
     for ep in user_eps:
-        hits = [other for other in ep.network.endpoints.values() if wanted in _names(other)]
+        hits = ep.network.names.lookup(wanted)
         if hits:
             return Answer(tuple(h.address for h in hits), tuple(h.container.name for h in hits), "dns",
                           ep.network.name)

@@ -10,6 +10,7 @@ serial allocation is a different allocator and not this one.
 
 from __future__ import annotations
 
+import heapq
 from ipaddress import IPv4Address, IPv4Network
 from typing import Iterable, Optional
 
@@ -55,6 +56,12 @@ class AddressPool:
         self._last = int(self.range.broadcast_address)
         # The subnet's own network and broadcast addresses are never handed out.
         self._reserved = {int(subnet.network_address), int(subnet.broadcast_address)}
+        # First-fit without rescanning from the range start on every allocation (quadratic in
+        # the containers of a network): nothing below ``_scan`` is free except what was
+        # released since, and every such address is on the ``_freed`` heap.  The heap may also
+        # hold addresses taken again by an explicit ``wanted``; they are skipped when popped.
+        self._scan = self._first
+        self._freed: list[int] = []
 
     def allocate(self, wanted: Optional[IPv4Address] = None) -> IPv4Address:
         if wanted is not None:
@@ -66,7 +73,14 @@ class AddressPool:
                                   fix="pick a free ipv4_address or leave it out")
             self._used.add(value)
             return wanted
-        for value in range(self._first, self._last + 1):
+        while self._freed:
+            value = heapq.heappop(self._freed)
+            if value not in self._used:
+                self._used.add(value)
+                return IPv4Address(value)
+        while self._scan <= self._last:
+            value = self._scan
+            self._scan += 1
             if value not in self._used and value not in self._reserved:
                 self._used.add(value)
                 return IPv4Address(value)
@@ -74,7 +88,11 @@ class AddressPool:
                           fix="use a larger subnet or ip_range")
 
     def release(self, address: IPv4Address) -> None:
-        self._used.discard(int(address))
+        value = int(address)
+        if value in self._used:
+            self._used.remove(value)
+            if self._first <= value < self._scan and value not in self._reserved:
+                heapq.heappush(self._freed, value)
 
     @property
     def in_use(self) -> int:
