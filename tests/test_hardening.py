@@ -426,3 +426,16 @@ def test_a_worker_that_dies_or_fails_is_reported_not_waited_for(monkeypatch: pyt
     monkeypatch.setattr(reachability, "_probe_rows", fail)
     with pytest.raises(DockerError, match="no such thing"):
         sim.reachability(workers=2)
+
+
+@pytest.mark.parametrize(("network", "message"), [
+    ("host", "cannot be disconnected from host network or connected to host network"),
+    ("none", "one of the networks in private (none) mode"),
+])
+def test_connecting_a_running_container_to_host_or_none_is_dockers_refusal(network: str, message: str) -> None:
+    sim = netsim.Simulation("api")
+    node = sim.add_host("node1")
+    web = node.containers.run("web")
+    with pytest.raises(DockerError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        node.networks.get(network).connect(web)
+    assert list(web.endpoints) == ["bridge"]

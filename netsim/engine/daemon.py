@@ -400,7 +400,14 @@ class Engine:
             raise DockerError("network-scoped aliases are only supported for user-defined networks")
         if not net.user_defined and address is not None:
             raise DockerError("user specified IP address is supported on user-defined networks only")
-        assert net.pool is not None
+        # moby's runconfig.ErrConflictHostNetwork / ErrConflictNoNetwork: a running container joins
+        # neither the host's namespace nor "none", the two networks without a pool.
+        if net.name == "host":
+            raise DockerError("container cannot be disconnected from host network or connected to host network",
+                              fix="run a new container with network_mode: host instead")
+        if net.pool is None:
+            raise DockerError("container cannot be connected to multiple networks with one of the networks in "
+                              "private (none) mode", fix="run a new container with network_mode: none instead")
         addr = net.pool.allocate(address)
         used = {dev.name for dev in ctr.ns.devices.values()}
         ifname = next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
