@@ -11,6 +11,7 @@ library rendered.  This is the only module that prints or picks exit codes:
 
 from __future__ import annotations
 
+import difflib
 import signal
 import threading
 from contextlib import ExitStack, contextmanager
@@ -115,7 +116,10 @@ def _check_names(sim: Simulation, src: str, dst: str) -> None:
     A destination may be an address or any name some container answers to; whether the source
     can resolve it is the trace's answer, not a usage error.
     """
-    sim.endpoint(src)
+    endpoints = list(sim.hosts) + [ctr.name for ctr in sim.containers()]
+    if src not in endpoints:
+        raise NetsimError(f"{sim.source}: SRC {src!r} is no host or container of the topology "
+                          f"(fix: {_closest(src, endpoints)})")
     try:
         IPv4Address(dst)
         return
@@ -126,7 +130,15 @@ def _check_names(sim: Simulation, src: str, dst: str) -> None:
         names.update(known_names(ctr))
         names.update(alias for _, alias in ctr.links)
     if dst not in names:
-        raise NetsimError(f"{sim.source}: no host, container, alias or address {dst!r}")
+        raise NetsimError(f"{sim.source}: DST {dst!r} is no host, container, alias or address of the topology "
+                          f"(fix: {_closest(dst, sorted(names))} An IPv4 address works too.)")
+
+
+def _closest(word: str, names: list[str]) -> str:
+    close = difflib.get_close_matches(word, names, n=1) if len(word) <= 100 else []
+    if close:
+        return f"did you mean {close[0]!r}?"
+    return f"use one of {', '.join(names[:8])}{', ...' if len(names) > 8 else ''}."
 
 
 _workers = click.option("--workers", type=_Count(1, 64), default=1, show_default=True,

@@ -439,3 +439,14 @@ def test_connecting_a_running_container_to_host_or_none_is_dockers_refusal(netwo
     with pytest.raises(DockerError, match=message.replace("(", r"\(").replace(")", r"\)")):
         node.networks.get(network).connect(web)
     assert list(web.endpoints) == ["bridge"]
+
+
+@pytest.mark.parametrize(("args", "culprit"), [
+    (["trace", BASIC, "wbe", "db"], "SRC 'wbe' is no host or container of the topology (fix: did you mean 'web'?)"),
+    (["ping", BASIC, "web", "dbb"], "DST 'dbb' is no host, container, alias or address of the topology (fix: did "
+                                    "you mean 'db'?"),
+])
+def test_an_unknown_endpoint_names_the_argument_and_a_fix(args: list[object], culprit: str) -> None:
+    result = netsim_cli(*args)
+    assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1
+    assert f"error: {BASIC}: {culprit}" in result.stderr
