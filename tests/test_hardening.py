@@ -263,6 +263,9 @@ HOSTILE: dict[str, tuple[bytes, str, str]] = {
                                   "every default address pool overlaps the underlay 0.0.0.0/0"),
     "host-named-gateway": (b"underlay: {subnet: 10.0.0.0/24, gateway: 10.0.0.1}\nhosts: {gateway: {}}\n",
                            "hosts.gateway", "belongs to the underlay's router"),
+    "container-named-gateway": (b"underlay: {subnet: 10.0.0.0/24, gateway: 10.0.0.1}\nhosts: {node1: {}}\n"
+                                b"containers: {gateway: {}}\n", "containers.gateway",
+                                "name gateway is already taken in this simulation"),
     "long-value": (('hosts: {node1: {swarm: "' + "m" * 100_000 + '"}}\n').encode(), "hosts.node1.swarm",
                    "(100000 characters)"),
 }
@@ -450,3 +453,17 @@ def test_an_unknown_endpoint_names_the_argument_and_a_fix(args: list[object], cu
     result = netsim_cli(*args)
     assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1
     assert f"error: {BASIC}: {culprit}" in result.stderr
+
+
+def test_names_are_unique_in_the_simulation_and_exposed_ports_ascii() -> None:
+    sim = netsim.Simulation("api")
+    node1, node2 = sim.add_host("node1"), sim.add_host("node2")
+    node1.containers.run("web")
+    for name in ("web", "node1"):  # another daemon's container, a machine: either would hide a namespace
+        with pytest.raises(DockerError, match=f"name {name} is already taken in this simulation"):
+            node2.containers.run(name)
+    for port in ("８０", "80/icmp", "0"):
+        with pytest.raises(DockerError, match="invalid port"):
+            node2.containers.run("db", expose=[port])
+    assert "db" not in sim.world.namespaces  # refused before anything was made
+    assert node2.containers.run("db", expose=[5432, "53/udp"]).exposed == {(5432, "tcp"), (53, "udp")}

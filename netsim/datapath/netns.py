@@ -72,6 +72,8 @@ class Namespace:
         self.tcp_listen: set[tuple[int, int]] = set()  # (bound address, 0 = any; port)
         self.echo_sockets: dict[int, EchoSocket] = {}
         self._next_ident = 0
+        if name in world.namespaces:
+            raise ValueError(f"a namespace named {name} exists")  # it would be hidden from every lookup
         lo = Loopback(world, "lo", 0)
         self.add_device(lo)
         self.add_address(lo, LOOPBACK, 8)

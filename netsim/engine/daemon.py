@@ -293,6 +293,12 @@ class ContainerCollection(_Collection["Container"]):
         if name in self._by_name:
             raise DockerError(f'Conflict. The container name "/{name}" is already in use',
                               fix="pick another container name")
+        if name in engine.world.namespaces:
+            # Docker would allow it on another daemon; the simulation names every namespace after
+            # its machine or container, so a second one of that name would hide the first.
+            raise DockerError(f"name {name} is already taken in this simulation (by a host, the underlay's "
+                              "router or a container on another host)", fix="give the container a name of its own")
+        exposed = [_exposed_port(port) for port in expose]  # checked before anything is created
         attach: dict[str, Mapping[str, Any]] = dict(networks or {})
         if network is not None:
             attach = {network: {}, **attach}
@@ -316,11 +322,10 @@ class ContainerCollection(_Collection["Container"]):
         else:
             ns = Namespace(engine.world, name)
         ctr = Container(engine, name, cid, ns, mode, hostname or cid[:12])
-        for port in expose:
-            number, _, proto = str(port).partition("/")
-            ctr.exposed.add((int(number), proto or "tcp"))
-            if (proto or "tcp") == "tcp":
-                ns.tcp_listen.add((0, int(number)))  # the service behind an EXPOSE listens there
+        for number, proto in exposed:
+            ctr.exposed.add((number, proto))
+            if proto == "tcp":
+                ns.tcp_listen.add((0, number))  # the service behind an EXPOSE listens there
         self._by_name[name] = ctr
         for target, alias in (links or {}).items():
             self.get(target)  # a link names a container of this daemon
@@ -537,6 +542,17 @@ class Engine:
         if self._next_random_port > RANDOM_PORTS[1]:
             raise DockerError("no free host port in 49153-65535")
         return self._next_random_port
+
+
+def _exposed_port(port: Union[int, str]) -> tuple[int, str]:
+    """``5432`` or ``"53/udp"`` as (number, protocol), in ASCII digits as Docker parses them."""
+    number, _, proto = str(port).partition("/")
+    if not (number.isascii() and number.isdigit() and 1 <= int(number) <= 65535) or proto not in _EXPOSE_PROTOS:
+        raise DockerError(f"invalid port {str(port)!r} to expose", fix='write it like 5432 or "53/udp"')
+    return int(number), proto or "tcp"
+
+
+_EXPOSE_PROTOS = ("", "tcp", "udp", "sctp")
 
 
 def _split_link(text: str) -> tuple[str, str]:
