@@ -26,7 +26,7 @@ from . import __version__, load
 from .analysis.golden import compare, is_by_name
 from .analysis.render import grid_report, ping_statistics, summary, title, to_csv, to_json
 from .analysis.results import check_target, default_folder, default_topology, simulate, write_results
-from .engine.dns import known_names
+from .engine.dns import candidate_names
 from .errors import NetsimError, one_line
 from .simulation import Simulation
 from .topology.loader import parse_duration
@@ -125,10 +125,7 @@ def _check_names(sim: Simulation, src: str, dst: str) -> None:
         return
     except ValueError:
         pass
-    names = set(sim.hosts)  # with each container's own name among its known_names
-    for ctr in sim.containers():
-        names.update(known_names(ctr))
-        names.update(alias for _, alias in ctr.links)
+    names = set(sim.hosts) | set(candidate_names(sim.containers()))
     if dst not in names:
         raise NetsimError(f"{sim.source}: DST {dst!r} is no host, container, alias or address of the topology "
                           f"(fix: {_closest(dst, sorted(names))} An IPv4 address works too.)")

@@ -19,7 +19,7 @@ import pandas as pd
 from ..datapath.addr import ip
 from ..datapath.probe import Probe
 from ..datapath.scheduler import InstantScheduler
-from ..engine.dns import Answer, known_names, resolve
+from ..engine.dns import Answer, candidate_names, names_of, resolve
 from ..errors import NetsimError
 from .disposition import (ACCEPTED, NAME_UNRESOLVED, NO_DNS_ON_DEFAULT_BRIDGE, OTHER_RESPONDER, classify,
                           outcome, path_of)
@@ -277,19 +277,17 @@ def reachability_by_name(sim: "Simulation") -> pd.DataFrame:
 
 def _by_name_rows(sim: "Simulation", prober: Prober) -> pd.DataFrame:
     containers = list(sim.containers())
-    names: list[str] = []
-    for ctr in containers:
-        for name in known_names(ctr) + [alias for _, alias in ctr.links]:
-            if name not in names:
-                names.append(name)
+    names = candidate_names(containers)
+    own_names = {ctr.name: set(names_of(ctr)) for ctr in containers}
     rows = []
     for src in containers:
         resolver = _resolver_of(sim, src)
         for name in names:
             answer: Optional[Answer] = resolve(resolver, name) if resolver is not None else None
             if answer is None:
-                if _owned_only_by(sim, name, src.name):
-                    continue
+                if name in own_names[src.name] and not any(name in own for c, own in own_names.items()
+                                                            if c != src.name):
+                    continue  # a container's own name, that no one else has: not a question
                 on_user_net = resolver is not None and any(
                     ep.network.user_defined for ep in resolver.endpoints.values())
                 disposition = NAME_UNRESOLVED if on_user_net else NO_DNS_ON_DEFAULT_BRIDGE
@@ -315,6 +313,3 @@ def _resolver_of(sim: "Simulation", ctr):  # type: ignore[no-untyped-def]
     return ctr
 
 
-def _owned_only_by(sim: "Simulation", name: str, ctr_name: str) -> bool:
-    owners = {c.name for c in sim.containers() if name in known_names(c)}
-    return owners == {ctr_name}

@@ -281,13 +281,15 @@ class ContainerCollection(_Collection["Container"]):
 
     def run(self, name: str, network: Optional[str] = None, network_mode: Optional[str] = None,
             networks: Optional[Mapping[str, Mapping[str, Any]]] = None,
-            ports: Optional[Sequence[PortBinding]] = None, links: Optional[Mapping[str, str]] = None,
+            ports: Optional[Sequence[PortBinding]] = None,
+            links: Union[Mapping[str, str], Sequence[tuple[str, str]], None] = None,
             hostname: Optional[str] = None, expose: Sequence[Union[int, str]] = ()) -> Container:
         """``docker run -d --name NAME [--network N | --network host|none|container:X] ...``.
 
         ``networks`` maps network name -> {"aliases": [...], "ipv4_address": "..."} for containers
         started on several networks at once (compose style); ``network`` is the one-network form.
         ``expose`` lists ports as ``5432`` or ``"53/udp"`` (the image's EXPOSE or ``--expose``).
+        ``links`` maps target -> alias, or lists (target, alias) pairs when one target has several.
         """
         engine = self.engine
         if name in self._by_name:
@@ -314,6 +316,12 @@ class ContainerCollection(_Collection["Container"]):
                                   "This would result in undefined behavior")
         elif not attach:
             attach = {"bridge": {}}
+        pairs = list(links.items()) if isinstance(links, Mapping) else [(t, a) for t, a in links or ()]
+        if "bridge" in attach:
+            for target, _ in pairs:  # a legacy link names a running container of this daemon
+                if target not in self._by_name:
+                    raise DockerError(f"could not get container for {target}",
+                                      fix=f"start {target} first, or put both on a user-defined network")
         cid = engine.new_id()
         if mode == "host":
             ns = engine.ns
@@ -327,9 +335,8 @@ class ContainerCollection(_Collection["Container"]):
             if proto == "tcp":
                 ns.tcp_listen.add((0, number))  # the service behind an EXPOSE listens there
         self._by_name[name] = ctr
-        for target, alias in (links or {}).items():
-            self.get(target)  # a link names a container of this daemon
-            ctr.links.append((target, alias))
+        # On a user-defined network a link is a container-scoped alias, resolved once its target exists.
+        ctr.links.extend(pairs)
         for net_name, opts in attach.items():
             net = engine.networks.get(net_name)
             aliases = tuple(opts.get("aliases") or ())

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from ipaddress import IPv4Address
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Iterable, Optional
 
 if TYPE_CHECKING:
     from .daemon import Container, Endpoint
@@ -98,9 +98,30 @@ def _shared_endpoint(ctr: "Container", target: "Container", default_bridge: bool
     return None
 
 
-def known_names(ctr: "Container") -> list[str]:
-    """Every name that anyone could try for ``ctr``: its name and its network aliases."""
+def names_of(ctr: "Container") -> list[str]:
+    """The names under which a resolver may answer with ``ctr``, in a fixed order.
+
+    Its name, its hostname when one was given (``--hostname``; on the default bridge a link's
+    /etc/hosts line carries it), its network aliases, then ``NAME.NETWORK`` for each
+    user-defined network it is on.  The short ID resolves too (``resolve`` answers it) but is
+    left out: it changes with every ID drawn, so tables listing it would change with them.
+    """
     names = [ctr.name]
+    if ctr.hostname != ctr.short_id:
+        names.append(ctr.hostname)
     for ep in ctr.endpoints.values():
-        names.extend(a for a in ep.aliases if a not in names)
-    return names
+        names.extend(ep.aliases)
+    names.extend(f"{ctr.name}.{net}" for net, ep in ctr.endpoints.items() if ep.network.user_defined)
+    return list(dict.fromkeys(names))
+
+
+def candidate_names(containers: Iterable["Container"]) -> list[str]:
+    """Every name some container could try to reach another by: their names (``names_of``) and link aliases.
+
+    The one list both the by-name table and the command line's check of a destination use.
+    """
+    names: dict[str, None] = {}
+    for ctr in containers:
+        names.update(dict.fromkeys(names_of(ctr)))
+        names.update(dict.fromkeys(alias for _, alias in ctr.links))
+    return list(names)

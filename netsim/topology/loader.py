@@ -898,6 +898,8 @@ class _Parser:
 
     def network_mode(self, value: Any, path: str) -> str:
         mode = self.string(value, path)
+        if mode == "default":
+            return "bridge"  # dockerd's name for the default bridge on Linux (--net default)
         if mode in _BUILTIN_NETWORKS:
             return mode
         if mode.startswith("container:"):
@@ -1108,6 +1110,8 @@ class _Parser:
 
     def check_link_target(self, container: ContainerSpec, link: LinkSpec) -> None:
         if link.container not in self.containers:
+            if not self.on_default_bridge(container):
+                return  # on a user-defined network the alias resolves once such a container exists
             self.fail(
                 link.key_path,
                 f"unknown container '{link.container}'",
