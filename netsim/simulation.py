@@ -16,7 +16,7 @@ notebook make the same world.  Time is simpy's: ``events:`` of the file are simp
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from ipaddress import IPv4Address
 from typing import TYPE_CHECKING, Iterator, Optional, Sequence, Union
 
@@ -28,6 +28,7 @@ from .datapath.netns import Namespace
 from .datapath.scheduler import SimpyScheduler
 from .datapath.switch import Switch
 from .datapath.world import World
+from .engine.config import DaemonConfig
 from .engine.daemon import Container, Engine, NetworkCollection, ContainerCollection, PortBinding
 from .engine.profile import PROFILES, EngineProfile
 from .errors import DockerError, NetsimError, TopologyError, UnderlayError
@@ -112,11 +113,15 @@ class Simulation:
     # ---- building ------------------------------------------------------------------------------
 
     def add_host(self, name: str, address: Optional[Union[str, IPv4Address]] = None,
-                 docker: bool = True, icc: bool = True) -> Host:
+                 docker: bool = True, icc: bool = True, daemon: Optional[DaemonConfig] = None) -> Host:
         """Plug a machine into the underlay switch; with ``docker=True`` it runs an engine.
 
-        ``icc=False`` starts that engine as ``dockerd --icc=false`` (B7).
+        ``daemon`` holds dockerd's options (``DaemonConfig(userland_proxy=False, bip=...)``);
+        ``icc=False`` is the short way to start it as ``dockerd --icc=false`` (B7).
         """
+        config = daemon or DaemonConfig()
+        if not icc:
+            config = replace(config, icc=False)
         if name in self.hosts:
             raise DockerError(f"name {name} is already taken by a host", fix="give each host its own name")
         if name in self.world.namespaces:
@@ -129,10 +134,12 @@ class Simulation:
         engine = None
         if docker:
             try:
-                engine = Engine(name, self.world, ns, self.rng, self.profile, [self.underlay.subnet], icc=icc)
+                engine = Engine(name, self.world, ns, self.rng, self.profile, [self.underlay.subnet], config)
             except DockerError as err:
+                if config.bip is not None or config.default_address_pools != DaemonConfig().default_address_pools:
+                    raise
                 # At start the engine's only reserved route is the underlay's: if docker0 finds no
-                # pool, the underlay covers them all, and that is the setting to change.
+                # default pool, the underlay covers them all, and that is the setting to change.
                 raise UnderlayError(f"{err.message}: every default address pool overlaps the underlay "
                                     f"{self.underlay.subnet}, so docker0 on {name} gets no subnet",
                                     fix="give the underlay a subnet that leaves Docker's default pools (172.17.0.0/16 "
@@ -318,7 +325,7 @@ def build(spec: TopologySpec, seed: Optional[int] = None) -> Simulation:
 def _build(spec: TopologySpec, seed: Optional[int]) -> Simulation:
     sim = Simulation(spec.name, spec.seed if seed is None else seed, spec.engine, spec.underlay, spec.source)
     for h in spec.hosts:
-        _docker(spec, h.key_path, lambda h=h: sim.add_host(h.name, h.address, docker=h.docker))
+        _docker(spec, h.key_path, lambda h=h: sim.add_host(h.name, h.address, docker=h.docker, daemon=h.daemon))
     for n in spec.networks:
         if n.driver != "bridge":
             raise TopologyError(spec.source, f"{n.key_path}.driver",

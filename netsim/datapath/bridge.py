@@ -57,14 +57,14 @@ class Bridge(NetDevice):
         out = self.fdb.get(dst)
         if out is None:
             self._flood(port, skb, f"unknown {mac_str(dst)}")
-        elif out is port:
+        elif out is port and not port.hairpin:
             skb.drop(self.node, self.name, DropReason.BRIDGE_HAIRPIN)
         else:
             skb.step(self.node, port.name, "BRIDGED", (_describe_fdb, self.name, dst, out.name))
             self._forward(port, out, skb)
 
     def _flood(self, inport: NetDevice, skb: Skb, why: str) -> None:
-        targets = [p for p in self.ports if p is not inport]
+        targets = [p for p in self.ports if p is not inport or p.hairpin]  # br_flood's should_deliver
         if not targets:
             return
         skb.step(self.node, inport.name, "FLOODED", f"{self.name}: {why} to {len(targets)} ports")

@@ -35,6 +35,7 @@ class NetDevice:
         self.up = True
         self.ns: Optional["Namespace"] = None
         self.master: Optional["Bridge"] = None
+        self.hairpin = False  # as a bridge port: BR_HAIRPIN_MODE, frames may leave by the port they came in
 
     @property
     def node(self) -> str:

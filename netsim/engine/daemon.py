@@ -16,7 +16,7 @@ from typing import Any, Generic, Iterator, Mapping, Optional, Sequence, TypeVar,
 
 from ..datapath.addr import ip, mac, mac_str
 from ..datapath.device import NetDevice
-from ..datapath.netfilter import Rule
+from ..datapath.netfilter import Netfilter, Rule
 from ..datapath.netns import Namespace
 from ..datapath.world import World
 from ..errors import DockerError
@@ -26,6 +26,7 @@ from .drivers.base import Driver, PortPublisher
 from .drivers.bridge import BridgeDriver
 from .drivers.host import HostDriver
 from .drivers.null import NullDriver
+from .config import DaemonConfig
 from .ipam import AddressPool, pick_subnet
 from .profile import EngineProfile
 
@@ -237,7 +238,8 @@ class NetworkCollection(_Collection["Network"]):
         if driver == "bridge":
             in_use = [n.subnet for n in self._by_name.values() if n.pool is not None]
             if sub is None:
-                sub = pick_subnet(in_use, engine.on_link, engine.profile.pool_exhausted_error)
+                sub = pick_subnet(engine.config.default_address_pools, in_use, engine.on_link,
+                                  engine.profile.pool_exhausted_error)
             elif any(sub.overlaps(u) for u in in_use):
                 raise DockerError("Pool overlaps with other one on this address space",
                                   fix="choose a subnet that no other network on this host uses")
@@ -351,9 +353,14 @@ class ContainerCollection(_Collection["Container"]):
 
 class Engine:
     def __init__(self, host: str, world: World, ns: Namespace, rng: random.Random,
-                 profile: EngineProfile, on_link: Sequence[IPv4Network], icc: bool = True) -> None:
-        """``icc`` is dockerd's ``--icc`` for the default bridge (B7); user networks set their own."""
+                 profile: EngineProfile, on_link: Sequence[IPv4Network],
+                 config: DaemonConfig = DaemonConfig()) -> None:
+        """``config`` holds dockerd's options (``--icc`` applies to the default bridge; user networks set their own)."""
         self.host = host
+        self.config = config
+        # Where dockerd writes its rules: the host's tables, or with --iptables=false a table that
+        # nothing consults, so every driver keeps one code path and the host keeps no rule.
+        self.nf = ns.nf if config.iptables else Netfilter()
         self.world = world
         self.ns = ns
         self.rng = rng
@@ -365,9 +372,12 @@ class Engine:
         self._next_random_port = RANDOM_PORTS[0]
         self.networks = NetworkCollection(self)
         self.containers = ContainerCollection(self)
-        ns.ip_forward = True  # dockerd enables it, and so sets FORWARD's policy to DROP (B26)
-        iptables.setup_host(ns.nf, profile)
-        self.networks.create("bridge", icc=icc)
+        if config.ip_forward:
+            ns.ip_forward = True  # dockerd enables it, and so sets FORWARD's policy to DROP (B26)
+        iptables.setup_host(self.nf, profile, drop_forward=config.ip_forward, hairpin=not config.userland_proxy)
+        bip = config.bip
+        self.networks.create("bridge", icc=config.icc, subnet=bip.network if bip else None,
+                             gateway=bip.ip if bip else None)
         for builtin, drv in (("host", "host"), ("none", "null")):
             self.networks._add_builtin(Network(self, builtin, self.driver(drv), self.new_id(), None, None,
                                                None, False, False, True, True, None, {}))
@@ -463,7 +473,7 @@ class Engine:
             ctr.ns.add_route(0, 0, best.interface, ip(best.gateway))
         if best is not ctr.gateway_endpoint:
             # Published ports follow the gateway endpoint.
-            self.ns.nf.remove(ctr.port_rules)
+            self.nf.remove(ctr.port_rules)
             ctr.port_rules.clear()
             ctr.gateway_endpoint = best
             if best is not None:
@@ -481,7 +491,7 @@ class Engine:
             if server is None:
                 continue
             for port, proto in sorted(server.container.exposed):
-                iptables.link(self.ns.nf, client.address, server.address, port, proto)
+                iptables.link(self.nf, client.address, server.address, port, proto)
 
     # ---- published ports (B20-B23, B29) -------------------------------------------------------
 

@@ -27,15 +27,16 @@ DEFAULT_POOLS: tuple[tuple[str, int], ...] = (
 )
 
 
-def default_subnets() -> Iterable[IPv4Network]:
-    for base, size in DEFAULT_POOLS:
-        yield from IPv4Network(base).subnets(new_prefix=size)
+def pool_subnets(pools: Iterable[tuple[IPv4Network, int]]) -> Iterable[IPv4Network]:
+    """The candidate subnets of address pools (base, size), in order: Docker's defaults or the daemon's."""
+    for base, size in pools:
+        yield from base.subnets(new_prefix=size)
 
 
-def pick_subnet(in_use: Iterable[IPv4Network], reserved: Iterable[IPv4Network],
-                exhausted_error: str) -> IPv4Network:
+def pick_subnet(pools: Iterable[tuple[IPv4Network, int]], in_use: Iterable[IPv4Network],
+                reserved: Iterable[IPv4Network], exhausted_error: str) -> IPv4Network:
     taken = list(in_use) + list(reserved)
-    for candidate in default_subnets():
+    for candidate in pool_subnets(pools):
         if not any(candidate.overlaps(t) for t in taken):
             return candidate
     raise DockerError(exhausted_error, fix="give the network an explicit subnet, or remove unused networks")

@@ -28,13 +28,18 @@ _LEGACY = "isolation-chains"  # profile 27
 _FORWARD_JUMPS = ("-A FORWARD -j DOCKER-USER", "-A FORWARD -j DOCKER-ISOLATION-STAGE-1")
 
 
-def setup_host(nf: Netfilter, profile: EngineProfile) -> None:
-    """Chains and jumps dockerd creates at start-up; FORWARD policy DROP since it enabled ip_forward."""
+def setup_host(nf: Netfilter, profile: EngineProfile, drop_forward: bool = True, hairpin: bool = False) -> None:
+    """Chains and jumps dockerd creates at start-up (iptabler ``addNATJumpRules``).
+
+    ``drop_forward``: dockerd turned on ip_forward itself, so it sets FORWARD's policy to DROP.
+    ``hairpin`` (``--userland-proxy=false``): loopback traffic is DNATed too, no proxy carries it.
+    """
     nf.new_chain("nat", "DOCKER")
     nf.append("nat", "-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER")
-    # The userland proxy (on by default) carries loopback traffic, hence ! -d 127.0.0.0/8.
-    nf.append("nat", "-A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKER")
-    nf.set_policy("filter", "FORWARD", "DROP")
+    # The userland proxy carries loopback traffic, hence ! -d 127.0.0.0/8 while it runs.
+    nf.append("nat", f"-A OUTPUT {'' if hairpin else '! -d 127.0.0.0/8 '}-m addrtype --dst-type LOCAL -j DOCKER")
+    if drop_forward:
+        nf.set_policy("filter", "FORWARD", "DROP")
     if profile.iptables_layout == _LEGACY:
         for chain in ("DOCKER", "DOCKER-USER", "DOCKER-ISOLATION-STAGE-1", "DOCKER-ISOLATION-STAGE-2"):
             nf.new_chain("filter", chain)
@@ -57,8 +62,12 @@ def setup_host(nf: Netfilter, profile: EngineProfile) -> None:
 
 
 def setup_bridge(nf: Netfilter, profile: EngineProfile, br: str, subnet: IPv4Network,
-                 icc: bool, masquerade: bool, internal: bool) -> None:
-    """Rules for one bridge network (iptabler ``setupIPTables`` / pre-28 ``setupIPTablesInternal``)."""
+                 icc: bool, masquerade: bool, internal: bool, hairpin: bool = False) -> None:
+    """Rules for one bridge network (iptabler ``setupIPTables`` / pre-28 ``setupIPTablesInternal``).
+
+    ``hairpin`` is ``--userland-proxy=false``: host-local clients reach published ports through
+    NAT, so their traffic is masqueraded onto the bridge and nothing skips DNAT.
+    """
     cidr = str(subnet)
     legacy = profile.iptables_layout == _LEGACY
     if internal:
@@ -75,9 +84,11 @@ def setup_bridge(nf: Netfilter, profile: EngineProfile, br: str, subnet: IPv4Net
         return
     if masquerade:
         nf.insert("nat", f"-A POSTROUTING -s {cidr} ! -o {br} -j MASQUERADE")
-        if profile.iptables_layout != "docker-forward-29":
+        if profile.iptables_layout != "docker-forward-29" and not hairpin:
             # "skip DNAT": with the userland proxy on, the proxy serves the bridge's own containers.
             nf.insert("nat", f"-A DOCKER -i {br} -j RETURN")
+    if hairpin:  # "MASQ LOCAL HOST": 127.0.0.1 DNATed onto the bridge leaves with the bridge's address
+        nf.insert("nat", f"-A POSTROUTING -o {br} -m addrtype --src-type LOCAL -j MASQUERADE")
     if legacy:
         block = [f"-A FORWARD -o {br} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
                  f"-A FORWARD -o {br} -j DOCKER",
@@ -119,13 +130,14 @@ def teardown_bridge(nf: Netfilter, br: str, subnet: IPv4Network) -> None:
         nf.delete(table, lambda r: any(w in r.text + " " for w in words))
 
 
-def endpoint_direct_access(nf: Netfilter, profile: EngineProfile, br: str, address: IPv4Address,
-                           internal: bool) -> None:
+def endpoint_direct_access(nf: Netfilter, profile: EngineProfile, allow_direct_routing: bool, br: str,
+                           address: IPv4Address, internal: bool) -> None:
     """28.2+: raw PREROUTING drop of packets for a container address not arriving on its bridge.
 
-    Not for internal networks (iptabler ``filterDirectAccess`` returns early for them).
+    Not for internal networks, nor with ``--allow-direct-routing`` (iptabler ``filterDirectAccess``
+    returns early for both).
     """
-    if profile.raw_direct_access_drop and not internal:
+    if profile.raw_direct_access_drop and not internal and not allow_direct_routing:
         nf.append("raw", f"-A PREROUTING -d {address}/32 ! -i {br} -j DROP", DIRECT_ACCESS)
 
 
@@ -136,23 +148,31 @@ def remove_endpoint(nf: Netfilter, address: IPv4Address) -> None:
         nf.delete(table, lambda r: any(n in r.text + " " for n in needles))
 
 
-def publish_port(nf: Netfilter, profile: EngineProfile, br: str, address: IPv4Address, proto: str,
+def publish_port(nf: Netfilter, profile: EngineProfile, hairpin: bool, br: str, address: IPv4Address, proto: str,
                  container_port: int, host_port: int,
                  host_ip: Optional[IPv4Address]) -> list[tuple[str, Rule]]:
-    """DNAT from the host port to the container, and the filter ACCEPT for it (B20, B22)."""
+    """DNAT from the host port to the container, and the filter ACCEPT for it (B20, B22).
+
+    With ``hairpin`` (no userland proxy) the bridge's own containers are DNATed too, and a
+    container reaching its own published port is masqueraded (iptabler ``setPerPortNAT``).
+    """
     dst = f"-d {host_ip}/32 " if host_ip is not None and not host_ip.is_unspecified else ""
-    rules = [("nat", nf.append("nat", f"-A DOCKER {dst}! -i {br} -p {proto} -m {proto} --dport {host_port} "
+    not_from_bridge = "" if hairpin else f"! -i {br} "
+    rules = [("nat", nf.append("nat", f"-A DOCKER {dst}{not_from_bridge}-p {proto} -m {proto} --dport {host_port} "
                                       f"-j DNAT --to-destination {address}:{container_port}"))]
+    self_masquerade = (f"-A POSTROUTING -s {address}/32 -d {address}/32 -p {proto} -m {proto} "
+                       f"--dport {container_port} -j MASQUERADE")
     accept = (f"-A DOCKER -d {address}/32 ! -i {br} -o {br} -p {proto} -m {proto} "
               f"--dport {container_port} -j ACCEPT")
     if profile.iptables_layout == _LEGACY:
         rules.append(("filter", nf.append("filter", accept)))
         # 27 masquerades hairpin traffic per port even with the proxy on (setPerPortNAT).
-        rules.append(("nat", nf.append("nat", f"-A POSTROUTING -s {address}/32 -d {address}/32 -p {proto} "
-                                              f"-m {proto} --dport {container_port} -j MASQUERADE")))
+        rules.append(("nat", nf.append("nat", self_masquerade)))
     else:
         # Inserted, so each per-port ACCEPT sits above the bridge's closing DROP.
         rules.append(("filter", nf.insert("filter", accept)))
+        if hairpin:
+            rules.append(("nat", nf.append("nat", self_masquerade)))
     if host_ip is not None and host_ip.is_loopback and profile.raw_direct_access_drop:
         rules.append(("raw", nf.append("raw", f"-A PREROUTING -d {host_ip}/32 ! -i lo -p {proto} -m {proto} "
                                               f"--dport {host_port} -j DROP", DIRECT_ACCESS)))

@@ -16,13 +16,14 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from decimal import Decimal
-from ipaddress import IPv4Address, IPv4Network, ip_address, ip_network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network, ip_address, ip_network
 from pathlib import Path
 from typing import Any, NoReturn, Optional, TypeVar, cast
 
 import yaml
 from yaml.constructor import ConstructorError
 
+from netsim.engine.config import DaemonConfig
 from netsim.errors import TopologyError
 
 from .spec import (
@@ -52,7 +53,12 @@ _HOSTNAME_RE = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,
 
 _TOP_KEYS = ("name", "seed", "engine", "underlay", "hosts", "networks", "containers", "events")
 _UNDERLAY_KEYS = ("subnet", "gateway", "latency", "bandwidth", "mtu")
-_HOST_KEYS = ("docker", "swarm", "address")
+_HOST_KEYS = ("docker", "swarm", "address", "daemon")
+#: dockerd's option names (daemon.json), as hosts.NAME.daemon takes them.
+_DAEMON_FLAGS = {"icc": "icc", "userland-proxy": "userland_proxy", "ip-forward": "ip_forward", "iptables": "iptables",
+                 "allow-direct-routing": "allow_direct_routing"}
+_DAEMON_KEYS = (*_DAEMON_FLAGS, "default-address-pools", "bip")
+_POOL_SPEC_KEYS = ("base", "size")
 _NETWORK_KEYS = (
     "driver", "host", "hosts", "subnet", "ip_range", "gateway", "internal", "attachable", "icc",
     "masquerade", "mtu", "encrypted", "parent", "mode", "driver_opts", "ipam", "labels",
@@ -386,6 +392,7 @@ class _Parser:
 
     def __init__(self, source: str) -> None:
         self.source = source
+        self.engine_version = "29"
         self.underlay = _DEFAULT_UNDERLAY
         self.hosts: dict[str, HostSpec] = {}
         self.networks: dict[str, NetworkSpec] = {}
@@ -408,7 +415,7 @@ class _Parser:
         default_name = Path(self.source).stem if self.source != "<memory>" else "topology"
         name = self.string(top.get("name", default_name), "name")
         seed = self.integer(top.get("seed", 0), "seed", 0, 2**63 - 1)
-        engine = self.engine(top.get("engine", "29"))
+        engine = self.engine_version = self.engine(top.get("engine", "29"))
         self.underlay = self.parse_underlay(top.get("underlay"))
         self.hosts = self.parse_hosts(top["hosts"])
         self.networks = self.parse_networks(top.get("networks"))
@@ -505,8 +512,53 @@ class _Parser:
                     f"give hosts.{name} or hosts.{other} a different address: inside {subnet}",
                 )
             owners[address] = name
-            hosts[name] = HostSpec(name=name, address=address, docker=docker, swarm=swarm, key_path=path)
+            daemon = self.daemon(body["daemon"], f"{path}.daemon", docker) if "daemon" in body else DaemonConfig()
+            hosts[name] = HostSpec(name=name, address=address, docker=docker, swarm=swarm, daemon=daemon,
+                                   key_path=path)
         return hosts
+
+    def daemon(self, value: Any, path: str, docker: bool) -> DaemonConfig:
+        """``hosts.NAME.daemon``: dockerd's networking options under their daemon.json names."""
+        body = self.fields(value, path, _DAEMON_KEYS)
+        if not docker:
+            self.fail(path, "the host has docker: false, so there is no daemon to configure",
+                      "remove daemon, or set docker: true")
+        settings: dict[str, Any] = {
+            field: self.boolean(body[key], f"{path}.{key}") for key, field in _DAEMON_FLAGS.items() if key in body
+        }
+        if settings.get("allow_direct_routing") and self.engine_version == "27":
+            self.fail(f"{path}.allow-direct-routing",
+                      "dockerd 27 has no --allow-direct-routing: it never drops direct routing to containers",
+                      "remove it, or set engine: 28 or 29")
+        if "default-address-pools" in body:
+            pools = []
+            for at, raw in self.items(body["default-address-pools"], f"{path}.default-address-pools"):
+                pool = self.fields(raw, at, _POOL_SPEC_KEYS, nullable=False)
+                for key in _POOL_SPEC_KEYS:
+                    if key not in pool:
+                        self.fail(at, f"an address pool needs {key}", "write it like {base: 10.10.0.0/16, size: 24}")
+                base = self.subnet(pool["base"], f"{at}.base")
+                pools.append((base, self.integer(pool["size"], f"{at}.size", base.prefixlen, 30)))
+            if not pools:
+                self.fail(f"{path}.default-address-pools", "the list of pools is empty",
+                          "list at least one {base: ..., size: ...}, or remove the key for Docker's defaults")
+            settings["default_address_pools"] = tuple(pools)
+        if "bip" in body:
+            settings["bip"] = self.bip(body["bip"], f"{path}.bip")
+        return DaemonConfig(**settings)
+
+    def bip(self, value: Any, path: str) -> IPv4Interface:
+        """``--bip 10.10.0.1/24``: docker0's own address with the subnet's length."""
+        if not isinstance(value, str) or "/" not in value:
+            self.fail(path, f"expected an address with a prefix length, got {_kind(value)}", "write it like 10.10.0.1/24")
+        try:
+            bip = IPv4Interface(value.strip())
+        except ValueError:
+            self.fail(path, f"invalid bip {_quote(value)}", "write it like 10.10.0.1/24")
+        if bip.network.prefixlen < 31 and bip.ip in (bip.network.network_address, bip.network.broadcast_address):
+            self.fail(path, f"{bip.ip} is the network or broadcast address of {bip.network}",
+                      f"give docker0 a host address, e.g. {bip.network.network_address + 1}/{bip.network.prefixlen}")
+        return bip
 
     def docker_hosts(self) -> list[str]:
         return [h.name for h in self.hosts.values() if h.docker]

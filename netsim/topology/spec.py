@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from typing import Literal, Optional
 
+from netsim.engine.config import DaemonConfig  # dockerd's options are the engine's own record
+
 SwarmRole = Literal["manager", "worker"]
 Driver = Literal["bridge", "overlay", "macvlan", "ipvlan"]
 Proto = Literal["tcp", "udp", "sctp"]
@@ -40,6 +42,7 @@ class HostSpec:
     address: IPv4Address  # resolved: explicit, or .11, .12, ... in file order
     docker: bool = True
     swarm: Optional[SwarmRole] = None
+    daemon: DaemonConfig = DaemonConfig()  # hosts.NAME.daemon, dockerd's options
     key_path: str = ""
 
 

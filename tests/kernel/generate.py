@@ -19,7 +19,10 @@ import random
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any, Optional
 
+from netsim.engine.config import DaemonConfig
 from netsim.engine.ipam import pick_subnet
+
+DAEMON = DaemonConfig()
 
 ENGINES = ("27", "28", "29")
 MTUS = (1280, 1400, 1450, 9000)
@@ -120,7 +123,7 @@ class _Generator:
         for host in self.docker_hosts:
             self.host_nets[host] = []
             self.host_ports[host] = set()
-            in_use = [pick_subnet([], [underlay], "")]  # docker0
+            in_use = [pick_subnet(DAEMON.default_address_pools, [], [underlay], "")]  # docker0
             for i in range(rng.choice((0, 1, 1, 2, 2, 3, 4))):
                 name = f"{host}net{i}"
                 networks[name] = self.network(name, host, in_use)
@@ -184,7 +187,7 @@ class _Generator:
                 subnet = rng.choice(choices)
         if subnet is None:
             explicit = False
-            subnet = pick_subnet(in_use, [self.underlay], "")
+            subnet = pick_subnet(DAEMON.default_address_pools, in_use, [self.underlay], "")
         gateway = subnet.network_address + 1
         if explicit:
             pool: dict[str, str] = {"subnet": str(subnet)}

@@ -31,17 +31,18 @@ class BridgeDriver:
         assert network.gateway is not None
         engine.ns.add_address(dev, ip(network.gateway), network.subnet.prefixlen)
         network.device = dev
-        iptables.setup_bridge(engine.ns.nf, engine.profile, ifname, network.subnet,
-                              network.icc, network.masquerade, network.internal)
-        if not network.icc:
-            # dockerd loads br_netfilter only when some network needs ICC enforced; the
-            # sysctl then applies to every bridge of the namespace.
+        iptables.setup_bridge(engine.nf, engine.profile, ifname, network.subnet,
+                              network.icc, network.masquerade, network.internal,
+                              hairpin=not engine.config.userland_proxy)
+        if not network.icc or not engine.config.userland_proxy:
+            # dockerd loads br_netfilter only to enforce ICC off, or to DNAT bridged traffic with
+            # the userland proxy off; the sysctl then applies to every bridge of the namespace.
             engine.ns.br_nf_call_iptables = True
 
     def delete_network(self, network: "Network") -> None:
         engine = network.engine
         assert network.device is not None
-        iptables.teardown_bridge(engine.ns.nf, network.device.name, network.subnet)
+        iptables.teardown_bridge(engine.nf, network.device.name, network.subnet)
         engine.ns.remove_device(network.device)
         network.device = None
 
@@ -54,8 +55,10 @@ class BridgeDriver:
                                     f"veth{engine.random_hex(7)}", engine.random_mac(), mtu)
         engine.ns.add_device(outside)
         bridge.add_port(outside)
+        outside.hairpin = not engine.config.userland_proxy  # moby setHairpinMode, with the proxy off
         endpoint.host_device = outside
-        iptables.endpoint_direct_access(engine.ns.nf, engine.profile, bridge.name, endpoint.address,
+        iptables.endpoint_direct_access(engine.nf, engine.profile, engine.config.allow_direct_routing,
+                                        bridge.name, endpoint.address,
                                         network.internal)
         return JoinInfo(inside, None if network.internal else network.gateway)
 
@@ -66,13 +69,14 @@ class BridgeDriver:
         network.device.remove_port(outside)  # type: ignore[attr-defined]
         engine.ns.remove_device(outside)
         endpoint.host_device = None
-        iptables.remove_endpoint(engine.ns.nf, endpoint.address)
+        iptables.remove_endpoint(engine.nf, endpoint.address)
 
     def publish(self, network: "Network", endpoint: "Endpoint",
                 binding: "PortBinding") -> list[tuple[str, "Rule"]]:
         if network.internal:
             return []  # B16: no NAT or filter rules for internal networks
         assert network.device is not None
-        return iptables.publish_port(network.engine.ns.nf, network.engine.profile, network.device.name,
+        return iptables.publish_port(network.engine.nf, network.engine.profile, not network.engine.config.userland_proxy,
+                                     network.device.name,
                               endpoint.address, binding.proto, binding.container_port,
                               binding.host_port, binding.host_ip)
