@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, replace
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 from typing import TYPE_CHECKING, Iterator, Optional, Sequence, Union
 
 import simpy
@@ -68,6 +68,17 @@ class Host:
     @property
     def containers(self) -> ContainerCollection:
         return self._engine().containers
+
+    def add_route(self, to: Union[str, IPv4Network], via: Union[str, IPv4Address]) -> None:
+        """``ip route add TO via VIA`` on this machine: a static route out eth0, VIA on the underlay."""
+        net, gateway = IPv4Network(to), IPv4Address(via)
+        if gateway not in self.sim.underlay.subnet:
+            raise DockerError(f"Nexthop has invalid gateway: {gateway} is not on the underlay {self.sim.underlay.subnet}",
+                              fix="route via an address of the underlay subnet")
+        if any(r.network == ip(net.network_address) and r.plen == net.prefixlen for r in self.ns.routes):
+            raise DockerError(f"RTNETLINK answers: File exists ({net} already has a route on {self.name})",
+                              fix="give each destination one route")
+        self.ns.add_route(ip(net.network_address), net.prefixlen, self.eth0, ip(gateway))
 
     def _engine(self) -> Engine:
         if self.engine is None:
@@ -326,6 +337,8 @@ def _build(spec: TopologySpec, seed: Optional[int]) -> Simulation:
     sim = Simulation(spec.name, spec.seed if seed is None else seed, spec.engine, spec.underlay, spec.source)
     for h in spec.hosts:
         _docker(spec, h.key_path, lambda h=h: sim.add_host(h.name, h.address, docker=h.docker, daemon=h.daemon))
+        for index, (to, via) in enumerate(h.routes):
+            _docker(spec, f"{h.key_path}.routes[{index}]", lambda h=h, to=to, via=via: sim.host(h.name).add_route(to, via))
     for n in spec.networks:
         if n.driver != "bridge":
             raise TopologyError(spec.source, f"{n.key_path}.driver",

@@ -53,7 +53,8 @@ _HOSTNAME_RE = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,
 
 _TOP_KEYS = ("name", "seed", "engine", "underlay", "hosts", "networks", "containers", "events")
 _UNDERLAY_KEYS = ("subnet", "gateway", "latency", "bandwidth", "mtu")
-_HOST_KEYS = ("docker", "swarm", "address", "daemon")
+_HOST_KEYS = ("docker", "swarm", "address", "daemon", "routes")
+_ROUTE_RE = re.compile(r"\s*(\S+)\s+via\s+(\S+)\s*\Z", re.ASCII)
 #: dockerd's option names (daemon.json), as hosts.NAME.daemon takes them.
 _DAEMON_FLAGS = {"icc": "icc", "userland-proxy": "userland_proxy", "ip-forward": "ip_forward", "iptables": "iptables",
                  "allow-direct-routing": "allow_direct_routing"}
@@ -513,9 +514,28 @@ class _Parser:
                 )
             owners[address] = name
             daemon = self.daemon(body["daemon"], f"{path}.daemon", docker) if "daemon" in body else DaemonConfig()
+            routes = tuple(self.route(raw_route, at) for at, raw_route in self.items(body.get("routes"), f"{path}.routes"))
             hosts[name] = HostSpec(name=name, address=address, docker=docker, swarm=swarm, daemon=daemon,
-                                   key_path=path)
+                                   routes=routes, key_path=path)
         return hosts
+
+    def route(self, value: Any, path: str) -> tuple[IPv4Network, IPv4Address]:
+        """``172.18.0.0/16 via 192.168.100.11`` (``ip route add`` syntax), or {to: ..., via: ...}."""
+        if isinstance(value, dict):
+            body = self.fields(value, path, ("to", "via"), nullable=False)
+            for key in ("to", "via"):
+                if key not in body:
+                    self.fail(path, f"a route needs {key}", "write it like 172.18.0.0/16 via 192.168.100.11")
+            to, to_path, via, via_path = body["to"], f"{path}.to", body["via"], f"{path}.via"
+        else:
+            match = _ROUTE_RE.match(value) if isinstance(value, str) else None
+            if not match:
+                self.fail(path, f"expected a route, got {_kind(value)}", "write it like 172.18.0.0/16 via 192.168.100.11")
+            to, via = match.groups()
+            to_path = via_path = path
+        network, gateway = self.subnet(to, to_path), self.address(via, via_path)
+        self.check_usable(gateway, self.underlay.subnet, via_path, "underlay.subnet")
+        return network, gateway
 
     def daemon(self, value: Any, path: str, docker: bool) -> DaemonConfig:
         """``hosts.NAME.daemon``: dockerd's networking options under their daemon.json names."""

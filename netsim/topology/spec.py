@@ -43,6 +43,7 @@ class HostSpec:
     docker: bool = True
     swarm: Optional[SwarmRole] = None
     daemon: DaemonConfig = DaemonConfig()  # hosts.NAME.daemon, dockerd's options
+    routes: tuple[tuple[IPv4Network, IPv4Address], ...] = ()  # static routes (to, via), as `ip route add`
     key_path: str = ""
 
 
