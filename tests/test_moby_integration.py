@@ -174,3 +174,127 @@ def test_network_mode_default_is_the_default_bridge(tmp_path: Path) -> None:
     tables = [netsim.load(topology(tmp_path, text)).reachability_by_name() for text in (plain, default)]
     assert by_name(tables[1], "b", "alias") == ("a", "bridge", "ACCEPTED")
     pd.testing.assert_frame_equal(tables[0], tables[1])
+
+
+# ---- daemon options per host ---------------------------------------------------------------------------
+
+PUBLISHED = """
+engine: "{engine}"
+underlay: {{subnet: 192.168.100.0/24}}
+hosts:
+  node1: {{daemon: {daemon}}}
+  lan: {{docker: false, routes: ["172.18.0.0/16 via 192.168.100.11"]}}
+networks:
+  servernet: {{host: node1}}
+  clientnet: {{host: node1}}
+containers:
+  server: {{networks: [servernet], ports: ["8080:80"]}}
+  client: {{networks: [clientnet]}}
+"""
+
+
+def published(tmp_path: Path, daemon: str = "{}", engine: str = "29") -> netsim.Simulation:
+    return netsim.load(topology(tmp_path, PUBLISHED.format(daemon=daemon, engine=engine)))
+
+
+def test_icc_false_in_the_file(tmp_path: Path) -> None:
+    # integration-cli/docker_cli_daemon_test.go TestDaemonICCPing: dockerd --icc=false, no ping on docker0.
+    path = topology(tmp_path, "hosts:\n  node1: {daemon: {icc: false}}\ncontainers:\n  a: {}\n  b: {}\n")
+    sim = netsim.load(path)
+    assert sim.trace("a", str(sim.container("b").endpoints["bridge"].address)).disposition == "ICC_DISABLED"
+
+
+@pytest.mark.parametrize("proxy", ["true", "false"])
+def test_port_mapped_hairpin_from_another_network(tmp_path: Path, proxy: str) -> None:
+    # integration/networking/port_mapping_linux_test.go TestPortMappedHairpinTCP: a container on another
+    # network reaches the server through the host address and the mapped port, proxy or not.
+    sim = published(tmp_path, f"{{userland-proxy: {proxy}}}")
+    result = sim.trace("client", "192.168.100.11", proto="tcp", port=8080)
+    assert (result.reachable, result.responder) == (True, "server")
+
+
+def test_userland_proxy_off_dnats_loopback_and_the_servers_own_bridge(tmp_path: Path) -> None:
+    # TestPortMappedHairpinTCP with WithUserlandProxy(false) and iptabler's hairpin=true goldens: no
+    # docker-proxy, so the host's own 127.0.0.1:8080 and the server's own hairpin are NATed to the server.
+    on, off = published(tmp_path), published(tmp_path, "{userland-proxy: false}")
+    assert on.trace("node1", "127.0.0.1", proto="tcp", port=8080).responder == "node1"  # docker-proxy
+    assert off.trace("node1", "127.0.0.1", proto="tcp", port=8080).responder == "server"
+    hairpin = off.trace("server", "192.168.100.11", proto="tcp", port=8080)
+    assert (hairpin.reachable, hairpin.responder) == (True, "server")
+    rules = off.host("node1").ns.nf.save()
+    assert "-A OUTPUT -m addrtype --dst-type LOCAL -j DOCKER" in rules
+    assert "-m addrtype --src-type LOCAL -j MASQUERADE" in rules
+    assert "-A POSTROUTING -s 172.18.0.2/32 -d 172.18.0.2/32 -p tcp -m tcp --dport 80 -j MASQUERADE" in rules
+    assert "! -d 127.0.0.0/8" in on.host("node1").ns.nf.save()
+
+
+@pytest.mark.parametrize(("engine", "daemon", "port", "disposition"), [
+    ("27", "{}", 80, "ACCEPTED"),  # before 28 nothing stopped direct routing
+    ("29", "{}", 80, "DIRECT_ACCESS_DENIED"),
+    ("29", "{allow-direct-routing: true}", 80, "ACCEPTED"),  # a published port, reached directly
+    ("29", "{allow-direct-routing: true}", 81, "ISOLATED"),  # ports that are not published stay closed
+])
+def test_direct_routing_to_a_container_from_the_lan(tmp_path: Path, engine: str, daemon: str, port: int,
+                                                     disposition: str) -> None:
+    # integration/networking/port_mapping_linux_test.go TestDirectRoutingOpenPorts: a LAN machine with a
+    # route to the container subnet via the host reaches published ports only if direct routing is allowed.
+    sim = published(tmp_path, daemon, engine)
+    assert sim.trace("lan", "172.18.0.2", proto="tcp", port=port).disposition == disposition
+
+
+def test_default_address_pools_and_bip(tmp_path: Path) -> None:
+    # integration/network/service_test.go TestDaemonDefaultNetworkPools: docker0 and then each network take
+    # the next subnet of the configured pools; integration/daemon TestDaemonDefaultBridgeIPAM_Docker0: --bip.
+    path = topology(tmp_path, """
+hosts:
+  pools: {daemon: {default-address-pools: [{base: 175.30.0.0/16, size: 16}, {base: 175.33.0.0/16, size: 24}]}}
+  bipped: {daemon: {bip: 10.10.0.1/24}}
+networks:
+  elango: {host: pools}
+  saanvi: {host: pools}
+containers:
+  a: {host: bipped}
+""")
+    sim = netsim.load(path)
+    subnets = {net.name: str(net.subnet) for net in sim.host("pools").networks}
+    assert (subnets["bridge"], subnets["elango"], subnets["saanvi"]) == ("175.30.0.0/16", "175.33.0.0/24",
+                                                                         "175.33.1.0/24")
+    docker0 = sim.host("bipped").networks.get("bridge")
+    assert (str(docker0.subnet), str(docker0.gateway)) == ("10.10.0.0/24", "10.10.0.1")
+    assert str(sim.container("a").endpoints["bridge"].address) == "10.10.0.2"
+
+
+def test_iptables_false_programs_nothing(tmp_path: Path) -> None:
+    # dockerd --iptables=false: no isolation between bridges, no DNAT; the host's listener (docker-proxy)
+    # still answers the published port.
+    sim = published(tmp_path, "{iptables: false}")
+    rules = sim.host("node1").ns.nf.save()
+    assert "DOCKER" not in rules
+    server = str(sim.container("server").endpoints["servernet"].address)
+    assert sim.trace("client", server).disposition == "ACCEPTED"  # routed between bridges, unfiltered
+    assert sim.trace("lan", "192.168.100.11", proto="tcp", port=8080).responder == "node1"
+
+
+def test_ip_forward_false_keeps_containers_off_the_lan(tmp_path: Path) -> None:
+    # dockerd --ip-forward=false leaves forwarding off: a container cannot reach a LAN machine.
+    on, off = published(tmp_path), published(tmp_path, "{ip-forward: false}")
+    assert on.trace("client", "lan").disposition == "ACCEPTED"
+    assert off.trace("client", "lan").disposition == "NOT_FORWARDING"
+
+
+@pytest.mark.parametrize(("text", "key_path", "message"), [
+    ("hosts: {n: {docker: false, daemon: {icc: false}}}", "hosts.n.daemon", "no daemon to configure"),
+    ("engine: '27'\nhosts: {n: {daemon: {allow-direct-routing: true}}}", "hosts.n.daemon.allow-direct-routing",
+     "dockerd 27 has no --allow-direct-routing"),
+    ("hosts: {n: {daemon: {bip: 10.10.0.0/24}}}", "hosts.n.daemon.bip", "is the network or broadcast address"),
+    ("hosts: {n: {daemon: {default-address-pools: [{base: 10.0.0.0/16, size: 8}]}}}",
+     "hosts.n.daemon.default-address-pools[0].size", "out of range"),
+    ("hosts: {n: {daemon: {userland_proxy: false}}}", "hosts.n.daemon.userland_proxy", "did you mean 'userland-proxy'?"),
+    ("hosts: {n: {routes: ['10.0.0.0/8 via 10.1.1.1']}}", "hosts.n.routes[0]", "outside underlay.subnet"),
+    ("hosts: {n: {routes: ['10.0.0.0/8']}}", "hosts.n.routes[0]", "expected a route"),
+])
+def test_bad_daemon_options_and_routes(tmp_path: Path, text: str, key_path: str, message: str) -> None:
+    path = topology(tmp_path, text + "\n")
+    result = netsim_cli("reach", path)
+    assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1, result.output
+    assert f"{path}: {key_path}: " in result.stderr and message in result.stderr

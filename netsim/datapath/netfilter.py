@@ -3,7 +3,7 @@
 The control plane appends rules as the text dockerd passes to iptables
 (``-A DOCKER -d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp --dport 80 -j ACCEPT``), so a
 trace can quote the exact rule that decided.  Only the matches Docker uses are understood:
-``-s -d -i -o -p --sport --dport``, ``-m conntrack --ctstate``, ``-m addrtype --dst-type LOCAL``;
+``-s -d -i -o -p --sport --dport``, ``-m conntrack --ctstate``, ``-m addrtype --dst-type/--src-type LOCAL``;
 anything else is a programming error and raises at append time, never a silent no-match.
 """
 
@@ -47,6 +47,7 @@ class Rule:
     dport: Optional[int] = None
     ctstate: Optional[frozenset[str]] = None
     dst_local: Optional[bool] = None  # -m addrtype --dst-type LOCAL (negatable)
+    src_local: Optional[bool] = None  # -m addrtype --src-type LOCAL (negatable)
     label: str = ""  # the disposition a DROP here stands for (ISOLATED, ICC_DISABLED, ...)
 
 
@@ -142,6 +143,8 @@ def _matches(rule: Rule, p: Packet) -> bool:
         return False
     if rule.dst_local is not None and p.is_local(p.dst) != rule.dst_local:
         return False
+    if rule.src_local is not None and p.is_local(p.src) != rule.src_local:
+        return False
     return True
 
 
@@ -184,10 +187,10 @@ def parse_rule(text: str, label: str = "") -> Rule:
                 raise ValueError(f"unsupported match module {arg!r} in {text!r}")
         elif w == "--ctstate":
             fields["ctstate"] = frozenset(arg.split(","))
-        elif w == "--dst-type":
+        elif w in ("--dst-type", "--src-type"):
             if arg != "LOCAL":
                 raise ValueError(f"unsupported addrtype {arg!r} in {text!r}")
-            fields["dst_local"] = not neg
+            fields["dst_local" if w == "--dst-type" else "src_local"] = not neg
         elif w == "-j":
             target = _parse_target(arg, words[i + 2:], text)
             break
