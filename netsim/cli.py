@@ -209,15 +209,20 @@ def reach(topology: str, at: Optional[float], as_json: bool, as_csv: bool, by_na
 @click.argument("src")
 @click.argument("dst")
 @click.option("--tcp", "port", type=_Count(1, 65535), help="Send a TCP SYN to PORT instead of an echo.")
+@click.option("--udp", "udp_port", type=_Count(1, 65535),
+              help="Send a UDP datagram to PORT instead of an echo (a listener there echoes it back).")
 @_at
 @click.option("--frames", is_flag=True, help="Show each transmitted frame as scapy sees it.")
 @_seed
-def trace(topology: str, src: str, dst: str, port: Optional[int], at: Optional[float], seed: Optional[int],
-          frames: bool) -> None:
+def trace(topology: str, src: str, dst: str, port: Optional[int], udp_port: Optional[int], at: Optional[float],
+          seed: Optional[int], frames: bool) -> None:
     """Follow one probe from SRC to DST hop by hop; exit 0 if it was answered by DST, else 1."""
+    if port is not None and udp_port is not None:
+        raise click.UsageError("choose one of --tcp and --udp")
     sim = _load(topology, seed, at)
     _check_names(sim, src, dst)
-    result = sim.trace(src, dst, "tcp" if port else "icmp", port or 0)
+    proto = "tcp" if port else "udp" if udp_port else "icmp"
+    result = sim.trace(src, dst, proto, port or udp_port or 0)
     click.echo(result.render(frames=frames))
     raise click.exceptions.Exit(0 if result.reachable else 1)
 

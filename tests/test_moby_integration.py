@@ -298,3 +298,53 @@ def test_bad_daemon_options_and_routes(tmp_path: Path, text: str, key_path: str,
     result = netsim_cli("reach", path)
     assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1, result.output
     assert f"{path}: {key_path}: " in result.stderr and message in result.stderr
+
+
+# ---- UDP probes ---------------------------------------------------------------------------------------
+
+UDP = """
+underlay: {subnet: 192.168.100.0/24}
+hosts:
+  node1: {daemon: {userland-proxy: PROXY}}
+  lan: {docker: false}
+networks:
+  servernet: {host: node1}
+  clientnet: {host: node1}
+containers:
+  server: {networks: [servernet], ports: ["5353:53/udp"]}
+  exposer: {networks: [servernet]}
+  client: {networks: [clientnet]}
+"""
+
+
+@pytest.mark.parametrize("proxy", ["true", "false"])
+def test_port_mapped_hairpin_udp(tmp_path: Path, proxy: str) -> None:
+    # integration/networking/port_mapping_linux_test.go TestPortMappedHairpinUDP: a container on another
+    # network reaches a UDP service in a container through the host's mapped port (libnetwork#1729).
+    path = topology(tmp_path, UDP.replace("PROXY", proxy))
+    sim = netsim.load(path)
+    answer = sim.trace("client", "192.168.100.11", proto="udp", port=5353)
+    assert (answer.reachable, answer.responder) == (True, "server")
+    assert sim.trace("lan", "192.168.100.11", proto="udp", port=5353).responder == "server"
+    closed = sim.trace("lan", "192.168.100.11", proto="udp", port=5354)
+    assert (closed.reachable, closed.disposition) == (False, "NO_SOCKET")
+    result = netsim_cli("trace", path, "client", "192.168.100.11", "--udp", "5353", "--frames")
+    assert result.exit_code == 0, result.output
+    assert "UDP 192.168.100.11:5353 >" in result.stdout or "UDP 5353 >" in result.stdout
+
+
+def test_udp_listener_from_expose(tmp_path: Path) -> None:
+    # An EXPOSEd UDP port has its service listening in the container; TCP on that port has none.
+    sim = netsim.Simulation("api")
+    node = sim.add_host("node1")
+    dns = node.containers.run("dns", expose=["53/udp"])
+    client = node.containers.run("client")
+    address = str(dns.endpoints["bridge"].address)
+    assert sim.trace(client.name, address, proto="udp", port=53).reachable
+    assert sim.trace(client.name, address, proto="tcp", port=53).disposition == "REFUSED"
+
+
+def test_trace_takes_one_of_tcp_and_udp(tmp_path: Path) -> None:
+    result = netsim_cli("trace", topology(tmp_path, UDP.replace("PROXY", "true")), "client", "server",
+                        "--tcp", "1", "--udp", "1")
+    assert result.exit_code == 2 and "choose one of --tcp and --udp" in result.stderr

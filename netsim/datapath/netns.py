@@ -18,7 +18,7 @@ from .device import Loopback, NetDevice
 from .drop import DropReason
 from .netfilter import Netfilter, Packet, Rule, describe
 from .packet import (ARP, ARPOP_REPLY, ARPOP_REQUEST, ICMP, ICMP_ECHO, ICMP_ECHOREPLY, TCP,
-                     TCP_ACK, TCP_RST, TCP_SYN, Ether, IPv4)
+                     TCP_ACK, TCP_RST, TCP_SYN, UDP, Ether, IPv4)
 from .route import Route, RouteTable
 from .skb import Skb
 
@@ -69,7 +69,7 @@ class Namespace:
         self.br_nf_call_iptables = False  # net.bridge.bridge-nf-call-iptables (br_netfilter)
         self.nf = Netfilter()
         self.ct = Conntrack()
-        self.tcp_listen: set[tuple[int, int]] = set()  # (bound address, 0 = any; port)
+        self.listening: set[tuple[str, int, int]] = set()  # (protocol, bound address or 0 = any, port)
         self.echo_sockets: dict[int, EchoSocket] = {}
         self._next_ident = 0
         if name in world.namespaces:
@@ -227,7 +227,7 @@ class Namespace:
         elif type(seg) is TCP:
             self.tcp_rcv(skb, pkt, seg)
         else:
-            skb.drop(self.name, dev.name, DropReason.NO_SOCKET, f"udp port {seg.dport}")  # type: ignore[union-attr]
+            self.udp_rcv(skb, pkt, seg)  # type: ignore[arg-type]
 
     def icmp_rcv(self, skb: Skb, pkt: IPv4, icmp: ICMP) -> None:
         if icmp.type == ICMP_ECHO:
@@ -239,9 +239,24 @@ class Namespace:
         else:
             skb.drop(self.name, "-", DropReason.NO_SOCKET, f"icmp type {icmp.type}")
 
+    def listens(self, proto: str, addr: int, port: int) -> bool:
+        return (proto, addr, port) in self.listening or (proto, 0, port) in self.listening
+
+    def udp_rcv(self, skb: Skb, pkt: IPv4, udp: UDP) -> None:
+        """A waiting probe takes its answer; a listening service echoes the datagram back (an echo
+        service, as the UDP tests of Docker's suite run); a closed port drops it.  The ICMP port
+        unreachable Linux would send back is not modelled, so a closed port looks like silence."""
+        if udp.dport in self.echo_sockets and not self.listens("udp", pkt.dst, udp.dport):
+            self._to_socket(skb, udp.dport, f"udp datagram to port {udp.dport}")
+        elif self.listens("udp", pkt.dst, udp.dport):
+            skb.step(self.name, "-", "DELIVERED", f"datagram to listening port {udp.dport}: echoed")
+            self._reply(skb, IPv4(pkt.dst, pkt.src, UDP(udp.dport, udp.sport, udp.data), ttl=64))
+        else:
+            skb.drop(self.name, "-", DropReason.NO_SOCKET, f"udp port {udp.dport} closed (no listener)")
+
     def tcp_rcv(self, skb: Skb, pkt: IPv4, tcp: TCP) -> None:
         if tcp.flags & TCP_SYN and not tcp.flags & TCP_ACK:
-            if (pkt.dst, tcp.dport) in self.tcp_listen or (0, tcp.dport) in self.tcp_listen:
+            if self.listens("tcp", pkt.dst, tcp.dport):
                 skb.step(self.name, "-", "DELIVERED", f"SYN to listening port {tcp.dport}")
                 flags = TCP_SYN | TCP_ACK
             else:

@@ -1,4 +1,4 @@
-"""A probe: one ICMP echo (or TCP SYN) sent from a namespace, and everything that befell it.
+"""A probe: one ICMP echo (or TCP SYN, or UDP datagram) sent from a namespace, and everything that befell it.
 
 The probe registers a socket in its source namespace, sends one packet through the forwarding
 core, and listens: which namespace answered, whether the answer came back (and when), and
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Callable, NamedTuple, Optional
 
 from .addr import ip_str
 from .drop import DropReason
-from .packet import ICMP, ICMP_ECHO, TCP, TCP_RST, TCP_SYN, Ether, IPv4
+from .packet import ICMP, ICMP_ECHO, TCP, TCP_RST, TCP_SYN, UDP, Ether, IPv4
 from .skb import Skb, Step
 
 if TYPE_CHECKING:
@@ -52,11 +52,12 @@ class Probe:
         route, src = ns.route_output(self.dst)
         ident = ns.new_ident()
         if self.proto == "icmp":
-            seg: ICMP | TCP = ICMP(ICMP_ECHO, 0, ident, 1, bytes(8) + PING_DATA)
+            seg: ICMP | TCP | UDP = ICMP(ICMP_ECHO, 0, ident, 1, bytes(8) + PING_DATA)
             self._socket = ident
         else:
             sport = 32768 + ident  # an ephemeral port, unique per probe in this namespace
-            seg = TCP(sport, self.port, seq=1000, flags=TCP_SYN)
+            seg = TCP(sport, self.port, seq=1000, flags=TCP_SYN) if self.proto == "tcp" else \
+                UDP(sport, self.port, PING_DATA)
             self._socket = sport
         ns.echo_sockets[self._socket] = self._received
         skb = Skb(Ether(0, 0, IPv4(src or 0, self.dst, seg, ident=ident)), self, origin=ns)

@@ -334,8 +334,7 @@ class ContainerCollection(_Collection["Container"]):
         ctr = Container(engine, name, cid, ns, mode, hostname or cid[:12])
         for number, proto in exposed:
             ctr.exposed.add((number, proto))
-            if proto == "tcp":
-                ns.tcp_listen.add((0, number))  # the service behind an EXPOSE listens there
+            ns.listening.add((proto, 0, number))  # the service behind an EXPOSE listens there
         self._by_name[name] = ctr
         # On a user-defined network a link is a container-scoped alias, resolved once its target exists.
         ctr.links.extend(pairs)
@@ -506,10 +505,9 @@ class Engine:
         self._bind(binding, owner=ctr.name)
         ctr.ports.append(binding)
         ctr.exposed.add((binding.container_port, binding.proto))
-        if binding.proto == "tcp":
-            ctr.ns.tcp_listen.add((0, binding.container_port))  # the service the port is published for
-            # The daemon holds the host port (docker-proxy), bound to the published address only.
-            self.ns.tcp_listen.add((ip(binding.host_ip) if binding.host_ip else 0, binding.host_port))
+        ctr.ns.listening.add((binding.proto, 0, binding.container_port))  # the service it is published for
+        # The daemon holds the host port (docker-proxy), bound to the published address only.
+        self.ns.listening.add((binding.proto, ip(binding.host_ip) if binding.host_ip else 0, binding.host_port))
         if ctr.gateway_endpoint is not None:
             self._program_port(ctr, binding)
 
@@ -540,7 +538,7 @@ class Engine:
         for (proto, port), (host_ip, owner) in list(self._bound.items()):
             if owner in owners:
                 del self._bound[(proto, port)]
-                self.ns.tcp_listen.discard((ip(host_ip) if host_ip else 0, port))
+                self.ns.listening.discard((proto, ip(host_ip) if host_ip else 0, port))
 
     def _listen_host_mode(self, ctr: Container, port: int, proto: str) -> None:
         """A host-mode app binds its port on the host: EADDRINUSE if Docker holds it (B29)."""
@@ -550,8 +548,7 @@ class Engine:
                                  f"(held by {self._bound[key][1]}); Docker reports no error")
             return
         self._bound[key] = (None, f"host-mode:{ctr.name}")
-        if proto == "tcp":
-            self.ns.tcp_listen.add((0, port))
+        self.ns.listening.add((proto, 0, port))
 
     def _random_port(self, proto: str) -> int:
         while (proto, self._next_random_port) in self._bound:
