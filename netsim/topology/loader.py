@@ -520,7 +520,7 @@ class _Parser:
         return hosts
 
     def route(self, value: Any, path: str) -> tuple[IPv4Network, IPv4Address]:
-        """``172.18.0.0/16 via 192.168.100.11`` (``ip route add`` syntax), or {to: ..., via: ...}."""
+        """``172.18.0.0/16 via 192.168.100.11`` or ``default via ...`` (``ip route add``), or {to:, via:}."""
         if isinstance(value, dict):
             body = self.fields(value, path, ("to", "via"), nullable=False)
             for key in ("to", "via"):
@@ -533,7 +533,8 @@ class _Parser:
                 self.fail(path, f"expected a route, got {_kind(value)}", "write it like 172.18.0.0/16 via 192.168.100.11")
             to, via = match.groups()
             to_path = via_path = path
-        network, gateway = self.subnet(to, to_path), self.address(via, via_path)
+        network = IPv4Network("0.0.0.0/0") if to == "default" else self.subnet(to, to_path)
+        gateway = self.address(via, via_path)
         self.check_usable(gateway, self.underlay.subnet, via_path, "underlay.subnet")
         return network, gateway
 
