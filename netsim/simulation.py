@@ -360,7 +360,8 @@ def _run_container(sim: Simulation, c: ContainerSpec) -> Container:
     ports = [PortBinding(p.container_port, p.host_port or 0, p.proto, p.host_ip) for p in c.ports]
     return sim.host(c.host).containers.run(
         c.name, network_mode=c.network_mode, networks=networks or None, ports=ports,
-        links=[(l.container, l.alias) for l in c.links], hostname=c.hostname)
+        links=[(l.container, l.alias) for l in c.links], hostname=c.hostname,
+        expose=[f"{port}/{proto}" for port, proto in c.expose])
 
 
 def _creation_order(containers: Sequence[ContainerSpec]) -> list[ContainerSpec]:

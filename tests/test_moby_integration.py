@@ -349,3 +349,15 @@ def test_trace_takes_one_of_tcp_and_udp(tmp_path: Path) -> None:
     result = netsim_cli("trace", topology(tmp_path, UDP.replace("PROXY", "true")), "client", "server",
                         "--tcp", "1", "--udp", "1")
     assert result.exit_code == 2 and "choose one of --tcp and --udp" in result.stderr
+
+
+def test_expose_in_the_file_starts_a_listener(tmp_path: Path) -> None:
+    path = topology(tmp_path, "hosts: {node1: {}}\ncontainers:\n  dns: {expose: [\"53/udp\", 8053]}\n  c: {}\n")
+    sim = netsim.load(path)
+    address = str(sim.container("dns").endpoints["bridge"].address)
+    assert sim.trace("c", address, proto="udp", port=53).reachable
+    assert sim.trace("c", address, proto="tcp", port=8053).reachable
+    assert netsim_cli("trace", path, "c", address, "--udp", "54").exit_code == 1
+    bad = topology(tmp_path, "hosts: {node1: {}}\ncontainers:\n  dns: {expose: [\"53/icmp\"]}\n")
+    result = netsim_cli("reach", bad)
+    assert result.exit_code == 2 and "containers.dns.expose[0]: unknown protocol 'icmp'" in result.stderr

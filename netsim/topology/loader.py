@@ -66,7 +66,7 @@ _NETWORK_KEYS = (
 )  # fmt: skip
 _IPAM_KEYS = ("driver", "config")
 _POOL_KEYS = ("subnet", "ip_range", "gateway")
-_CONTAINER_KEYS = ("host", "networks", "network_mode", "links", "ports", "hostname")
+_CONTAINER_KEYS = ("host", "networks", "network_mode", "links", "ports", "hostname", "expose")
 _ATTACH_KEYS = ("aliases", "ipv4_address")
 _CONNECT_KEYS: tuple[str, ...] = ("container", "network", "aliases", "ipv4_address")
 _DISCONNECT_KEYS: tuple[str, ...] = ("container", "network")
@@ -936,6 +936,7 @@ class _Parser:
         networks = self.attachments(body.get("networks"), f"{path}.networks", host)
         links = tuple(self.link(raw_link, at) for at, raw_link in self.items(body.get("links"), f"{path}.links"))
         ports = tuple(self.port(raw_port, at) for at, raw_port in self.items(body.get("ports"), f"{path}.ports"))
+        expose = tuple(self.exposed(raw, at) for at, raw in self.items(body.get("expose"), f"{path}.expose"))
         if ports and mode is not None and (mode == "none" or mode.startswith("container:")):
             message = (
                 "conflicting options: port publishing and the container type network mode"
@@ -966,6 +967,7 @@ class _Parser:
             links=links,
             ports=ports,
             hostname=hostname,
+            expose=expose,
             key_path=path,
         )
 
@@ -1130,6 +1132,14 @@ class _Parser:
             proto=cast(Proto, proto or "tcp"),
             key_path=path,
         )
+
+    def exposed(self, value: Any, path: str) -> tuple[int, Proto]:
+        """compose's ``expose``: ``5432`` or ``"53/udp"``; the service behind it listens in the container."""
+        text = str(value) if isinstance(value, int) and not isinstance(value, bool) else self.string(value, path)
+        number, slash, proto = text.partition("/")
+        if slash and proto not in _PROTOS:
+            self.fail(path, f"unknown protocol {_quote(proto)} in {_quote(text)}", _suggest(proto, _PROTOS, "protocols"))
+        return self.port_number(number, path), cast(Proto, proto or "tcp")
 
     def port_number(self, text: str, path: str) -> int:
         number = _decimal(text)

@@ -108,6 +108,7 @@ class ContainerSpec:
     links: tuple[LinkSpec, ...] = ()
     ports: tuple[PortSpec, ...] = ()
     hostname: Optional[str] = None
+    expose: tuple[tuple[int, Proto], ...] = ()  # (port, protocol): the image's EXPOSE or --expose
     key_path: str = ""
 
 
