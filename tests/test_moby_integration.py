@@ -266,8 +266,9 @@ containers:
 
 
 def test_iptables_false_programs_nothing(tmp_path: Path) -> None:
-    # dockerd --iptables=false: no isolation between bridges, no DNAT; the host's listener (docker-proxy)
-    # still answers the published port.
+    # integration-cli/docker_cli_daemon_test.go TestDaemonStartIptablesFalse starts such a daemon; what it
+    # then does is moby's setupIPForwarding/iptabler skipped: no isolation between bridges, no DNAT, and
+    # the host's listener (docker-proxy) still answers the published port.
     sim = published(tmp_path, "{iptables: false}")
     rules = sim.host("node1").ns.nf.save()
     assert "DOCKER" not in rules
@@ -277,7 +278,8 @@ def test_iptables_false_programs_nothing(tmp_path: Path) -> None:
 
 
 def test_ip_forward_false_keeps_containers_off_the_lan(tmp_path: Path) -> None:
-    # dockerd --ip-forward=false leaves forwarding off: a container cannot reach a LAN machine.
+    # dockerd --ip-forward=false (no moby integration test; daemon/config: EnableIPForward) leaves the
+    # host's forwarding off: a container cannot reach a LAN machine.
     on, off = published(tmp_path), published(tmp_path, "{ip-forward: false}")
     assert on.trace("client", "lan").disposition == "ACCEPTED"
     assert off.trace("client", "lan").disposition == "NOT_FORWARDING"
