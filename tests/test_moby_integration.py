@@ -330,7 +330,8 @@ def test_port_mapped_hairpin_udp(tmp_path: Path, proxy: str) -> None:
     assert (answer.reachable, answer.responder) == (True, "server")
     assert sim.trace("lan", "192.168.100.11", proto="udp", port=5353).responder == "server"
     closed = sim.trace("lan", "192.168.100.11", proto="udp", port=5354)
-    assert (closed.reachable, closed.disposition) == (False, "NO_SOCKET")
+    assert (closed.reachable, closed.disposition) == (False, "REFUSED")
+    assert "port unreachable" in closed.detail
     result = netsim_cli("trace", path, "client", "192.168.100.11", "--udp", "5353", "--frames")
     assert result.exit_code == 0, result.output
     assert "UDP 192.168.100.11:5353 >" in result.stdout or "UDP 5353 >" in result.stdout
@@ -363,3 +364,20 @@ def test_expose_in_the_file_starts_a_listener(tmp_path: Path) -> None:
     bad = topology(tmp_path, "hosts: {node1: {}}\ncontainers:\n  dns: {expose: [\"53/icmp\"]}\n")
     result = netsim_cli("reach", bad)
     assert result.exit_code == 2 and "containers.dns.expose[0]: unknown protocol 'icmp'" in result.stderr
+
+
+def test_port_unreachable_comes_back_through_masquerade_about_the_senders_own_datagram(tmp_path: Path) -> None:
+    # The ICMP error is RELATED to the masqueraded flow: the host rewrites its destination and the
+    # quoted datagram's source back to the container (nf_nat_icmp_reply_translation), so the
+    # container's socket hears "port unreachable" about the datagram it sent.
+    sim = netsim.load(topology(tmp_path, UDP.replace("PROXY", "true")))
+    result = sim.trace("client", "lan", proto="udp", port=9)
+    assert (result.disposition, result.responder) == ("REFUSED", "lan")
+    client = sim.container("client").endpoints["clientnet"].address
+    node, _, action, _, frame = result.steps[-1]
+    assert (node, action) == ("client", "DELIVERED")
+    error = frame.payload
+    assert error.dst == int(client) and error.payload.quoted.src == int(client)
+    assert error.payload.quoted.dst == int(sim.host("lan").address)
+    wire = [f for n, _, a, _, f in result.steps if n == "lan" and a == "TRANSMITTED"][-1]
+    assert wire.payload.payload.quoted.src == int(sim.host("node1").address)  # as lan saw it: masqueraded

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from ..datapath.netns import Namespace
 
 ACCEPTED = "ACCEPTED"
-REFUSED = "REFUSED"  # TCP: the destination answered with RST
+REFUSED = "REFUSED"  # the destination turned it down: TCP RST, ICMP port unreachable
 OTHER_RESPONDER = "OTHER_RESPONDER"  # someone else owns the same address (B32)
 NO_REPLY = "NO_REPLY"
 NAME_UNRESOLVED = "NAME_UNRESOLVED"
@@ -32,7 +32,7 @@ def outcome(probe: Probe, timeout: float) -> tuple[Optional["Namespace"], str, s
         return None, NO_REPLY, f"reply after {rtt:.3f}s, past the {timeout:g}s timeout", probe.reply_steps
     if rtt is not None and probe.responder is not None:
         if probe.refused:
-            return None, REFUSED, "connection refused (RST)", probe.reply_steps
+            return None, REFUSED, probe.refused, probe.reply_steps
         return probe.responder, ACCEPTED, "", probe.reply_steps
     drop = probe.main_drop()
     if drop is None:

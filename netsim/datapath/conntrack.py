@@ -4,6 +4,11 @@ A connection is keyed by its original tuple and by its reply tuple.  NAT rules a
 consulted for the first packet; the binding is stored as the reply tuple, and every later
 packet in either direction is rewritten from it.  That is why a masqueraded echo reply finds
 its way back to the container without any rule matching it.
+
+An ICMP error is tracked as RELATED to the connection of the datagram it quotes
+(``icmp_error_message``), and NAT rewrites the quoted datagram back along with the outer
+header (``nf_nat_icmp_reply_translation``), so a port unreachable from behind a DNAT or a
+masquerade reaches the sender about the addresses it used.
 """
 
 from __future__ import annotations
@@ -15,6 +20,12 @@ from .packet import ICMP, ICMP_ECHO, ICMP_ECHOREPLY, IPv4, with_ports
 Tuple = tuple[int, int, int, int, int]  # proto, src, sport, dst, dport (ICMP: id, type)
 
 
+def related(pkt: IPv4) -> bool:
+    """Whether ``pkt`` is an ICMP error quoting a datagram (conntrack's RELATED, when tracked)."""
+    seg = pkt.payload
+    return type(seg) is ICMP and seg.quoted is not None
+
+
 def tuple_of(pkt: IPv4) -> Optional[Tuple]:
     seg = pkt.payload
     if type(seg) is ICMP:
@@ -22,6 +33,15 @@ def tuple_of(pkt: IPv4) -> Optional[Tuple]:
             return None  # errors are RELATED to another connection; not tracked on their own
         return (1, pkt.src, seg.ident, pkt.dst, seg.type)
     return (pkt.proto, pkt.src, seg.sport, pkt.dst, seg.dport)  # type: ignore[union-attr]
+
+
+def _related_tuple(pkt: IPv4) -> Optional[Tuple]:
+    """The tuple a packet of the connection an ICMP error is about would have, travelling the error's way."""
+    seg = pkt.payload
+    quoted = seg.quoted if type(seg) is ICMP else None
+    if quoted is None or type(quoted.payload) is ICMP:
+        return None
+    return invert(tuple_of(quoted))  # type: ignore[arg-type]
 
 
 def invert(t: Tuple) -> Tuple:
@@ -56,6 +76,25 @@ class Conn:
     def source_port(self) -> int:
         """The translated source port (ICMP: echo id) that replies will be addressed to."""
         return self.reply[2] if self.reply[0] == 1 else self.reply[4]
+
+    def manip_related(self, pkt: IPv4, is_reply: bool, dst: bool) -> IPv4:
+        """An ICMP error about this connection: the outer destination (or source) as the connection's
+        packets get it, and the quoted datagram's source (or destination) translated to match."""
+        if dst:
+            addr, port = (self.orig[1], self.orig[2]) if is_reply else (self.reply[1], self.reply[2])
+        else:
+            addr, port = (self.orig[3], self.orig[4]) if is_reply else (self.reply[3], self.reply[4])
+        icmp: ICMP = pkt.payload  # type: ignore[assignment]
+        quoted: IPv4 = icmp.quoted  # type: ignore[assignment]
+        if dst:
+            if pkt.dst == addr and quoted.src == addr and _sport(quoted) == port:
+                return pkt
+            quoted = with_ports(quoted, addr, quoted.dst, port, _dport(quoted))
+            return pkt._replace(dst=addr, payload=icmp._replace(data=quoted))
+        if pkt.src == addr and quoted.dst == addr and _dport(quoted) == port:
+            return pkt
+        quoted = with_ports(quoted, quoted.src, addr, _sport(quoted), port)
+        return pkt._replace(src=addr, payload=icmp._replace(data=quoted))
 
     # In both rewrites an ICMP echo's id plays the port: it sits at index 2 of both tuples.
 
@@ -99,10 +138,16 @@ class Conntrack:
         self._table: dict[Tuple, tuple[Conn, bool]] = {}
 
     def lookup(self, pkt: IPv4) -> tuple[Optional[Conn], bool, bool]:
-        """(connection, is_reply_direction, is_new); connection None for untracked packets."""
+        """(connection, is_reply_direction, is_new); connection None for untracked packets.
+
+        An ICMP error comes back with the connection it is RELATED to and is_new False; the
+        caller tells it by its payload (``related``).
+        """
         t = tuple_of(pkt)
         if t is None:
-            return None, False, False
+            related = _related_tuple(pkt)
+            hit = self._table.get(related) if related is not None else None
+            return (hit[0], hit[1], False) if hit is not None else (None, False, False)
         hit = self._table.get(t)
         if hit is not None:
             return hit[0], hit[1], False

@@ -48,6 +48,7 @@ from netsim.datapath.packet import (
     ETH_P_ARP,
     ETH_P_IP,
     ICMP,
+    ICMP_QUOTE_MAX,
     IPPROTO_ICMP,
     IPPROTO_TCP,
     IPPROTO_UDP,
@@ -160,7 +161,9 @@ def _icmp_to_scapy(seg: ICMP) -> Packet:
     # holds it as ident (high 16 bits) and seq (low 16 bits). The table below follows the ICMP
     # fields_desc of scapy 2.8. test_every_icmp_type_keeps_its_rest_of_header pins all 256
     # types, so a scapy release that changes the layout fails that test.
-    t, rest, data = seg.type, seg.ident << 16 | seg.seq, seg.data
+    t, rest = seg.type, seg.ident << 16 | seg.seq
+    quoted = seg.quoted
+    data: bytes = bytes(_ipv4_to_scapy(quoted))[:ICMP_QUOTE_MAX] if quoted is not None else seg.data  # type: ignore[assignment]
     fields: dict[str, Any]
     if t in (0, 8, 13, 14, 15, 16, 17, 18, 37, 38):  # scapy's icmp_id_seq_types
         fields = {"id": seg.ident, "seq": seg.seq}

@@ -13,11 +13,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable, Optional
 
 from .addr import BROADCAST_MAC, ip_str, mac_str, prefix_mask
-from .conntrack import Conntrack
+from .conntrack import Conntrack, related
 from .device import Loopback, NetDevice
 from .drop import DropReason
 from .netfilter import Netfilter, Packet, Rule, describe
-from .packet import (ARP, ARPOP_REPLY, ARPOP_REQUEST, ICMP, ICMP_ECHO, ICMP_ECHOREPLY, TCP,
+from .packet import (ARP, ARPOP_REPLY, ARPOP_REQUEST, ICMP, ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_ECHOREPLY,
+                     ICMP_PORT_UNREACH, TCP,
                      TCP_ACK, TCP_RST, TCP_SYN, UDP, Ether, IPv4)
 from .route import Route, RouteTable
 from .skb import Skb
@@ -236,6 +237,10 @@ class Namespace:
             self._reply(skb, reply)
         elif icmp.type == ICMP_ECHOREPLY:
             self._to_socket(skb, icmp.ident, f"echo reply id={icmp.ident} seq={icmp.seq}")
+        elif icmp.quoted is not None and type(icmp.quoted.payload) is not ICMP:
+            # An error about a datagram this stack sent: the socket it came from hears of it.
+            sport = icmp.quoted.payload.sport  # type: ignore[union-attr]
+            self._to_socket(skb, sport, f"icmp type {icmp.type} code {icmp.code} for port {sport}")
         else:
             skb.drop(self.name, "-", DropReason.NO_SOCKET, f"icmp type {icmp.type}")
 
@@ -244,15 +249,17 @@ class Namespace:
 
     def udp_rcv(self, skb: Skb, pkt: IPv4, udp: UDP) -> None:
         """A waiting probe takes its answer; a listening service echoes the datagram back (an echo
-        service, as the UDP tests of Docker's suite run); a closed port drops it.  The ICMP port
-        unreachable Linux would send back is not modelled, so a closed port looks like silence."""
+        service, as the UDP tests of Docker's suite run); a closed port answers ICMP port
+        unreachable, quoting the datagram (``__udp4_lib_rcv`` -> ``icmp_send``).  Errors are not
+        rate-limited (``icmp_ratelimit``): every probe gets its answer."""
         if udp.dport in self.echo_sockets and not self.listens("udp", pkt.dst, udp.dport):
             self._to_socket(skb, udp.dport, f"udp datagram to port {udp.dport}")
         elif self.listens("udp", pkt.dst, udp.dport):
             skb.step(self.name, "-", "DELIVERED", f"datagram to listening port {udp.dport}: echoed")
             self._reply(skb, IPv4(pkt.dst, pkt.src, UDP(udp.dport, udp.sport, udp.data), ttl=64))
         else:
-            skb.drop(self.name, "-", DropReason.NO_SOCKET, f"udp port {udp.dport} closed (no listener)")
+            skb.step(self.name, "-", "DELIVERED", f"datagram to closed port {udp.dport}: ICMP port unreachable")
+            self._reply(skb, IPv4(pkt.dst, pkt.src, ICMP(ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, data=pkt), ttl=64))
 
     def tcp_rcv(self, skb: Skb, pkt: IPv4, tcp: TCP) -> None:
         if tcp.flags & TCP_SYN and not tcp.flags & TCP_ACK:
@@ -354,6 +361,8 @@ class Namespace:
         ct = skb.ct
         if ct is None:
             state = "UNTRACKED"
+        elif related(pkt):
+            state = "RELATED"
         elif skb.ct_reply or ct.seen_reply:
             state = "ESTABLISHED"
         else:
@@ -400,7 +409,7 @@ class Namespace:
                 return False
             if verdict == "DNAT" and rule is not None:
                 conn.dnat(rule.target.to_addr, rule.target.to_port)  # type: ignore[arg-type]
-        new = conn.manip_dst(pkt, is_reply)
+        new = conn.manip_related(pkt, is_reply, dst=True) if related(pkt) else conn.manip_dst(pkt, is_reply)
         if new is not pkt:
             skb.step(self.name, iif or oif, "NAT", (_describe_nat, "dst", pkt.dst, new.dst))
             skb.frame = Ether(skb.frame.dst, skb.frame.src, new, skb.frame.vlan)
@@ -427,9 +436,9 @@ class Namespace:
                 self.ct.make_unique(conn)
             self.ct.confirm(conn)
             skb.ct_new = False
-        elif skb.ct_reply:
+        elif skb.ct_reply and not related(pkt):
             conn.seen_reply = True
-        new = conn.manip_src(pkt, skb.ct_reply)
+        new = conn.manip_related(pkt, skb.ct_reply, dst=False) if related(pkt) else conn.manip_src(pkt, skb.ct_reply)
         if new is not pkt:
             skb.step(self.name, oif or iif, "NAT", (_describe_nat, "src", pkt.src, new.src))
             skb.frame = Ether(skb.frame.dst, skb.frame.src, new, skb.frame.vlan)

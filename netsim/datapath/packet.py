@@ -23,6 +23,10 @@ ICMP_ECHOREPLY = 0
 ICMP_DEST_UNREACH = 3
 ICMP_ECHO = 8
 ICMP_TIME_EXCEEDED = 11
+ICMP_PORT_UNREACH = 3  # a code of ICMP_DEST_UNREACH
+
+#: Linux quotes the offending datagram up to a 576-byte error (icmp_send): 576 - 20 - 8 bytes.
+ICMP_QUOTE_MAX = 548
 
 ARPOP_REQUEST = 1
 ARPOP_REPLY = 2
@@ -40,11 +44,18 @@ class ICMP(NamedTuple):
     code: int
     ident: int = 0  # echo: identifier; other types: high half of the 32-bit "rest of header"
     seq: int = 0  # echo: sequence number; other types: low half
-    data: bytes = b""
+    #: an error's quoted datagram is kept as its record, so conntrack and NAT can read and
+    #: rewrite it (as the kernel does in place); on the wire it is its first ICMP_QUOTE_MAX bytes
+    data: Union[bytes, "IPv4"] = b""
 
     @property
     def is_echo(self) -> bool:
         return self.type in (ICMP_ECHO, ICMP_ECHOREPLY)
+
+    @property
+    def quoted(self) -> Optional["IPv4"]:
+        """The datagram an error message is about, if this is one."""
+        return self.data if type(self.data) is IPv4 else None
 
 
 class TCP(NamedTuple):
@@ -120,7 +131,8 @@ _PROTO_OF = {ICMP: IPPROTO_ICMP, TCP: IPPROTO_TCP, UDP: IPPROTO_UDP}
 
 def l4_length(seg: L4) -> int:
     if type(seg) is ICMP:
-        return 8 + len(seg.data)
+        quoted = seg.quoted
+        return 8 + (min(quoted.length, ICMP_QUOTE_MAX) if quoted is not None else len(seg.data))
     if type(seg) is TCP:
         return 20 + len(seg.data)
     data = seg.data  # UDP

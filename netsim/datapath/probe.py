@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Callable, NamedTuple, Optional
 
 from .addr import ip_str
 from .drop import DropReason
-from .packet import ICMP, ICMP_ECHO, TCP, TCP_RST, TCP_SYN, UDP, Ether, IPv4
+from .packet import ICMP, ICMP_ECHO, ICMP_PORT_UNREACH, TCP, TCP_RST, TCP_SYN, UDP, Ether, IPv4
 from .skb import Skb, Step
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ class Probe:
         self.responder: Optional["Namespace"] = None  # whose stack sent the reply that came back
         self.drops: list[Drop] = []
         self.reply_steps: tuple[Step, ...] = ()
-        self.refused = False  # TCP answered with RST
+        self.refused = ""  # why the destination turned the probe down: a TCP RST, an ICMP unreachable
         self.no_route = False
         self._socket = -1  # echo id or local port the answer is delivered to
 
@@ -83,7 +83,10 @@ class Probe:
             return
         seg = skb.frame.payload.payload  # type: ignore[union-attr]
         if type(seg) is TCP and seg.flags & TCP_RST:
-            self.refused = True
+            self.refused = "connection refused (RST)"
+        elif type(seg) is ICMP and seg.quoted is not None:
+            self.refused = f"ICMP destination unreachable, code {seg.code}" + \
+                (" (port unreachable)" if seg.code == ICMP_PORT_UNREACH else "")
         self.replied_at = ns.world.sched.now
         self.responder = skb.origin
         self.reply_steps = tuple(skb.steps)
