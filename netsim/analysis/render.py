@@ -9,6 +9,7 @@ without a version or timestamp), which is what makes ``netsim run`` folders diff
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -155,6 +156,15 @@ def _hex_rgb(colour: str) -> tuple[float, float, float]:
     return tuple(int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5))  # type: ignore[return-value]
 
 
+class NetsimFigure(Figure):
+    """A Figure that notebooks show as a picture even though pyplot (and its inline backend) never ran."""
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        save_png(self, buffer)
+        return buffer.getvalue()
+
+
 def heatmap(df: pd.DataFrame, title: str) -> Figure:
     """Sources down, one column per (destination, address) across, one colour per disposition.
 
@@ -176,7 +186,7 @@ def heatmap(df: pd.DataFrame, title: str) -> Figure:
     labelled = len(sources) <= _MAX_LABELLED_ROWS and len(pairs) <= _MAX_LABELLED_COLUMNS
     width = 3.5 + 0.32 * len(pairs) if labelled else 12.0
     height = 2.5 + 0.3 * len(sources) if labelled else 9.0
-    fig = Figure(figsize=(max(width, 6.0), max(height, 4.0)), dpi=_DPI, layout="constrained")
+    fig = NetsimFigure(figsize=(max(width, 6.0), max(height, 4.0)), dpi=_DPI, layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     if not len(df):
@@ -206,7 +216,7 @@ def heatmap(df: pd.DataFrame, title: str) -> Figure:
     return fig
 
 
-def save_png(fig: Figure, path: "str | os.PathLike[str]") -> None:
+def save_png(fig: Figure, path: "str | os.PathLike[str] | io.BytesIO") -> None:
     """Write the figure as PNG bytes that depend only on the figure (no software tag, no timestamp)."""
     fig.savefig(path, format="png", dpi=_DPI, metadata={"Software": None})
 
