@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import zlib
 import math
 import os
 from typing import TYPE_CHECKING, Any, Optional, Sequence
@@ -143,12 +144,28 @@ _MAX_LABELLED_COLUMNS = 60
 _DPI = 100
 
 
+#: One colour per disposition whatever else a table holds, so pictures of two topologies, or of
+#: one before and after a change, can be compared by eye.
+_FIXED_COLOURS = dict(zip(
+    ("OTHER_RESPONDER", "NO_ROUTE", "ISOLATED", "DIRECT_ACCESS_DENIED", "ICC_DISABLED", "INTERNAL_NETWORK",
+     "DENIED", "NEIGH_FAILED", "LINK_DOWN", "NOT_FORWARDING", "NO_REPLY", "REFUSED", "NAME_UNRESOLVED",
+     "NO_DNS_ON_DEFAULT_BRIDGE", "MARTIAN_SOURCE", "TTL_EXPIRED", "NO_SOCKET", "BRIDGE_HAIRPIN"),
+    _PALETTE,
+))
+
+
 def disposition_colours(dispositions: Sequence[str]) -> dict[str, str]:
-    """ACCEPTED is green; the others take palette colours in sorted-name order (stable across runs)."""
-    others = sorted(set(dispositions) - {ACCEPTED})
-    colours = {name: _PALETTE[i % len(_PALETTE)] for i, name in enumerate(others)}
-    if ACCEPTED in dispositions:
-        colours[ACCEPTED] = _ACCEPTED_COLOUR
+    """The colour of each disposition present: ACCEPTED green, the others fixed by name.
+
+    A name outside the table (a new drop reason) gets a palette colour from a hash of the name,
+    so it too is the same in every picture.
+    """
+    colours = {}
+    for name in sorted(set(dispositions)):
+        if name == ACCEPTED:
+            colours[name] = _ACCEPTED_COLOUR
+        else:
+            colours[name] = _FIXED_COLOURS.get(name) or _PALETTE[zlib.crc32(name.encode()) % len(_PALETTE)]
     return colours
 
 
@@ -184,8 +201,8 @@ def heatmap(df: pd.DataFrame, title: str) -> Figure:
         image[row_of[src], col_of[(dst, addr)]] = _hex_rgb(colours[disposition])
 
     labelled = len(sources) <= _MAX_LABELLED_ROWS and len(pairs) <= _MAX_LABELLED_COLUMNS
-    width = 3.5 + 0.32 * len(pairs) if labelled else 12.0
-    height = 2.5 + 0.3 * len(sources) if labelled else 9.0
+    width = 3.5 + 0.32 * len(pairs) if labelled else 14.0
+    height = 2.5 + 0.3 * len(sources) if labelled else 11.0
     fig = NetsimFigure(figsize=(max(width, 6.0), max(height, 4.0)), dpi=_DPI, layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
@@ -203,6 +220,12 @@ def heatmap(df: pd.DataFrame, title: str) -> Figure:
         ax.set_yticks(np.arange(-0.5, len(sources)), minor=True)
         ax.grid(which="minor", color="white", linewidth=1)
         ax.tick_params(which="minor", length=0)
+    elif len(df):
+        # Too many cells for a label each: label every k-th, so the labels stay legible at any size.
+        xs = range(0, len(pairs), math.ceil(len(pairs) / _MAX_LABELLED_COLUMNS))
+        ys = range(0, len(sources), math.ceil(len(sources) / _MAX_LABELLED_ROWS))
+        ax.set_xticks(list(xs), [f"{pairs[i][0]} {pairs[i][1]}" for i in xs], rotation=90, fontsize=6)
+        ax.set_yticks(list(ys), [sources[i] for i in ys], fontsize=6)
     else:
         ax.set_xticks([])
         ax.set_yticks([])
