@@ -29,7 +29,8 @@ from .datapath.scheduler import SimpyScheduler
 from .datapath.switch import Switch
 from .datapath.world import World
 from .engine.config import DaemonConfig
-from .engine.daemon import Container, Engine, NetworkCollection, ContainerCollection, PortBinding
+from .engine.daemon import Container, Engine, NetworkCollection, ContainerCollection
+from .engine.ports import PortBinding
 from .engine.profile import PROFILES, EngineProfile
 from .errors import DockerError, NetsimError, TopologyError, UnderlayError
 from .topology.spec import GATEWAY_NAME, ContainerSpec, EventSpec, TopologySpec, UnderlaySpec

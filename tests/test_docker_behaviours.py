@@ -12,7 +12,7 @@ import pytest
 
 import netsim
 from netsim.datapath.addr import mac_str
-from netsim.engine.daemon import PortBinding
+from netsim.engine.ports import PortBinding
 from netsim.errors import DockerError
 from netsim.topology.spec import UnderlaySpec
 

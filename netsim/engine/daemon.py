@@ -28,23 +28,13 @@ from .drivers.host import HostDriver
 from .drivers.null import NullDriver
 from .config import DaemonConfig
 from .ipam import AddressPool, pick_subnet
+from .ports import PortBinding, port_bindings
 from .profile import EngineProfile
 
 #: The drivers a local engine knows; overlay and macvlan join this list in later issues.
 DRIVERS: dict[str, type] = {"bridge": BridgeDriver, "host": HostDriver, "null": NullDriver}
 
 RANDOM_PORTS = (49153, 65535)  # B23: ip_local_port_range fallback
-
-
-@dataclass(frozen=True)
-class PortBinding:
-    container_port: int
-    host_port: int
-    proto: str = "tcp"
-    host_ip: Optional[IPv4Address] = None  # None: 0.0.0.0
-
-    def __str__(self) -> str:
-        return f"{self.host_ip or '0.0.0.0'}:{self.host_port}:{self.container_port}/{self.proto}"
 
 
 @dataclass
@@ -283,7 +273,7 @@ class ContainerCollection(_Collection["Container"]):
 
     def run(self, name: str, network: Optional[str] = None, network_mode: Optional[str] = None,
             networks: Optional[Mapping[str, Mapping[str, Any]]] = None,
-            ports: Optional[Sequence[PortBinding]] = None,
+            ports: Union[Mapping[Any, Any], Sequence[Any], None] = None,
             links: Union[Mapping[str, str], Sequence[tuple[str, str]], None] = None,
             hostname: Optional[str] = None, expose: Sequence[Union[int, str]] = ()) -> Container:
         """``docker run -d --name NAME [--network N | --network host|none|container:X] ...``.
@@ -292,6 +282,8 @@ class ContainerCollection(_Collection["Container"]):
         started on several networks at once (compose style); ``network`` is the one-network form.
         ``expose`` lists ports as ``5432`` or ``"53/udp"`` (the image's EXPOSE or ``--expose``).
         ``links`` maps target -> alias, or lists (target, alias) pairs when one target has several.
+        ``ports`` takes docker-py's ``{"80/tcp": 8080}``, ``-p`` strings ``["8080:80"]`` or
+        PortBinding records.  A refused run leaves nothing behind: no container, no namespace.
         """
         engine = self.engine
         if name in self._by_name:
@@ -303,6 +295,7 @@ class ContainerCollection(_Collection["Container"]):
             raise DockerError(f"name {name} is already taken in this simulation (by a host, the underlay's "
                               "router or a container on another host)", fix="give the container a name of its own")
         exposed = [_exposed_port(port) for port in expose]  # checked before anything is created
+        bindings = port_bindings(ports)
         attach: dict[str, Mapping[str, Any]] = dict(networks or {})
         if network is not None:
             attach = {network: {}, **attach}
@@ -338,14 +331,18 @@ class ContainerCollection(_Collection["Container"]):
         self._by_name[name] = ctr
         # On a user-defined network a link is a container-scoped alias, resolved once its target exists.
         ctr.links.extend(pairs)
-        for net_name, opts in attach.items():
-            net = engine.networks.get(net_name)
-            aliases = tuple(opts.get("aliases") or ())
-            addr = opts.get("ipv4_address")
-            engine._connect(ctr, net, aliases, IPv4Address(addr) if addr else None, ())
-        for binding in ports or ():
-            engine._publish(ctr, binding)
-        engine._program_links(ctr)
+        try:
+            for net_name, opts in attach.items():
+                net = engine.networks.get(net_name)
+                aliases = tuple(opts.get("aliases") or ())
+                addr = opts.get("ipv4_address")
+                engine._connect(ctr, net, aliases, IPv4Address(addr) if addr else None, ())
+            for binding in bindings:
+                engine._publish(ctr, binding)
+            engine._program_links(ctr)
+        except DockerError:
+            self._remove(ctr)  # as dockerd does when a start fails: nothing half-made stays
+            raise
         return ctr
 
 

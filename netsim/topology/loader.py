@@ -24,7 +24,8 @@ import yaml
 from yaml.constructor import ConstructorError
 
 from netsim.engine.config import DaemonConfig
-from netsim.errors import TopologyError
+from netsim.engine.ports import parse_port
+from netsim.errors import DockerError, TopologyError, one_line
 
 from .spec import (
     EVENT_KINDS,
@@ -1101,35 +1102,19 @@ class _Parser:
 
     def port(self, value: Any, path: str) -> PortSpec:
         """Docker's ``[host_ip:][host_port:]container_port[/proto]``, or a bare container port number."""
-        if isinstance(value, int) and not isinstance(value, bool):
-            return PortSpec(container_port=self.port_number(str(value), path), key_path=path)
-        text = self.string(value, path)
-        rest, slash, proto = text.partition("/")
-        if slash and proto not in _PROTOS:
-            self.fail(path, f"unknown protocol {proto!r} in port {text!r}", _suggest(proto, _PROTOS, "protocols"))
-        if "-" in rest:
-            self.fail(path, f"port ranges are not supported: {text!r}", "list each port on its own line")
-        parts = rest.split(":")
-        if len(parts) > 3:
-            self.fail(
-                path, f"invalid port {text!r}", 'write "[host_ip:][host_port:]container_port[/proto]", e.g. "8080:80"'
-            )
-        host_ip = None
-        if len(parts) == 3:
-            try:
-                host_ip = IPv4Address(parts[0])
-            except ValueError:
-                self.fail(
-                    path,
-                    f"invalid host IP {parts[0]!r} in port {text!r}",
-                    "use an IPv4 address, e.g. 127.0.0.1:8080:80",
-                )
-        host_port = self.port_number(parts[-2], path) if len(parts) >= 2 and parts[-2] != "" else None
+        if not (isinstance(value, int) and not isinstance(value, bool)):
+            value = self.string(value, path)
+            if len(value) > _QUOTE_LIMIT:
+                self.fail(path, f"invalid port {_quote(value)}", 'write it like "8080:80"')
+        try:
+            binding = parse_port(value)
+        except DockerError as err:
+            self.fail(path, one_line(err.message), err.fix or 'write it like "8080:80"')
         return PortSpec(
-            container_port=self.port_number(parts[-1], path),
-            host_port=host_port,
-            host_ip=host_ip,
-            proto=cast(Proto, proto or "tcp"),
+            container_port=binding.container_port,
+            host_port=binding.host_port or None,
+            host_ip=binding.host_ip,
+            proto=cast(Proto, binding.proto),
             key_path=path,
         )
 

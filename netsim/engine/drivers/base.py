@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Optional, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from ...datapath.device import NetDevice
     from ...datapath.netfilter import Rule
-    from ..daemon import Endpoint, Network, PortBinding
+    from ..daemon import Endpoint, Network
+    from ..ports import PortBinding
 
 
 @dataclass

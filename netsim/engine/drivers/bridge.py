@@ -17,7 +17,8 @@ from .base import JoinInfo
 
 if TYPE_CHECKING:
     from ...datapath.netfilter import Rule
-    from ..daemon import Endpoint, Network, PortBinding
+    from ..daemon import Endpoint, Network
+    from ..ports import PortBinding
 
 
 class BridgeDriver:

@@ -1,0 +1,68 @@
+"""A newcomer's first day, from the user's side: the Python API, the CLI and the docs as written."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address
+
+import pytest
+
+import netsim
+from netsim.engine.ports import PortBinding
+from netsim.errors import DockerError
+
+
+def lab() -> tuple[netsim.Simulation, netsim.Host]:
+    sim = netsim.Simulation("api", seed=1)
+    node = sim.add_host("node1")
+    sim.add_host("ext", docker=False)
+    return sim, node
+
+
+@pytest.mark.parametrize("ports", [
+    ["8080:80"],
+    {"80/tcp": 8080},
+    {"80": 8080},
+    {80: [8080]},
+    {"80/tcp": ("0.0.0.0", 8080)},
+    [PortBinding(80, 8080)],
+], ids=["compose-string", "docker-py", "docker-py-no-proto", "docker-py-list", "docker-py-tuple", "record"])
+def test_run_publishes_ports_in_docker_pys_and_composes_forms(ports: object) -> None:
+    sim, node = lab()
+    web = node.containers.run("web", ports=ports)
+    assert [str(p) for p in web.ports] == ["0.0.0.0:8080:80/tcp"]
+    result = sim.trace("ext", str(sim.host("node1").address), proto="tcp", port=8080)
+    assert (result.reachable, result.responder) == (True, "web")
+
+
+def test_run_takes_udp_loopback_and_random_ports() -> None:
+    sim, node = lab()
+    web = node.containers.run("web", ports={"53/udp": ("127.0.0.1", 5353), "80/tcp": None})
+    by_proto = {p.proto: p for p in web.ports}
+    assert (by_proto["udp"].host_ip, by_proto["udp"].host_port) == (IPv4Address("127.0.0.1"), 5353)
+    assert by_proto["tcp"].host_port >= 49153  # None: a random port, as docker-py means it
+
+
+@pytest.mark.parametrize(("ports", "message"), [
+    ("8080:80", "ports must be a list or a mapping"),
+    (["8080:８０"], "invalid port number"),
+    ({"80/icmp": 8080}, "unknown protocol 'icmp'"),
+    ({"80/tcp": 3.5}, "invalid host port"),
+])
+def test_bad_ports_are_refused_before_anything_is_made(ports: object, message: str) -> None:
+    sim, node = lab()
+    with pytest.raises(DockerError, match=message):
+        node.containers.run("web", ports=ports)
+    assert "web" not in sim.world.namespaces and "web" not in node.containers
+    assert not node.networks.get("bridge").endpoints
+
+
+def test_a_start_that_fails_half_way_leaves_nothing_behind() -> None:
+    # The second container asks for a host port the first holds: dockerd removes what it made.
+    sim, node = lab()
+    node.containers.run("one", ports=["8080:80"])
+    with pytest.raises(DockerError):
+        node.containers.run("two", ports=["8080:80"])
+    assert "two" not in node.containers and "two" not in sim.world.namespaces
+    assert list(node.networks.get("bridge").endpoints) == ["one"]
+    node.containers.run("two", ports=["8081:80"])  # the name and the address are free again
+    assert str(sim.container("two").endpoints["bridge"].address) == "172.17.0.3"
