@@ -66,3 +66,26 @@ def test_a_start_that_fails_half_way_leaves_nothing_behind() -> None:
     assert list(node.networks.get("bridge").endpoints) == ["one"]
     node.containers.run("two", ports=["8081:80"])  # the name and the address are free again
     assert str(sim.container("two").endpoints["bridge"].address) == "172.17.0.3"
+
+
+def test_network_mode_names_the_network_it_was_started_on() -> None:
+    # docker inspect: HostConfig.NetworkMode is the --network given, "bridge" by default.
+    _, node = lab()
+    node.networks.create("front")
+    assert node.containers.run("a", network="front").attrs["HostConfig"] == {"NetworkMode": "front"}
+    assert node.containers.run("b").attrs["HostConfig"] == {"NetworkMode": "bridge"}
+    assert node.containers.run("c", network_mode="none").attrs["HostConfig"] == {"NetworkMode": "none"}
+
+
+def test_a_container_without_networks_is_told_so_not_blamed_on_the_default_bridge() -> None:
+    sim, node = lab()
+    node.networks.create("front")
+    node.containers.run("a", network="front")
+    loner = node.containers.run("loner", network="front")
+    node.networks.get("front").disconnect(loner)
+    node.containers.run("isolated", network_mode="none")
+    table = sim.reachability_by_name()
+    for src in ("loner", "isolated"):
+        rows = table[(table.src == src) & (table.name == "a")]
+        assert list(rows.disposition) == ["NO_NETWORK"], src
+    assert sim.trace("loner", "a").disposition == "NO_NETWORK"

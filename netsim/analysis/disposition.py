@@ -17,6 +17,7 @@ OTHER_RESPONDER = "OTHER_RESPONDER"  # someone else owns the same address (B32)
 NO_REPLY = "NO_REPLY"
 NAME_UNRESOLVED = "NAME_UNRESOLVED"
 NO_DNS_ON_DEFAULT_BRIDGE = "NO_DNS_ON_DEFAULT_BRIDGE"
+NO_NETWORK = "NO_NETWORK"  # the container has no network left (network_mode none, or all disconnected)
 DENIED = "DENIED"  # a netfilter rule without a Docker-specific label
 LINK_DOWN = "LINK_DOWN"
 

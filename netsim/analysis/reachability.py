@@ -21,11 +21,12 @@ from ..datapath.probe import Probe
 from ..datapath.scheduler import InstantScheduler
 from ..engine.dns import Answer, candidate_names, names_of, resolve
 from ..errors import NetsimError
-from .disposition import (ACCEPTED, NAME_UNRESOLVED, NO_DNS_ON_DEFAULT_BRIDGE, OTHER_RESPONDER, classify,
+from .disposition import (ACCEPTED, NAME_UNRESOLVED, NO_DNS_ON_DEFAULT_BRIDGE, NO_NETWORK, OTHER_RESPONDER, classify,
                           outcome, path_of)
 
 if TYPE_CHECKING:
     from ..datapath.netns import Namespace
+    from ..engine.daemon import Container
     from ..simulation import Simulation
 
 COLUMNS = ["src", "dst", "addr", "network", "reachable", "disposition", "detail", "path"]
@@ -288,10 +289,8 @@ def _by_name_rows(sim: "Simulation", prober: Prober) -> pd.DataFrame:
                 if name in own_names[src.name] and not any(name in own for c, own in own_names.items()
                                                             if c != src.name):
                     continue  # a container's own name, that no one else has: not a question
-                on_user_net = resolver is not None and any(
-                    ep.network.user_defined for ep in resolver.endpoints.values())
-                disposition = NAME_UNRESOLVED if on_user_net else NO_DNS_ON_DEFAULT_BRIDGE
-                rows.append((src.name, name, "", "", "", False, disposition, "NXDOMAIN", ""))
+                disposition, detail = unresolved(resolver)
+                rows.append((src.name, name, "", "", "", False, disposition, detail, ""))
                 continue
             owner = answer.owners[0]
             if owner == src.name:
@@ -302,6 +301,15 @@ def _by_name_rows(sim: "Simulation", prober: Prober) -> pd.DataFrame:
             rows.append((src.name, name, owner, str(addr), answer.network, reachable, disposition, detail,
                          path_of(steps)))
     return pd.DataFrame(rows, columns=NAME_COLUMNS)
+
+
+def unresolved(resolver: Optional["Container"]) -> tuple[str, str]:
+    """Why a name found no answer, from where the asking container's resolver stands."""
+    if resolver is not None and not resolver.endpoints:
+        return NO_NETWORK, "NXDOMAIN: no network, only loopback"
+    if resolver is not None and any(ep.network.user_defined for ep in resolver.endpoints.values()):
+        return NAME_UNRESOLVED, "NXDOMAIN"
+    return NO_DNS_ON_DEFAULT_BRIDGE, "NXDOMAIN"
 
 
 def _resolver_of(sim: "Simulation", ctr):  # type: ignore[no-untyped-def]

@@ -136,7 +136,8 @@ def grid_report(df: pd.DataFrame, endpoints_order: Sequence[str], title: str) ->
 _ACCEPTED_COLOUR = "#2ca02c"
 # Distinct from green and from each other; the first ones are tab10's, then lighter tab20 shades.
 _PALETTE = ("#d62728", "#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
-            "#ff9896", "#aec7e8", "#ffbb78", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5")
+            "#ff9896", "#aec7e8", "#ffbb78", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5",
+            "#393b79")
 _EMPTY_COLOUR = "#ffffff"
 # Beyond this many sources or columns tick labels overlap into noise; the colours still tell the story.
 _MAX_LABELLED_ROWS = 40
@@ -149,7 +150,7 @@ _DPI = 100
 _FIXED_COLOURS = dict(zip(
     ("OTHER_RESPONDER", "NO_ROUTE", "ISOLATED", "DIRECT_ACCESS_DENIED", "ICC_DISABLED", "INTERNAL_NETWORK",
      "DENIED", "NEIGH_FAILED", "LINK_DOWN", "NOT_FORWARDING", "NO_REPLY", "REFUSED", "NAME_UNRESOLVED",
-     "NO_DNS_ON_DEFAULT_BRIDGE", "MARTIAN_SOURCE", "TTL_EXPIRED", "NO_SOCKET", "BRIDGE_HAIRPIN"),
+     "NO_DNS_ON_DEFAULT_BRIDGE", "MARTIAN_SOURCE", "TTL_EXPIRED", "NO_SOCKET", "BRIDGE_HAIRPIN", "NO_NETWORK"),
     _PALETTE,
 ))
 

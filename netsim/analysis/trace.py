@@ -20,8 +20,8 @@ from ..datapath.scheduler import SimpyScheduler
 from ..datapath.skb import Step
 from ..engine.dns import resolve
 from ..errors import NetsimError
-from .disposition import NAME_UNRESOLVED, NO_DNS_ON_DEFAULT_BRIDGE, NO_REPLY, classify
-from .reachability import PING_TIMEOUT, Prober, _resolver_of
+from .disposition import NAME_UNRESOLVED, NO_REPLY, classify
+from .reachability import PING_TIMEOUT, Prober, _resolver_of, unresolved
 
 if TYPE_CHECKING:
     from scapy.packet import Packet as ScapyPacket
@@ -65,8 +65,7 @@ def _by_name(sim: "Simulation", kind: str, src: str, name: str) -> Target:
     resolver = _resolver_of(sim, sim.container(src))
     answer = resolve(resolver, name) if resolver is not None else None
     if answer is None:
-        on_user_net = resolver is not None and any(ep.network.user_defined for ep in resolver.endpoints.values())
-        return Target(None, None, None, NAME_UNRESOLVED if on_user_net else NO_DNS_ON_DEFAULT_BRIDGE)
+        return Target(None, None, None, unresolved(resolver)[0])
     owner = answer.owners[0]
     return Target(answer.addresses[0], owner, sim.container(owner).ns, answer.source)
 

@@ -142,6 +142,7 @@ class Container:
     ports: list[PortBinding] = field(default_factory=list)
     exposed: set[tuple[int, str]] = field(default_factory=set)  # (port, proto): EXPOSE and published
     gateway_endpoint: Optional[Endpoint] = None
+    first_network: str = "bridge"  # the --network it was started on, which HostConfig.NetworkMode names
     port_rules: list[tuple[str, Rule]] = field(default_factory=list)  # (table, rule) of its ports
 
     @property
@@ -163,7 +164,8 @@ class Container:
                            "Aliases": list(ep.aliases), "NetworkID": ep.network.id}
                     for name, ep in self.endpoints.items()}
         return {"Name": "/" + self.name, "Id": self.id,
-                "HostConfig": {"NetworkMode": self.network_mode if self.network_mode != "default" else "bridge"},
+                "HostConfig": {"NetworkMode": self.network_mode if self.network_mode != "default"
+                               else self.first_network},
                 "NetworkSettings": {"Networks": networks,
                                     "Ports": {f"{p.container_port}/{p.proto}": [
                                         {"HostIp": str(p.host_ip or "0.0.0.0"), "HostPort": str(p.host_port)}]
@@ -324,7 +326,7 @@ class ContainerCollection(_Collection["Container"]):
             ns = self.get(mode.split(":", 1)[1]).ns
         else:
             ns = Namespace(engine.world, name)
-        ctr = Container(engine, name, cid, ns, mode, hostname or cid[:12])
+        ctr = Container(engine, name, cid, ns, mode, hostname or cid[:12], first_network=next(iter(attach), "bridge"))
         for number, proto in exposed:
             ctr.exposed.add((number, proto))
             ns.listening.add((proto, 0, number))  # the service behind an EXPOSE listens there
