@@ -369,7 +369,7 @@ def test_argument_errors_are_one_line_naming_the_argument(args: list[object], cu
 
 @pytest.mark.parametrize(("content", "message"), [
     (b"\xff\xfe\x00\x81garbage\n", "it is not a reachability CSV"),
-    (b"a,b\n1,2\n", "lacks column(s) src, dst, addr"),
+    (b"a,b\n1,2\n", "lacks column(s) src, dst, network"),
 ], ids=["not-text", "wrong-columns"])
 def test_a_golden_that_is_not_a_table_is_one_line(tmp_path: Path, content: bytes, message: str) -> None:
     golden = tmp_path / "golden.csv"

@@ -259,14 +259,30 @@ def test_diff_lists_changed_missing_and_extra_rows(small: pd.DataFrame) -> None:
     assert str(diff).splitlines()[0] == "differs from golden table (9 rows): 1 changed, 1 missing, 1 extra"
 
 
-def test_diff_says_when_only_the_flag_or_the_network_changed(small: pd.DataFrame) -> None:
+def test_diff_says_when_only_the_flag_changed_and_a_network_is_a_different_row(small: pd.DataFrame) -> None:
     golden = small.copy()
     golden.loc[0, "reachable"] = False
     golden.loc[2, "network"] = "back"
     assert [str(c) for c in compare(small, golden).changes] == [
         "a -> b 10.0.0.2 (lan): was ACCEPTED (unreachable), now ACCEPTED",
-        "a -> c 10.0.0.3 (lan): network was back, now lan",
+        "extra: a -> c 10.0.0.3 (lan): now ACCEPTED",
+        "missing: a -> c 10.0.0.3 (back): was ACCEPTED",
     ]
+
+
+def test_shifted_addresses_are_not_a_change(small: pd.DataFrame) -> None:
+    # Adding a container renumbers first-fit addresses; no pair changed, so the golden holds.
+    shifted = small.assign(addr=small.addr.str.replace("10.0.", "10.1.", regex=False))
+    assert compare(shifted, small).ok
+
+
+def test_an_added_endpoint_is_reported_once(small: pd.DataFrame) -> None:
+    grown = pd.concat([small, pd.DataFrame([_row("a", "e", "10.0.0.9"), _row("e", "a", "10.0.0.1")],
+                                           columns=SMALL_COLUMNS)], ignore_index=True)
+    diff = compare(grown, small)
+    assert diff.added == ("e",) and diff.removed == ()
+    assert str(diff).splitlines()[1:] == ["  added endpoint e: 2 extra rows"]
+    assert compare(small, grown).removed == ("e",)
 
 
 def test_by_name_tables_are_keyed_by_source_and_name(basic: netsim.Simulation, tmp_path: Path) -> None:
@@ -287,7 +303,7 @@ def test_golden_problems_are_netsim_errors(small: pd.DataFrame, tmp_path: Path) 
         compare(small, tmp_path / "absent.csv")
     with pytest.raises(NetsimError, match="lacks column"):
         compare(small, small.drop(columns="disposition"))
-    with pytest.raises(NetsimError, match="two rows for src=a, dst=b, addr=10.0.0.2"):
+    with pytest.raises(NetsimError, match="two rows for src=a, dst=b, network=lan, addr=10.0.0.2"):
         compare(small, pd.concat([small, small.iloc[:1]]))
     with pytest.raises(NetsimError, match="reachable must be True or False"):
         compare(small, small.assign(reachable="maybe"))

@@ -1,11 +1,13 @@
 """A reachability table against a stored golden CSV: which cells changed, said in one line each.
 
-The contract of a table is who reaches which address and why not: ``src, dst, addr, network,
-reachable, disposition`` (by-name tables add ``name``).  RTTs, hop paths and details are
-informative and may change without breaking anything, so they are never compared; the
-actual ``detail`` is only quoted next to a changed cell to say what happened.  Rows are
-matched by key (``src, dst, addr``, or ``src, name`` for by-name tables), so reordering rows
-is not a change.
+The contract of a table is who reaches whom on which network and why not: ``src, dst,
+network, reachable, disposition`` (by-name tables add ``name`` and the answer's ``dst``).
+Addresses, RTTs, hop paths and details are informative and may change without breaking
+anything: adding a container shifts first-fit addresses, and no pair that existed changed.
+The actual ``detail`` is only quoted next to a changed cell to say what happened.  Rows are
+matched by key (``src, dst, network``, or ``src, name`` for by-name tables), so reordering
+rows is not a change; an endpoint that appears or disappears is reported once, not row by
+row.
 
 ``compare`` returns a ``GoldenDiff`` (data, with a readable ``__str__``);
 ``assert_reachability_matches`` is the pytest and notebook face of it, in the manner of
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from ipaddress import IPv4Address
 from dataclasses import dataclass
 from typing import Any, Optional, Union
 
@@ -28,10 +31,11 @@ from .disposition import ACCEPTED
 __all__ = ["CONTRACT", "NAME_CONTRACT", "read_golden", "is_by_name", "compare", "GoldenDiff", "Change",
            "assert_reachability_matches", "ReachabilityMismatch", "ReachabilityMismatchWarning"]
 
-CONTRACT = ("src", "dst", "addr", "network", "reachable", "disposition")
-NAME_CONTRACT = ("src", "name", "dst", "addr", "network", "reachable", "disposition")
-_KEY = ("src", "dst", "addr")
+CONTRACT = ("src", "dst", "network", "reachable", "disposition")
+NAME_CONTRACT = ("src", "name", "dst", "network", "reachable", "disposition")
+_KEY = ("src", "dst", "network")
 _NAME_KEY = ("src", "name")
+_SHOWN = ("addr",)  # carried along to label rows, never compared
 
 Row = dict[str, Any]
 Golden = Union[str, "os.PathLike[str]", pd.DataFrame]
@@ -74,29 +78,70 @@ def _text(value: Any) -> str:
     return "" if value is None or (isinstance(value, float) and value != value) else str(value)
 
 
-def _rows(df: pd.DataFrame, columns: tuple[str, ...], key: tuple[str, ...], where: str) -> dict[tuple[str, ...], Row]:
-    """Rows by key, with contract values normalised (text, and a real bool for ``reachable``)."""
+def _records(df: pd.DataFrame, columns: tuple[str, ...], where: str) -> list[Row]:
+    """The rows with contract values normalised (text, and a real bool for ``reachable``)."""
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise NetsimError(f"{where} lacks column(s) {', '.join(missing)}; a golden table needs {', '.join(columns)} "
                           "(fix: write it with netsim reach --csv, or copy a results folder's reachability.csv)")
-    rows: dict[tuple[str, ...], Row] = {}
+    rows = []
     for raw in df.to_dict("records"):
         row = {c: _reachable(raw[c], where) if c == "reachable" else _text(raw[c]) for c in columns}
         row["detail"] = _text(raw.get("detail"))
-        k = tuple(str(row[c]) for c in key)
-        if k in rows:
-            raise NetsimError(f"{where} has two rows for {', '.join(f'{c}={v}' for c, v in zip(key, k))}")
-        rows[k] = row
+        row.update({c: _text(raw.get(c)) for c in _SHOWN})
+        rows.append(row)
     return rows
+
+
+def _by_key(rows: list[Row], key: tuple[str, ...], ambiguous: set[tuple[str, ...]],
+            where: str) -> dict[tuple[str, ...], Row]:
+    """Rows by key.  A key that several rows share (an endpoint with two addresses on one
+    network) is told apart by the rank of the row's address among them, which neither a
+    reordering of rows nor a renumbering that shifts addresses together changes; the same row
+    twice is an error."""
+    ranks: dict[int, int] = {}
+    counts: dict[tuple[str, ...], int] = {}
+    for i in sorted(range(len(rows)), key=lambda i: _address_order(rows[i].get("addr", ""))):
+        k = tuple(str(rows[i][c]) for c in key)
+        if k in ambiguous:
+            ranks[i] = counts.get(k, 0)
+            counts[k] = ranks[i] + 1
+    out: dict[tuple[str, ...], Row] = {}
+    seen: set[tuple[str, ...]] = set()
+    for i, row in enumerate(rows):  # in table order, which is the order changes are listed in
+        k = tuple(str(row[c]) for c in key)
+        whole = k + (row.get("addr", ""),)
+        if whole in seen:
+            names = key + ("addr",)
+            raise NetsimError(f"{where} has two rows for {', '.join(f'{c}={v}' for c, v in zip(names, whole))}")
+        seen.add(whole)
+        out[k + (str(ranks[i]),) if i in ranks else k] = row
+    return out
+
+
+def _address_order(text: str) -> tuple[int, str]:
+    try:
+        return int(IPv4Address(text)), ""
+    except ValueError:
+        return -1, text
+
+
+def _shared_keys(rows: list[Row], key: tuple[str, ...]) -> set[tuple[str, ...]]:
+    seen: set[tuple[str, ...]] = set()
+    shared: set[tuple[str, ...]] = set()
+    for row in rows:
+        k = tuple(str(row[c]) for c in key)
+        (shared if k in seen else seen).add(k)
+    return shared
 
 
 def _label(row: Row) -> str:
     """``web -> db 172.18.0.3 (front)``, or ``web -> backend = api 172.18.0.3 (front)`` by name."""
+    addr = f" {row['addr']}" if row.get("addr") else ""
     if "name" in row:
-        target = f" = {row['dst']} {row['addr']} ({row['network']})" if row["addr"] else ""
+        target = f" = {row['dst']}{addr} ({row['network']})" if row["dst"] else ""
         return f"{row['src']} -> {row['name']}{target}"
-    return f"{row['src']} -> {row['dst']} {row['addr']} ({row['network']})"
+    return f"{row['src']} -> {row['dst']}{addr} ({row['network']})"
 
 
 def _state(row: Row) -> str:
@@ -126,7 +171,7 @@ class Change:
         parts = []
         if _state(self.golden) != _state(self.actual):
             parts.append(f"was {_state(self.golden)}, now {_state(self.actual)}")
-        for column in ("name", "dst", "addr", "network"):
+        for column in ("name", "dst", "network"):
             if column in self.actual and self.golden[column] != self.actual[column]:
                 parts.append(f"{column} was {self.golden[column] or '-'}, now {self.actual[column] or '-'}")
         return f"{_label(self.actual)}: {'; '.join(parts)}{_detail(self.actual)}"
@@ -134,11 +179,17 @@ class Change:
 
 @dataclass(frozen=True)
 class GoldenDiff:
-    """Every change between a golden table and an actual one: missing rows, extra rows, changed cells."""
+    """Every change between a golden table and an actual one: missing rows, extra rows, changed cells.
+
+    ``added`` and ``removed`` are endpoints only one of the two tables has; their rows are among
+    the extra and missing ones but are summarised, one line per endpoint.
+    """
 
     golden_name: str
     golden_rows: int
     changes: tuple[Change, ...]
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -161,7 +212,14 @@ class GoldenDiff:
             return f"matches {self.golden_name}"
         head = (f"differs from {self.golden_name} ({self.golden_rows} rows): {len(self.changed)} changed, "
                 f"{len(self.missing)} missing, {len(self.extra)} extra")
-        return "\n".join([head] + [f"  {change}" for change in self.changes])
+        lines = [head]
+        for word, names, kind in (("added", self.added, "extra"), ("removed", self.removed, "missing")):
+            for name in names:
+                count = sum(1 for c in getattr(self, kind) if _involves(c, name))
+                lines.append(f"  {word} endpoint {name}: {count} {kind} rows")
+        lines += [f"  {c}" for c in self.changes
+                  if not any(_involves(c, n) for n in self.added + self.removed)]
+        return "\n".join(lines)
 
 
 def compare(actual: pd.DataFrame, golden: Golden) -> GoldenDiff:
@@ -181,12 +239,31 @@ def compare(actual: pd.DataFrame, golden: Golden) -> GoldenDiff:
                           f"column) and the table compared with it is {kinds[1]} (fix: compare it with the "
                           f"{kinds[0]} table: reachability{'_by_name' if kinds[0] == 'by-name' else ''}(), "
                           f"or netsim reach {'--by-name' if kinds[0] == 'by-name' else 'without --by-name'})")
-    now = _rows(actual, columns, key, "actual table")
-    was = _rows(golden_df, columns, key, name)
+    now_rows, was_rows = _records(actual, columns, "actual table"), _records(golden_df, columns, name)
+    ambiguous = _shared_keys(now_rows, key) | _shared_keys(was_rows, key)
+    now = _by_key(now_rows, key, ambiguous, "actual table")
+    was = _by_key(was_rows, key, ambiguous, name)
     changes = [Change(was.get(k), row) for k, row in now.items()
                if k not in was or any(was[k][c] != row[c] for c in columns)]
     changes += [Change(row, None) for k, row in was.items() if k not in now]
-    return GoldenDiff(name, len(was), tuple(changes))
+    before, after = _endpoints(was.values()), _endpoints(now.values())
+    return GoldenDiff(name, len(was), tuple(changes), tuple(e for e in after if e not in before),
+                      tuple(e for e in before if e not in after))
+
+
+def _endpoints(rows: Any) -> dict[str, None]:
+    """The endpoints a table speaks of (sources and answering destinations), in order."""
+    names: dict[str, None] = {}
+    for row in rows:
+        names.setdefault(row["src"])
+        if row["dst"]:
+            names.setdefault(row["dst"])
+    return names
+
+
+def _involves(change: Change, endpoint: str) -> bool:
+    row = change.actual if change.actual is not None else change.golden
+    return row is not None and endpoint in (row["src"], row["dst"])
 
 
 class ReachabilityMismatch(AssertionError):
