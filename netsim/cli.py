@@ -24,6 +24,7 @@ import click
 
 from . import __version__, load
 from .analysis.golden import compare, is_by_name
+from .analysis.golden import write_golden as store_golden
 from .analysis.render import grid_report, ping_statistics, summary, title, to_csv, to_json
 from .analysis.results import check_target, default_folder, default_topology, simulate, write_results
 from .engine.dns import candidate_names
@@ -181,18 +182,36 @@ def run(topology: Optional[str], out: Optional[Path], force: bool, seed: Optiona
 @click.option("--by-name", is_flag=True, help="Resolve names the way each container would, then ping.")
 @click.option("--expect", type=click.Path(dir_okay=False),
               help="Compare with a golden CSV; exit 1 listing the changed cells.")
+@click.option("--update-golden", is_flag=True, help="With --expect: show the changes, then store the table there.")
+@click.option("--write-golden", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Store the table as a golden CSV for later --expect.")
 @_seed
 @_workers
 def reach(topology: str, at: Optional[float], as_json: bool, as_csv: bool, by_name: bool, expect: Optional[str],
-          seed: Optional[int], workers: int) -> None:
-    """Print who reaches whom in TOPOLOGY: a grid (sources down, destinations across), JSON or CSV."""
-    if sum((as_json, as_csv, expect is not None)) > 1:
-        raise click.UsageError("choose one of --json, --csv and --expect")
+          update_golden: bool, write_golden: Optional[str], seed: Optional[int], workers: int) -> None:
+    """Print who reaches whom in TOPOLOGY: a grid (sources down, destinations across), JSON or CSV.
+
+    Regression in CI: `netsim reach T --write-golden golden.csv` once, then
+    `netsim reach T --expect golden.csv` (exit 1 on a change); after an intended change,
+    `--expect golden.csv --update-golden` and review the diff.
+    """
+    if sum((as_json, as_csv, expect is not None, write_golden is not None)) > 1:
+        raise click.UsageError("choose one of --json, --csv, --expect and --write-golden")
+    if update_golden and expect is None:
+        raise click.UsageError("--update-golden needs --expect FILE")
     sim = _load(topology, seed, at)
     # A golden's columns say which table it holds, so a by-name golden needs no --by-name to match.
-    by_name = by_name or (expect is not None and is_by_name(expect))
+    by_name = by_name or (expect is not None and not update_golden and is_by_name(expect))
     table = sim.reachability_by_name() if by_name else sim.reachability(workers=workers)
+    if write_golden is not None:
+        click.echo(f"wrote golden {write_golden} ({store_golden(table, write_golden)} rows)")
+        return
     if expect is not None:
+        if update_golden:
+            if Path(expect).exists():
+                click.echo(str(compare(table, expect)))
+            click.echo(f"updated golden {expect} ({store_golden(table, expect)} rows)")
+            return
         diff = compare(table, expect)
         click.echo(str(diff))
         raise click.exceptions.Exit(0 if diff.ok else 1)

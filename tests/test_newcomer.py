@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from ipaddress import IPv4Address
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 
 import netsim
+from netsim.cli import main
 from netsim.engine.ports import PortBinding
 from netsim.errors import DockerError
+
+ROOT = Path(__file__).resolve().parent.parent
+BASIC = ROOT / "topologies" / "basic.yaml"
+
+
+def netsim_cli(*args: object) -> Result:
+    return CliRunner().invoke(main, [str(a) for a in args], prog_name="netsim")
 
 
 def lab() -> tuple[netsim.Simulation, netsim.Host]:
@@ -89,3 +99,30 @@ def test_a_container_without_networks_is_told_so_not_blamed_on_the_default_bridg
         rows = table[(table.src == src) & (table.name == "a")]
         assert list(rows.disposition) == ["NO_NETWORK"], src
     assert sim.trace("loner", "a").disposition == "NO_NETWORK"
+
+
+# ---- goldens that survive harmless edits ---------------------------------------------------------------
+
+def test_golden_workflow_write_expect_update(tmp_path: Path) -> None:
+    golden = tmp_path / "ci" / "basic.csv"
+    missing = netsim_cli("reach", BASIC, "--expect", golden)
+    assert missing.exit_code == 2 and "--write-golden" in missing.stderr and "does not exist" in missing.stderr
+    assert netsim_cli("reach", BASIC, "--write-golden", golden).stdout.startswith(f"wrote golden {golden} (60 rows)")
+    assert netsim_cli("reach", BASIC, "--expect", golden).exit_code == 0
+    # A harmless edit: one more container on node1's user network renumbers first-fit addresses
+    # of no existing pair's meaning; the golden names the new endpoint once and fails for it.
+    grown = tmp_path / "grown.yaml"
+    grown.write_text(BASIC.read_text().replace("containers:\n", "containers:\n  cache: {host: node1, networks: [front]}\n"))
+    result = netsim_cli("reach", grown, "--expect", golden)
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines[1].startswith("  added endpoint cache: ") and " 0 changed, 0 missing," in lines[0]
+    assert all(line.startswith("  added endpoint") for line in lines[1:])
+    update = netsim_cli("reach", grown, "--expect", golden, "--update-golden")
+    assert update.exit_code == 0 and f"updated golden {golden}" in update.stdout
+    assert netsim_cli("reach", grown, "--expect", golden).exit_code == 0
+
+
+def test_update_golden_needs_expect() -> None:
+    result = netsim_cli("reach", BASIC, "--update-golden")
+    assert result.exit_code == 2 and "--update-golden needs --expect FILE" in result.stderr

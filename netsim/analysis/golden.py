@@ -28,7 +28,7 @@ import pandas as pd
 from ..errors import NetsimError
 from .disposition import ACCEPTED
 
-__all__ = ["CONTRACT", "NAME_CONTRACT", "read_golden", "is_by_name", "compare", "GoldenDiff", "Change",
+__all__ = ["CONTRACT", "NAME_CONTRACT", "read_golden", "write_golden", "is_by_name", "compare", "GoldenDiff", "Change",
            "assert_reachability_matches", "ReachabilityMismatch", "ReachabilityMismatchWarning"]
 
 CONTRACT = ("src", "dst", "network", "reachable", "disposition")
@@ -51,6 +51,10 @@ def read_golden(path: "str | os.PathLike[str]") -> pd.DataFrame:
     where = f"cannot read golden table {os.fspath(path)}"
     try:
         return pd.read_csv(path, dtype=str, keep_default_na=False)
+    except FileNotFoundError:
+        raise NetsimError(f"golden table {os.fspath(path)} does not exist (fix: write it with netsim reach "
+                          f"TOPOLOGY --write-golden {os.fspath(path)}, or write_golden(table, path), and review it)"
+                          ) from None
     except OSError as err:
         raise NetsimError(f"{where}: {err.strerror} (fix: check the path; goldens live in "
                           "tests/golden/<topology>/)") from None
@@ -58,6 +62,24 @@ def read_golden(path: "str | os.PathLike[str]") -> pd.DataFrame:
         reason = str(err).strip().removeprefix("Error tokenizing data. C error: ")
         raise NetsimError(f"{where}: it is not a reachability CSV ({reason}) (fix: give a table written by "
                           "netsim reach --csv or a results folder's reachability.csv)") from None
+
+
+def write_golden(table: pd.DataFrame, path: "str | os.PathLike[str]") -> int:
+    """Store ``table`` as a golden CSV (the contract columns and the address), atomically; return its rows."""
+    columns, _ = _contract(table)
+    shown = [c for c in (*columns[:-3], "addr", *columns[-3:]) if c in table.columns]
+    target = os.fspath(path)
+    staging = f"{target}.tmp-{os.getpid()}"
+    try:
+        os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+        with open(staging, "w", encoding="utf-8", newline="") as out:
+            out.write(table[shown].to_csv(index=False, lineterminator="\n"))
+        os.replace(staging, target)
+    except OSError as err:
+        if os.path.exists(staging):
+            os.unlink(staging)
+        raise NetsimError(f"cannot write golden table {target}: {err.strerror} (fix: check the folder)") from None
+    return len(table)
 
 
 def is_by_name(golden: Golden) -> bool:
