@@ -257,7 +257,7 @@ def test_reach_expect_by_name_keys_on_source_and_name(tmp_path: Path) -> None:
 
 def test_reach_expect_a_missing_golden_exits_2(tmp_path: Path) -> None:
     result = netsim_cli("reach", BASIC, "--expect", tmp_path / "none.csv")
-    assert result.exit_code == 2 and "cannot read golden table" in result.stderr
+    assert result.exit_code == 2 and "does not exist (fix: write it with netsim reach" in result.stderr
 
 
 # ---- trace and ping ----------------------------------------------------------------------------
