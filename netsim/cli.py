@@ -23,9 +23,9 @@ from typing import Any, Iterator, Optional
 import click
 
 from . import __version__, load
-from .analysis.golden import compare, is_by_name
+from .analysis.golden import compare, golden_kind
 from .analysis.golden import write_golden as store_golden
-from .analysis.render import grid_report, ping_statistics, summary, title, to_csv, to_json
+from .analysis.render import grid_report, ping_statistics, ports_report, summary, title, to_csv, to_json
 from .analysis.results import check_target, default_folder, default_topology, simulate, write_results
 from .engine.dns import candidate_names
 from .errors import NetsimError, one_line
@@ -180,6 +180,8 @@ def run(topology: Optional[str], out: Optional[Path], force: bool, seed: Optiona
 @click.option("--json", "as_json", is_flag=True, help="Print the table as a JSON array of rows.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print the table as CSV.")
 @click.option("--by-name", is_flag=True, help="Resolve names the way each container would, then ping.")
+@click.option("--ports", "by_port", is_flag=True,
+              help="Probe every listening TCP/UDP port (published, exposed, the daemon's) and say who answers.")
 @click.option("--expect", type=click.Path(dir_okay=False),
               help="Compare with a golden CSV; exit 1 listing the changed cells.")
 @click.option("--update-golden", is_flag=True, help="With --expect: show the changes, then store the table there.")
@@ -187,8 +189,9 @@ def run(topology: Optional[str], out: Optional[Path], force: bool, seed: Optiona
               help="Store the table as a golden CSV for later --expect.")
 @_seed
 @_workers
-def reach(topology: str, at: Optional[float], as_json: bool, as_csv: bool, by_name: bool, expect: Optional[str],
-          update_golden: bool, write_golden: Optional[str], seed: Optional[int], workers: int) -> None:
+def reach(topology: str, at: Optional[float], as_json: bool, as_csv: bool, by_name: bool, by_port: bool,
+          expect: Optional[str], update_golden: bool, write_golden: Optional[str], seed: Optional[int],
+          workers: int) -> None:
     """Print who reaches whom in TOPOLOGY: a grid (sources down, destinations across), JSON or CSV.
 
     Regression in CI: `netsim reach T --write-golden golden.csv` once, then
@@ -199,10 +202,14 @@ def reach(topology: str, at: Optional[float], as_json: bool, as_csv: bool, by_na
         raise click.UsageError("choose one of --json, --csv, --expect and --write-golden")
     if update_golden and expect is None:
         raise click.UsageError("--update-golden needs --expect FILE")
+    if by_name and by_port:
+        raise click.UsageError("choose one of --by-name and --ports")
     sim = _load(topology, seed, at)
-    # A golden's columns say which table it holds, so a by-name golden needs no --by-name to match.
-    by_name = by_name or (expect is not None and not update_golden and is_by_name(expect))
-    table = sim.reachability_by_name() if by_name else sim.reachability(workers=workers)
+    # A golden's columns say which table it holds, so a by-name or ports golden needs no flag to match.
+    kind = golden_kind(expect) if expect is not None and not update_golden else \
+        "by-name" if by_name else "ports" if by_port else "by-address"
+    table = sim.reachability_by_name() if kind == "by-name" else sim.ports() if kind == "ports" else \
+        sim.reachability(workers=workers)
     if write_golden is not None:
         click.echo(f"wrote golden {write_golden} ({store_golden(table, write_golden)} rows)")
         return
@@ -219,6 +226,8 @@ def reach(topology: str, at: Optional[float], as_json: bool, as_csv: bool, by_na
         click.echo(to_json(table), nl=False)
     elif as_csv:
         click.echo(to_csv(table), nl=False)
+    elif kind == "ports":
+        click.echo(ports_report(table, title(sim)), nl=False)
     else:
         click.echo(grid_report(table, [view.name for view in sim.endpoints()], title(sim)), nl=False)
 

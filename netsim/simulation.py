@@ -300,6 +300,12 @@ class Simulation:
         self.run(at if at is not None else self.now)
         return reachability_by_name(self)
 
+    def ports(self, at: Optional[float] = None) -> "pd.DataFrame":
+        """Who reaches which listening TCP/UDP port at ``at`` (default: now), and who answers it."""
+        from .analysis.ports import ports
+        self.run(at if at is not None else self.now)
+        return ports(self)
+
     def trace(self, src: str, dst: str, proto: str = "icmp", port: int = 0) -> "Trace":
         from .analysis.trace import trace
         return trace(self, src, dst, proto, port)

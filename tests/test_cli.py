@@ -29,6 +29,7 @@ TOPOLOGIES = Path(__file__).resolve().parent.parent / "topologies"
 BASIC = TOPOLOGIES / "basic.yaml"
 TIMELINE = TOPOLOGIES / "timeline.yaml"
 BASIC_FILES = {"reachability.csv", "reachability.json", "reachability_by_name.csv", "reachability_by_name.json",
+               "ports.csv", "ports.json",
                "isolation.png", "grid.txt", "manifest.json"}
 # Unknown key: the loader names the file and the key path containers.web.netwrks.
 BROKEN = "name: broken\nhosts:\n  node1: {}\ncontainers:\n  web: {host: node1, netwrks: [front]}\n"

@@ -18,6 +18,7 @@ from .conftest import GOLDEN, TOPOLOGIES
 
 ADDRESS_KEY = ["src", "dst", "addr", "network", "reachable", "disposition"]
 NAME_KEY = ["src", "name", "dst", "addr", "network", "reachable", "disposition"]
+PORT_KEY = ["src", "dst", "addr", "network", "proto", "port", "reachable", "disposition", "responder"]
 
 
 def _check(actual: pd.DataFrame, path: Path, columns: list[str], update: bool) -> None:
@@ -42,6 +43,13 @@ def test_reachability_by_name_matches_golden(topology: Path, update_golden: bool
     sim = netsim.load(topology)
     golden = GOLDEN / topology.stem / f"seed={sim.seed}.by_name.csv"
     _check(sim.reachability_by_name(), golden, NAME_KEY, update_golden)
+
+
+@pytest.mark.parametrize("topology", TOPOLOGIES, ids=lambda p: p.stem)
+def test_ports_match_golden(topology: Path, update_golden: bool) -> None:
+    sim = netsim.load(topology)
+    golden = GOLDEN / topology.stem / f"seed={sim.seed}.ports.csv"
+    _check(sim.ports(), golden, PORT_KEY, update_golden)
 
 
 @pytest.mark.parametrize("topology", [t for t in TOPOLOGIES if t.stem == "timeline"], ids=lambda p: p.stem)

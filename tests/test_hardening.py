@@ -338,7 +338,7 @@ def test_a_by_name_golden_is_recognised_by_its_columns() -> None:
     sim = netsim.load(BASIC)
     with pytest.raises(NetsimError, match="is a by-name table .* compare it with the by-name table"):
         compare(sim.reachability(), golden)
-    with pytest.raises(NetsimError, match="is a by-address table .* without --by-name"):
+    with pytest.raises(NetsimError, match="is a by-address table .* neither --by-name nor --ports"):
         compare(sim.reachability_by_name(), GOLDEN / "basic" / "seed=7.reachability.csv")
 
 

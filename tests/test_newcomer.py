@@ -126,3 +126,39 @@ def test_golden_workflow_write_expect_update(tmp_path: Path) -> None:
 def test_update_golden_needs_expect() -> None:
     result = netsim_cli("reach", BASIC, "--update-golden")
     assert result.exit_code == 2 and "--update-golden needs --expect FILE" in result.stderr
+
+
+# ---- ports in the matrix --------------------------------------------------------------------------------
+
+PORTS = """
+underlay: {subnet: 192.168.100.0/24}
+hosts:
+  node1: {}
+  ext: {docker: false}
+networks:
+  front: {host: node1}
+containers:
+  web: {networks: [front], ports: ["8080:80", "5353:53/udp"]}
+  db: {networks: [front], expose: [5432]}
+"""
+
+
+def test_ports_table_says_who_answers_each_listening_port(tmp_path: Path) -> None:
+    path = tmp_path / "ports.yaml"
+    path.write_text(PORTS)
+    table = netsim.load(path).ports()
+    rows = {(r.src, r.dst, r.addr, r.proto, r.port): (r.disposition, r.responder) for r in table.itertuples()}
+    assert rows[("ext", "node1", "192.168.100.11", "tcp", 8080)] == ("ACCEPTED", "web")  # DNAT
+    assert rows[("ext", "node1", "192.168.100.11", "udp", 5353)] == ("ACCEPTED", "web")
+    assert rows[("web", "db", "172.18.0.3", "tcp", 5432)] == ("ACCEPTED", "db")  # exposed, same network
+    assert rows[("ext", "db", "172.18.0.3", "tcp", 5432)][0] == "NO_ROUTE"
+    assert not any(src == dst for src, dst, *_ in rows)
+    cli = netsim_cli("reach", path, "--ports")
+    assert cli.exit_code == 0 and "ext -> node1 192.168.100.11 tcp/8080 (underlay): ACCEPTED (answered by web)" in \
+        cli.stdout
+    golden = tmp_path / "ports.csv"
+    assert netsim_cli("reach", path, "--ports", "--write-golden", golden).exit_code == 0
+    assert netsim_cli("reach", path, "--expect", golden).stdout.startswith(f"matches {golden}")  # kind from columns
+    out = tmp_path / "results"
+    assert netsim_cli("run", path, "--out", out).exit_code == 0
+    assert (out / "ports.csv").read_text().startswith("src,dst,addr,network,proto,port,reachable,disposition")

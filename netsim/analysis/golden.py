@@ -28,22 +28,38 @@ import pandas as pd
 from ..errors import NetsimError
 from .disposition import ACCEPTED
 
-__all__ = ["CONTRACT", "NAME_CONTRACT", "read_golden", "write_golden", "is_by_name", "compare", "GoldenDiff", "Change",
+__all__ = ["CONTRACT", "NAME_CONTRACT", "PORT_CONTRACT", "read_golden", "write_golden", "golden_kind", "compare", "GoldenDiff", "Change",
            "assert_reachability_matches", "ReachabilityMismatch", "ReachabilityMismatchWarning"]
 
 CONTRACT = ("src", "dst", "network", "reachable", "disposition")
 NAME_CONTRACT = ("src", "name", "dst", "network", "reachable", "disposition")
 _KEY = ("src", "dst", "network")
 _NAME_KEY = ("src", "name")
+PORT_CONTRACT = ("src", "dst", "network", "proto", "port", "reachable", "disposition", "responder")
+_PORT_KEY = ("src", "dst", "network", "proto", "port")
 _SHOWN = ("addr",)  # carried along to label rows, never compared
 
 Row = dict[str, Any]
 Golden = Union[str, "os.PathLike[str]", pd.DataFrame]
 
 
+#: The three kinds of table, told apart by a column: (marker column, kind, the call, the CLI flag).
+_KINDS = (("name", "by-name", "reachability_by_name()", "--by-name"), ("port", "ports", "ports()", "--ports"),
+          ("", "by-address", "reachability()", "neither --by-name nor --ports"))
+
+
+def _kind(df: pd.DataFrame) -> tuple[str, str, str, str]:
+    return next(k for k in _KINDS if not k[0] or k[0] in df.columns)
+
+
 def _contract(df: pd.DataFrame) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(compared columns, key columns) of a table: by-name tables are the ones with a ``name`` column."""
-    return (NAME_CONTRACT, _NAME_KEY) if "name" in df.columns else (CONTRACT, _KEY)
+    """(compared columns, key columns) of a table, by its kind."""
+    marker = _kind(df)[0]
+    if marker == "name":
+        return NAME_CONTRACT, _NAME_KEY
+    if marker == "port":
+        return PORT_CONTRACT, _PORT_KEY
+    return CONTRACT, _KEY
 
 
 def read_golden(path: "str | os.PathLike[str]") -> pd.DataFrame:
@@ -82,10 +98,9 @@ def write_golden(table: pd.DataFrame, path: "str | os.PathLike[str]") -> int:
     return len(table)
 
 
-def is_by_name(golden: Golden) -> bool:
-    """Whether a golden table (a DataFrame or a CSV path) is a by-name one: it has a ``name`` column."""
-    df = golden if isinstance(golden, pd.DataFrame) else read_golden(golden)
-    return "name" in df.columns
+def golden_kind(golden: Golden) -> str:
+    """``by-address``, ``by-name`` or ``ports``: which table a golden (a DataFrame or a CSV path) holds."""
+    return _kind(golden if isinstance(golden, pd.DataFrame) else read_golden(golden))[1]
 
 
 def _reachable(value: Any, where: str) -> bool:
@@ -256,11 +271,9 @@ def compare(actual: pd.DataFrame, golden: Golden) -> GoldenDiff:
         name, golden_df = os.fspath(golden), read_golden(golden)
     columns, key = _contract(actual)
     if _contract(golden_df) != (columns, key) and "src" in golden_df.columns:
-        kinds = ("by-name", "by-address") if "name" in golden_df.columns else ("by-address", "by-name")
-        raise NetsimError(f"{name} is a {kinds[0]} table (it {'has' if kinds[0] == 'by-name' else 'lacks'} a name "
-                          f"column) and the table compared with it is {kinds[1]} (fix: compare it with the "
-                          f"{kinds[0]} table: reachability{'_by_name' if kinds[0] == 'by-name' else ''}(), "
-                          f"or netsim reach {'--by-name' if kinds[0] == 'by-name' else 'without --by-name'})")
+        (_, wanted, call, flag), (_, got, _, _) = _kind(golden_df), _kind(actual)
+        raise NetsimError(f"{name} is a {wanted} table (by its columns) and the table compared with it is {got} "
+                          f"(fix: compare it with the {wanted} table: {call}, or netsim reach {flag})")
     now_rows, was_rows = _records(actual, columns, "actual table"), _records(golden_df, columns, name)
     ambiguous = _shared_keys(now_rows, key) | _shared_keys(was_rows, key)
     now = _by_key(now_rows, key, ambiguous, "actual table")

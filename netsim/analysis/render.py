@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from .trace import PingResult
 
 __all__ = ["records", "to_json", "to_csv", "disposition_counts", "summary", "grid", "grid_report", "LEGEND",
-           "heatmap", "save_png", "disposition_colours", "title", "ping_statistics"]
+           "heatmap", "save_png", "disposition_colours", "title", "ping_statistics", "ports_report"]
 
 # Twelve significant digits keep every rtt_us (microseconds, rounded to 0.001) exact while
 # pinning the text, whatever pandas' default float repr becomes.
@@ -66,6 +66,19 @@ def title(sim: "Simulation", at: Optional[float] = None) -> str:
 
 
 # ---- counts ----------------------------------------------------------------------------------
+
+
+def ports_report(df: pd.DataFrame, title: str) -> str:
+    """The ports table as lines: ``web -> node1 192.168.100.11 tcp/8080: ACCEPTED (answered by web)``."""
+    lines = [title, ""]
+    for row in df.to_dict("records"):
+        who = f" (answered by {row['responder']})" if row["responder"] else ""
+        lines.append(f"{row['src']} -> {row['dst']} {row['addr']} {row['proto']}/{row['port']} ({row['network']}): "
+                     f"{row['disposition']}{who}")
+    if len(df) == 0:
+        lines.append("no listening ports: publish or expose some (ports:, expose:)")
+    lines += ["", summary(df)]
+    return "\n".join(lines) + "\n"
 
 
 def disposition_counts(df: pd.DataFrame) -> dict[str, int]:

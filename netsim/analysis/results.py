@@ -56,6 +56,7 @@ class RunOutput:
     sim: Simulation
     reachability: pd.DataFrame
     by_name: pd.DataFrame
+    ports: pd.DataFrame
     timeline: Optional[pd.DataFrame]  # None when the topology has no events
     started: float  # time.perf_counter() when the run began; wall_time_s counts from here
 
@@ -65,13 +66,13 @@ class RunOutput:
 
 
 def simulate(topology: "str | os.PathLike[str]", seed: Optional[int] = None, workers: int = 1) -> RunOutput:
-    """Load ``topology``, answer both reachability tables at t = 0, then walk its timeline."""
+    """Load ``topology``, answer the reachability, by-name and ports tables at t = 0, then walk its timeline."""
     started = time.perf_counter()
     spec = load_spec(topology)
     times = sorted({event.at for event in spec.events})
     sim = build(spec, seed)
-    table, by_name = sim.reachability(workers=workers), sim.reachability_by_name()
-    return RunOutput(os.fspath(topology), spec, sim, table, by_name,
+    table, by_name, ports = sim.reachability(workers=workers), sim.reachability_by_name(), sim.ports()
+    return RunOutput(os.fspath(topology), spec, sim, table, by_name, ports,
                      timeline(sim, times, workers) if times else None, started)
 
 
@@ -279,6 +280,8 @@ def write_results(out: RunOutput, folder: Path, force: bool = False) -> list[Pat
         "reachability.json": _text(to_json(out.reachability)),
         "reachability_by_name.csv": _text(to_csv(out.by_name)),
         "reachability_by_name.json": _text(to_json(out.by_name)),
+        "ports.csv": _text(to_csv(out.ports)),
+        "ports.json": _text(to_json(out.ports)),
         "grid.txt": _text(grid_report(out.reachability, endpoints, out.title)),
         "isolation.png": lambda path: save_png(heatmap(out.reachability, out.title), path),
     }
