@@ -1,7 +1,9 @@
 """The ``netsim`` command: a thin shell over :mod:`netsim.analysis`.
 
 Each command loads a topology, asks the library one question and prints the answer the
-library rendered.  This is the only module that prints or picks exit codes:
+library rendered.  This is the only module that prints or picks exit codes.  The analysis modules (pandas,
+matplotlib) are imported inside the commands that use them, so ``netsim --help`` and a
+mistyped flag answer at once:
 
 * 0: the answer is yes (reachable, matches the golden table, a ping came back, run written);
 * 1: the answer is no (unreachable, a changed cell, no reply);
@@ -23,10 +25,6 @@ from typing import Any, Iterator, Optional
 import click
 
 from . import __version__, load
-from .analysis.golden import compare, golden_kind
-from .analysis.golden import write_golden as store_golden
-from .analysis.render import grid_report, ping_statistics, ports_report, summary, title, to_csv, to_json
-from .analysis.results import check_target, default_folder, default_topology, simulate, write_results
 from .engine.dns import candidate_names
 from .errors import NetsimError, one_line
 from .simulation import Simulation
@@ -162,6 +160,9 @@ def run(topology: Optional[str], out: Optional[Path], force: bool, seed: Optiona
     TOPOLOGY defaults to topologies/basic.yaml, or the copy packaged with netsim.  An existing
     folder is replaced only if it is empty or netsim wrote it, unless --force is given.
     """
+    from .analysis.render import summary
+    from .analysis.results import check_target, default_folder, default_topology, simulate, write_results
+
     with ExitStack() as stack:
         path = topology if topology is not None else stack.enter_context(default_topology())
         if out is not None:
@@ -198,6 +199,10 @@ def reach(topology: str, at: Optional[float], as_json: bool, as_csv: bool, by_na
     `netsim reach T --expect golden.csv` (exit 1 on a change); after an intended change,
     `--expect golden.csv --update-golden` and review the diff.
     """
+    from .analysis.golden import compare, golden_kind
+    from .analysis.golden import write_golden as store_golden
+    from .analysis.render import grid_report, ports_report, title, to_csv, to_json
+
     if sum((as_json, as_csv, expect is not None, write_golden is not None)) > 1:
         raise click.UsageError("choose one of --json, --csv, --expect and --write-golden")
     if update_golden and expect is None:
@@ -267,6 +272,8 @@ def trace(topology: str, src: str, dst: str, port: Optional[int], udp_port: Opti
 def ping(topology: str, src: str, dst: str, count: int, interval: float, at: Optional[float],
          seed: Optional[int]) -> None:
     """Ping DST from SRC in simulated time; exit 0 if any reply came back, else 1."""
+    from .analysis.render import ping_statistics
+
     sim = _load(topology, seed, at)
     _check_names(sim, src, dst)
     start = sim.now
