@@ -104,9 +104,17 @@ _at = click.option("--at", callback=_duration, metavar="DURATION",
 
 def _load(topology: str, seed: Optional[int], at: Optional[float]) -> Simulation:
     sim = load(topology, seed)
+    _warn(sim)
     if at is not None:
+        if sim.env.peek() == float("inf") and not sim.events_log:  # nothing scheduled, nothing happened
+            click.echo(f"note: {one_line(topology)} has no events, so --at answers as at t=0", err=True)
         sim.run(at)
     return sim
+
+
+def _warn(sim: Simulation) -> None:
+    for text in sim.warnings:
+        click.echo(f"warning: {one_line(text)}", err=True)
 
 
 def _check_names(sim: Simulation, src: str, dst: str) -> None:
@@ -168,6 +176,7 @@ def run(topology: Optional[str], out: Optional[Path], force: bool, seed: Optiona
         if out is not None:
             check_target(out, force, keep=(Path(path), Path.cwd()))  # refuse before the work, not after
         output = simulate(path, seed, workers)
+    _warn(output.sim)
     folder = out if out is not None else default_folder(output.sim.name)
     written = write_results(output, folder, force)
     click.echo(f"{output.title}: wrote {len(written)} files to {folder}")

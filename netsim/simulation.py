@@ -172,6 +172,11 @@ class Simulation:
             ns.add_route(0, 0, nic, ip(self.underlay.gateway))
         return ns
 
+    @property
+    def warnings(self) -> list[str]:
+        """What the daemons warned about, as ``host: text`` (docker run prints these as WARNING lines)."""
+        return [f"{h.name}: {text}" for h in self.hosts.values() if h.engine is not None for text in h.engine.warnings]
+
     def host(self, name: str) -> Host:
         try:
             return self.hosts[name]

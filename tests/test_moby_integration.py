@@ -2,7 +2,7 @@
 
 Each test names the moby test it follows (``integration/...`` or ``integration-cli/...``) and
 asserts what that test asserts: which names resolve, who pings whom, what the daemon refuses.
-docs/behaviour.md lists the moby tests netsim follows and the ones it does not.
+docs/moby-tests.md lists the moby tests netsim follows and the ones it does not.
 """
 
 from __future__ import annotations

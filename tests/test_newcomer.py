@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from ipaddress import IPv4Address
 from pathlib import Path
 
@@ -162,3 +163,22 @@ def test_ports_table_says_who_answers_each_listening_port(tmp_path: Path) -> Non
     out = tmp_path / "results"
     assert netsim_cli("run", path, "--out", out).exit_code == 0
     assert (out / "ports.csv").read_text().startswith("src,dst,addr,network,proto,port,reachable,disposition")
+
+
+def test_daemon_warnings_reach_the_user_and_the_manifest(tmp_path: Path) -> None:
+    modes = ROOT / "topologies" / "modes.yaml"
+    warning = "warning: alpha: monitor: Published ports are discarded when using host network mode"
+    result = netsim_cli("reach", modes)
+    assert result.exit_code == 0 and warning in result.stderr
+    out = tmp_path / "r"
+    run = netsim_cli("run", modes, "--out", out)
+    assert warning in run.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["warnings"] == ["alpha: monitor: Published ports are discarded when using host network mode"]
+
+
+def test_at_on_a_file_without_events_says_so() -> None:
+    result = netsim_cli("reach", BASIC, "--at", "2s")
+    assert result.exit_code == 0
+    assert "has no events, so --at answers as at t=0" in result.stderr
+    assert "no events" not in netsim_cli("reach", ROOT / "topologies" / "timeline.yaml", "--at", "2s").stderr

@@ -309,6 +309,7 @@ def _manifest(out: RunOutput, files: list[dict[str, str]]) -> str:
         "netsim_version": __version__,
         "sim_time": sim.now,
         "events": [[at, text] for at, text in sim.events_log],
+        "warnings": sim.warnings,
         "files": files,
         # The two fields that differ between otherwise identical runs:
         "wall_time_s": round(time.perf_counter() - out.started, 3),
