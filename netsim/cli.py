@@ -167,6 +167,10 @@ def run(topology: Optional[str], out: Optional[Path], force: bool, seed: Optiona
 
     TOPOLOGY defaults to topologies/basic.yaml, or the copy packaged with netsim.  An existing
     folder is replaced only if it is empty or netsim wrote it, unless --force is given.
+
+    \b
+    Example:
+      netsim run topologies/basic.yaml --out results/basic
     """
     from .analysis.render import summary
     from .analysis.results import check_target, default_folder, default_topology, simulate, write_results
@@ -207,6 +211,12 @@ def reach(topology: str, at: Optional[float], as_json: bool, as_csv: bool, by_na
     Regression in CI: `netsim reach T --write-golden golden.csv` once, then
     `netsim reach T --expect golden.csv` (exit 1 on a change); after an intended change,
     `--expect golden.csv --update-golden` and review the diff.
+
+    \b
+    Examples:
+      netsim reach topologies/basic.yaml
+      netsim reach topologies/timeline.yaml --at 2s --csv
+      netsim reach topologies/basic.yaml --ports
     """
     from .analysis.golden import compare, golden_kind
     from .analysis.golden import write_golden as store_golden
@@ -258,7 +268,15 @@ def reach(topology: str, at: Optional[float], as_json: bool, as_csv: bool, by_na
 @_seed
 def trace(topology: str, src: str, dst: str, port: Optional[int], udp_port: Optional[int], at: Optional[float],
           seed: Optional[int], frames: bool) -> None:
-    """Follow one probe from SRC to DST hop by hop; exit 0 if it was answered by DST, else 1."""
+    """Follow one probe from SRC to DST hop by hop; exit 0 if it was answered by DST, else 1.
+
+    DST is a name (resolved the way SRC would) or an address.
+
+    \b
+    Examples:
+      netsim trace topologies/basic.yaml web api
+      netsim trace topologies/basic.yaml ext 192.168.100.11 --tcp 8080 --frames
+    """
     if port is not None and udp_port is not None:
         raise click.UsageError("choose one of --tcp and --udp")
     sim = _load(topology, seed, at)
@@ -280,7 +298,12 @@ def trace(topology: str, src: str, dst: str, port: Optional[int], udp_port: Opti
 @_seed
 def ping(topology: str, src: str, dst: str, count: int, interval: float, at: Optional[float],
          seed: Optional[int]) -> None:
-    """Ping DST from SRC in simulated time; exit 0 if any reply came back, else 1."""
+    """Ping DST from SRC in simulated time; exit 0 if any reply came back, else 1.
+
+    \b
+    Example:
+      netsim ping topologies/basic.yaml web api --count 3 --interval 200ms
+    """
     from .analysis.render import ping_statistics
 
     sim = _load(topology, seed, at)

@@ -182,3 +182,10 @@ def test_at_on_a_file_without_events_says_so() -> None:
     assert result.exit_code == 0
     assert "has no events, so --at answers as at t=0" in result.stderr
     assert "no events" not in netsim_cli("reach", ROOT / "topologies" / "timeline.yaml", "--at", "2s").stderr
+
+
+@pytest.mark.parametrize("command", ["run", "reach", "trace", "ping"])
+def test_every_command_help_has_an_example(command: str) -> None:
+    result = netsim_cli(command, "--help")
+    assert result.exit_code == 0
+    assert "Example" in result.stdout and f"netsim {command} topologies/" in result.stdout
