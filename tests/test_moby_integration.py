@@ -381,3 +381,18 @@ def test_port_unreachable_comes_back_through_masquerade_about_the_senders_own_da
     assert error.payload.quoted.dst == int(sim.host("lan").address)
     wire = [f for n, _, a, _, f in result.steps if n == "lan" and a == "TRANSMITTED"][-1]
     assert wire.payload.payload.quoted.src == int(sim.host("node1").address)  # as lan saw it: masqueraded
+
+
+def test_expose_and_publish_with_container_network_mode_are_refused(tmp_path: Path) -> None:
+    # integration-cli/docker_cli_netmode_test.go TestConflictNetworkModeAndOptions and
+    # docker_cli_run_test.go TestRunContainerNetModeWithExposePort (runconfig
+    # ErrConflictNetworkExposePorts / ErrConflictNetworkPublishPorts, B31).
+    path = topology(tmp_path, "hosts: {n: {}}\ncontainers:\n  a: {}\n  b: {network_mode: 'container:a', expose: [80]}\n")
+    result = netsim_cli("reach", path)
+    assert result.exit_code == 2 and "containers.b.expose: conflicting options: port exposing" in result.stderr
+    sim = netsim.Simulation("api")
+    node = sim.add_host("n")
+    node.containers.run("a")
+    for kwargs, word in (({"expose": [80]}, "exposing"), ({"ports": ["8080:80"]}, "publishing")):
+        with pytest.raises(DockerError, match=f"conflicting options: port {word}"):
+            node.containers.run("b", network_mode="container:a", **kwargs)

@@ -311,6 +311,10 @@ class ContainerCollection(_Collection["Container"]):
             if links and mode == "host":
                 raise DockerError("conflicting options: host type networking can't be used with links. "
                                   "This would result in undefined behavior")
+            if mode.startswith("container:") and (expose or ports):
+                # moby runconfig ErrConflictNetworkExposePorts / ErrConflictNetworkPublishPorts
+                raise DockerError(f"conflicting options: port {'exposing' if expose else 'publishing'} and the "
+                                  "container type network mode", fix="expose or publish the ports on the other container")
         elif not attach:
             attach = {"bridge": {}}
         pairs = list(links.items()) if isinstance(links, Mapping) else [(t, a) for t, a in links or ()]

@@ -164,6 +164,7 @@ _MSG_HOST_LINKS = (
 _MSG_CONTAINER_LINKS = (
     "conflicting options: container type network can't be used with links. This would result in undefined behavior"
 )
+_MSG_CONTAINER_EXPOSE = "conflicting options: port exposing and the container type network mode"
 _MSG_BRIDGE_ALIAS = "network-scoped aliases are only supported for user-defined networks"
 _MSG_BRIDGE_IP = "user specified IP address is supported on user-defined networks only"
 
@@ -945,6 +946,8 @@ class _Parser:
                 else "ports cannot be published from network_mode none: the container has only a loopback interface"
             )
             self.fail(f"{path}.ports", message, f"remove ports, or change network_mode: {mode}")
+        if expose and mode is not None and mode.startswith("container:"):
+            self.fail(f"{path}.expose", _MSG_CONTAINER_EXPOSE, f"remove expose, or change network_mode: {mode}")
         hostname = None
         if "hostname" in body:
             hostname = self.string(body["hostname"], f"{path}.hostname")
