@@ -189,3 +189,17 @@ def test_every_command_help_has_an_example(command: str) -> None:
     result = netsim_cli(command, "--help")
     assert result.exit_code == 0
     assert "Example" in result.stdout and f"netsim {command} topologies/" in result.stdout
+
+
+def test_an_unanswered_arp_names_the_local_link_it_died_on() -> None:
+    # The same default bridge subnet on two hosts: a1 asks for b2's address on its own link,
+    # so the row's network is b2's but the probe never left a1's bridge on h1.
+    sim = netsim.Simulation("overlap", seed=1)
+    h1, h2 = sim.add_host("h1"), sim.add_host("h2")
+    h1.containers.run("a1")
+    h2.containers.run("a2")
+    h2.containers.run("b2")  # 172.17.0.3 exists on h2 only
+    table = sim.reachability()
+    row = table[(table.src == "a1") & (table.dst == "b2") & (table.network == "bridge")].iloc[0]
+    assert row.disposition == "NEIGH_FAILED"
+    assert row.detail == "no ARP reply for 172.17.0.3 on a1:eth0"

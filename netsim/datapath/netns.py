@@ -316,7 +316,10 @@ class Namespace:
         elif entry.state == NEIGH_INCOMPLETE:
             entry.queue.append(skb)
         else:
-            skb.drop(self.name, dev.name, DropReason.NEIGH_FAILED, f"no ARP reply for {ip_str(nexthop)}")
+            # Where the ARP went unanswered: with the same subnets on several hosts (B32) the row's
+            # network is the remote owner's, while the probe died on a local bridge.
+            skb.drop(self.name, dev.name, DropReason.NEIGH_FAILED,
+                     f"no ARP reply for {ip_str(nexthop)} on {self.name}:{dev.name}")
 
     def _xmit_to(self, dev: NetDevice, dst_mac: int, skb: Skb) -> None:
         skb.frame = Ether(dst_mac, dev.mac, skb.frame.payload)
@@ -347,7 +350,7 @@ class Namespace:
         entry.state = NEIGH_FAILED
         queue, entry.queue = entry.queue, []
         for skb in queue:
-            skb.drop(self.name, dev.name, DropReason.NEIGH_FAILED, f"no ARP reply for {ip_str(addr)}")
+            skb.drop(self.name, dev.name, DropReason.NEIGH_FAILED, f"no ARP reply for {ip_str(addr)} on {self.name}:{dev.name}")
 
     # ---- netfilter hooks -----------------------------------------------------------------------
 
