@@ -162,7 +162,7 @@ def _outcomes(sim: "Simulation", sources: list[str], addrs: list[IPv4Address],
         return _probe_rows(sim, sources, addrs)
     chunks = [sources[i::workers] for i in range(workers)]
     # fork: the children inherit the built simulation instead of rebuilding or pickling it.
-    with _forked(sim, addrs, chunks) as children:
+    with _Forked(sim, addrs, chunks) as children:
         results = [_receive(proc, reader) for proc, reader in children]
     by_source = {src: row for chunk, rows in zip(chunks, results) for src, row in zip(chunk, rows)}
     return [by_source[src] for src in sources]
@@ -174,7 +174,7 @@ def _outcomes(sim: "Simulation", sources: list[str], addrs: list[IPv4Address],
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
-class _forked:
+class _Forked:
     """One forked worker per chunk, each sending its rows back on a pipe; all killed on exit."""
 
     def __init__(self, sim: "Simulation", addrs: list[IPv4Address], chunks: list[list[str]]) -> None:
