@@ -136,3 +136,17 @@ def test_first_arp_answer_wins_within_locktime() -> None:
     Probe(h2, ip("192.168.114.1")).send()
     sched.run()
     assert h2.neigh[("eth0", ip("192.168.114.1"))].mac == sim.host("h1").eth0.mac
+
+
+def test_source_nat_with_every_port_taken_drops_with_a_reason() -> None:
+    # nf_nat_setup_info drops the packet when get_unique_tuple finds nothing: no exception.
+    from netsim.datapath.conntrack import Conn, Conntrack
+
+    ct = Conntrack()
+    for sport in range(1024, 65536):
+        taken = Conn((17, 0x0A000002, sport, 0x08080808, 53))
+        taken.snat(0xC0A80001)
+        ct.confirm(taken)
+    extra = Conn((17, 0x0A000003, 1024, 0x08080808, 53))
+    extra.snat(0xC0A80001)
+    assert ct.make_unique(extra) is False

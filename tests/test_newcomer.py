@@ -203,3 +203,11 @@ def test_an_unanswered_arp_names_the_local_link_it_died_on() -> None:
     row = table[(table.src == "a1") & (table.dst == "b2") & (table.network == "bridge")].iloc[0]
     assert row.disposition == "NEIGH_FAILED"
     assert row.detail == "no ARP reply for 172.17.0.3 on a1:eth0"
+
+
+@pytest.mark.parametrize("mode", ["host", "none"])
+def test_network_host_or_none_means_that_mode_as_in_docker_py(mode: str) -> None:
+    sim, node = lab()
+    ctr = node.containers.run("b", network=mode)
+    assert ctr.network_mode == mode and not ctr.endpoints
+    assert (ctr.ns is node.ns) == (mode == "host")

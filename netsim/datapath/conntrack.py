@@ -153,12 +153,13 @@ class Conntrack:
             return hit[0], hit[1], False
         return Conn(t), False, True
 
-    def make_unique(self, conn: Conn) -> None:
+    def make_unique(self, conn: Conn) -> bool:
         """After source NAT, move to the next free port if another connection has this reply tuple.
 
         The kernel's ``get_unique_tuple`` keeps the original port when it can and otherwise
         searches the range from a random offset; searching upwards from the original keeps
         runs reproducible and gives the same guarantee: two flows never share a reply tuple.
+        False when every port is taken: ``nf_nat_setup_info`` then drops the packet.
         """
         first = conn.source_port
         low = 1 if conn.reply[0] == 1 else 1024
@@ -166,8 +167,9 @@ class Conntrack:
         while conn.reply in self._table:
             port = port + 1 if port < 65535 else low
             if port == first:
-                raise RuntimeError("conntrack: no free source port for NAT")
+                return False
             conn.remap_source_port(port)
+        return True
 
     def confirm(self, conn: Conn) -> None:
         """Insert a new connection once its first packet survived the hooks."""

@@ -26,6 +26,8 @@ class DropReason(Enum):
     NO_SOCKET = "NO_SOCKET"
     #: the bridge would send the frame back out the port it came in on (hairpin off)
     BRIDGE_HAIRPIN = "BRIDGE_HAIRPIN"
+    #: source NAT found no unique tuple: every port of the address is taken (nf_nat_setup_info: NF_DROP)
+    NAT_EXHAUSTED = "NAT_EXHAUSTED"
     #: anything else
     NOT_SPECIFIED = "NOT_SPECIFIED"
 

@@ -428,15 +428,18 @@ class Namespace:
             verdict, rule = self._verdict(skb, "nat", chain, iif, oif)
             if verdict == "DROP":
                 return False
+            source = None
             if verdict == "MASQUERADE":
                 out = self.devices.get(oif)
-                addr = self.primary_address(out) if out is not None else None
-                if addr is not None:
-                    conn.snat(addr)
-                    self.ct.make_unique(conn)
+                source = self.primary_address(out) if out is not None else None
             elif verdict == "SNAT" and rule is not None:
-                conn.snat(rule.target.to_addr)  # type: ignore[arg-type]
-                self.ct.make_unique(conn)
+                source = rule.target.to_addr
+            if source is not None:
+                conn.snat(source)
+                if not self.ct.make_unique(conn):
+                    skb.drop(self.name, oif or iif, DropReason.NAT_EXHAUSTED,
+                             f"no free source port on {ip_str(source)} for {verdict}")
+                    return False
             self.ct.confirm(conn)
             skb.ct_new = False
         elif skb.ct_reply and not related(pkt):

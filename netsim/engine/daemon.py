@@ -298,6 +298,9 @@ class ContainerCollection(_Collection["Container"]):
                               "router or a container on another host)", fix="give the container a name of its own")
         exposed = [_exposed_port(port) for port in expose]  # checked before anything is created
         bindings = port_bindings(ports)
+        if network is not None and network_mode is None and (network in ("host", "none")
+                                                             or network.startswith("container:")):
+            network_mode, network = network, None  # docker-py: network= sets HostConfig.NetworkMode too
         attach: dict[str, Mapping[str, Any]] = dict(networks or {})
         if network is not None:
             attach = {network: {}, **attach}
