@@ -40,3 +40,16 @@ def test_layer_does_not_import_upwards(layer: str) -> None:
             if len(parts) > 1 and parts[1] in FORBIDDEN[layer]:
                 offenders.append(f"{path.relative_to(PACKAGE.parent)} imports {module}")
     assert not offenders, "\n".join(offenders)
+
+
+def test_the_datapath_imports_light() -> None:
+    # Swarm unit tests and forked workers import the forwarding core alone: the package root
+    # loads its names lazily, so neither the engine, the loader nor pandas come along.
+    import subprocess
+    import sys
+
+    code = ("import sys, netsim.datapath.netns; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('netsim', 'pandas', 'matplotlib')))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "netsim.engine" not in loaded and "netsim.topology" not in loaded and "netsim.simulation" not in loaded
+    assert "pandas" not in loaded and "matplotlib" not in loaded
