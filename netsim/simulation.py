@@ -33,6 +33,7 @@ from .engine.daemon import Container, Engine, NetworkCollection, ContainerCollec
 from .engine.ports import PortBinding
 from .engine.profile import PROFILES, EngineProfile
 from .errors import DockerError, NetsimError, TopologyError, UnderlayError
+from .events import HANDLERS
 from .topology.spec import GATEWAY_NAME, ContainerSpec, EventSpec, TopologySpec, UnderlaySpec
 
 if TYPE_CHECKING:
@@ -222,23 +223,8 @@ class Simulation:
                                 err.fix) from None
 
     def apply(self, event: EventSpec) -> None:
-        """Carry out one timeline event now."""
-        kind = event.kind
-        if kind in ("connect", "disconnect"):
-            assert event.container is not None and event.network is not None
-            ctr = self.container(event.container)
-            net = ctr.engine.networks.get(event.network)
-            if kind == "connect":
-                net.connect(ctr, aliases=event.aliases, ipv4_address=event.ipv4_address)
-            else:
-                net.disconnect(ctr)
-            self._log(f"{kind} {event.container} {event.network}")
-        elif kind in ("link_down", "link_up"):
-            assert event.host is not None
-            self.host(event.host).eth0.up = kind == "link_up"
-            self._log(f"{kind} {event.host}")
-        else:
-            self._log(f"{kind} {event.host or ''}: not simulated yet (swarm arrives with overlay networks)")
+        """Carry out one timeline event now, through the handler registered for its kind."""
+        self._log(HANDLERS[event.kind](self, event))
         self.world.flush_transient()
 
     def _log(self, text: str) -> None:

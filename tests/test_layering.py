@@ -53,3 +53,10 @@ def test_the_datapath_imports_light() -> None:
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "netsim.engine" not in loaded and "netsim.topology" not in loaded and "netsim.simulation" not in loaded
     assert "pandas" not in loaded and "matplotlib" not in loaded
+
+
+def test_every_event_kind_of_the_format_has_a_handler() -> None:
+    from netsim.events import HANDLERS
+    from netsim.topology.spec import EVENT_KINDS
+
+    assert set(EVENT_KINDS) <= set(HANDLERS)

@@ -1,0 +1,52 @@
+"""Timeline events: one handler per kind, found through a registry.
+
+``Simulation.apply`` looks the event's kind up here, so swarm, service, fault and traffic events
+arrive as new handlers (``@handles("node_fail")``) without touching a central if/elif.  A
+handler carries the event out on the live simulation and returns the line for the event log.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from .simulation import Simulation
+    from .topology.spec import EventSpec
+
+__all__ = ["HANDLERS", "handles"]
+
+Handler = Callable[["Simulation", "EventSpec"], str]
+HANDLERS: dict[str, Handler] = {}
+
+
+def handles(*kinds: str) -> Callable[[Handler], Handler]:
+    """Register the decorated function as the handler of ``kinds``."""
+    def register(handler: Handler) -> Handler:
+        for kind in kinds:
+            HANDLERS[kind] = handler
+        return handler
+    return register
+
+
+@handles("connect", "disconnect")
+def _attachment(sim: "Simulation", event: "EventSpec") -> str:
+    """``docker network connect/disconnect`` on a running container (B13, B14)."""
+    ctr = sim.container(event.container or "")
+    net = ctr.engine.networks.get(event.network or "")
+    if event.kind == "connect":
+        net.connect(ctr, aliases=event.aliases, ipv4_address=event.ipv4_address)
+    else:
+        net.disconnect(ctr)
+    return f"{event.kind} {event.container} {event.network}"
+
+
+@handles("link_down", "link_up")
+def _link(sim: "Simulation", event: "EventSpec") -> str:
+    """A host's cable pulled or plugged back: its NIC loses or regains carrier."""
+    sim.host(event.host or "").eth0.up = event.kind == "link_up"
+    return f"{event.kind} {event.host}"
+
+
+@handles("swarm_join", "swarm_leave")
+def _swarm(sim: "Simulation", event: "EventSpec") -> str:
+    return f"{event.kind} {event.host or ''}: not simulated yet (swarm arrives with overlay networks)"
