@@ -112,7 +112,6 @@ class Simulation:
         self.source = source
         self.profile: EngineProfile = PROFILES[engine]
         self.underlay = underlay or UnderlaySpec()
-        self.rng = random.Random(seed)
         self.world = World()
         self.env = simpy.Environment()
         self.world.sched = SimpyScheduler(self.env)
@@ -147,7 +146,8 @@ class Simulation:
         engine = None
         if docker:
             try:
-                engine = Engine(name, self.world, ns, self.rng, self.profile, [self.underlay.subnet], config)
+                engine = Engine(name, self.world, ns, self.stream("engine", name), self.profile,
+                                [self.underlay.subnet], config)
             except DockerError as err:
                 if config.bip is not None or config.default_address_pools != DaemonConfig().default_address_pools:
                     raise
@@ -163,7 +163,7 @@ class Simulation:
 
     def _add_machine(self, name: str, address: IPv4Address, router: bool) -> Namespace:
         ns = Namespace(self.world, name)
-        nic = Nic(self.world, "eth0", _host_mac(self.rng), self.underlay.mtu)
+        nic = Nic(self.world, "eth0", _host_mac(self.stream("nic", name)), self.underlay.mtu)
         ns.add_device(nic)
         ns.add_address(nic, ip(address), self.underlay.subnet.prefixlen)
         self.switch.attach(nic)
@@ -177,6 +177,14 @@ class Simulation:
     def warnings(self) -> list[str]:
         """What the daemons warned about, as ``host: text`` (docker run prints these as WARNING lines)."""
         return [f"{h.name}: {text}" for h in self.hosts.values() if h.engine is not None for text in h.engine.warnings]
+
+    def stream(self, *name: str) -> random.Random:
+        """The random stream of one subsystem, derived from the seed and its name.
+
+        Each engine and each NIC draws from its own stream, so adding a host, a container or a
+        new kind of draw changes no other subsystem's ids, MACs or timers.
+        """
+        return random.Random(":".join((str(self.seed), *name)))  # str seeds hash the same in every process
 
     def host(self, name: str) -> Host:
         try:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from ipaddress import IPv4Address
 from pathlib import Path
 
@@ -211,3 +214,22 @@ def test_network_host_or_none_means_that_mode_as_in_docker_py(mode: str) -> None
     ctr = node.containers.run("b", network=mode)
     assert ctr.network_mode == mode and not ctr.endpoints
     assert (ctr.ns is node.ns) == (mode == "host")
+
+
+def test_random_streams_are_per_subsystem_and_per_process_stable() -> None:
+    # A host added to the world changes no other host's ids or MACs.
+    def world(*hosts: str) -> netsim.Simulation:
+        sim = netsim.Simulation("streams", seed=5)
+        for name in hosts:
+            sim.add_host(name).containers.run(f"{name}-web")
+        return sim
+
+    one, two = world("node1", "node2"), world("node0", "node1", "node2")
+    for name in ("node1", "node2"):
+        assert one.host(name).networks.get("bridge").id == two.host(name).networks.get("bridge").id
+        assert one.host(name).eth0.mac == two.host(name).eth0.mac
+        assert one.container(f"{name}-web").id == two.container(f"{name}-web").id
+    code = "import netsim; s = netsim.Simulation('x', seed=5); print(s.add_host('n').networks.get('bridge').id)"
+    ids = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
+    assert len(ids) == 1
