@@ -233,3 +233,18 @@ def test_random_streams_are_per_subsystem_and_per_process_stable() -> None:
     ids = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
     assert len(ids) == 1
+
+
+def test_a_taken_veth_name_is_drawn_again_as_libnetwork_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Seven hex digits collide by the birthday bound at ~10,000 veths on one host.
+    sim, node = lab()
+    engine = node.engine
+    assert engine is not None
+    draws = iter(["0000001", "0000001", "0000002"] + ["0000001"] * 3)
+    monkeypatch.setattr(engine, "random_hex", lambda n: next(draws))
+    node.containers.run("a")
+    node.containers.run("b")
+    assert {"veth0000001", "veth0000002"} <= set(node.ns.devices)
+    with pytest.raises(DockerError, match="could not generate interface name"):
+        node.containers.run("c")
+    assert "c" not in node.containers and "c" not in sim.world.namespaces

@@ -395,6 +395,18 @@ class Engine:
     def random_hex(self, n: int) -> str:
         return f"{self.rng.getrandbits(4 * n):0{n}x}"
 
+    def interface_name(self, prefix: str, n: int = 7) -> str:
+        """A random free interface name in the host namespace (libnetwork ``GenerateIfaceName``).
+
+        Seven hex digits collide by the birthday bound once a host has some ten thousand veths,
+        so a taken name is drawn again, three times at most, as libnetwork does.
+        """
+        for _ in range(3):
+            name = f"{prefix}{self.random_hex(n)}"
+            if name not in self.ns.devices:
+                return name
+        raise DockerError("could not generate interface name", fix="retry; the host is full of interfaces")
+
     def random_mac(self) -> int:
         """A random locally administered unicast MAC (what the kernel gives bridges and veths)."""
         value = self.rng.getrandbits(48)

@@ -53,7 +53,7 @@ class BridgeDriver:
         assert isinstance(bridge, Bridge)
         mtu = network.mtu or 1500
         inside, outside = Veth.pair(engine.world, endpoint.ifname, endpoint.mac,
-                                    f"veth{engine.random_hex(7)}", engine.random_mac(), mtu)
+                                    engine.interface_name("veth"), engine.random_mac(), mtu)
         engine.ns.add_device(outside)
         bridge.add_port(outside)
         outside.hairpin = not engine.config.userland_proxy  # moby setHairpinMode, with the proxy off
