@@ -71,7 +71,8 @@ class Namespace:
         self.nf = Netfilter()
         self.ct = Conntrack()
         self.listening: set[tuple[str, int, int]] = set()  # (protocol, bound address or 0 = any, port)
-        self.echo_sockets: dict[int, EchoSocket] = {}
+        # Open sockets by (protocol, local port); ICMP echo sockets by ("icmp", echo id), as ping's are.
+        self.sockets: dict[tuple[str, int], EchoSocket] = {}
         self._next_ident = 0
         if name in world.namespaces:
             raise ValueError(f"a namespace named {name} exists")  # it would be hidden from every lookup
@@ -120,7 +121,7 @@ class Namespace:
         """Forget learned state (neighbours, connections); configuration stays."""
         self.neigh.clear()
         self.ct.flush()
-        self.echo_sockets.clear()
+        self.sockets.clear()
         self._next_ident = 0
 
     # ---- sending from this namespace (a ping, a connect) -------------------------------------
@@ -236,11 +237,13 @@ class Namespace:
             reply = IPv4(pkt.dst, pkt.src, icmp._replace(type=ICMP_ECHOREPLY), ttl=64, ident=pkt.ident)
             self._reply(skb, reply)
         elif icmp.type == ICMP_ECHOREPLY:
-            self._to_socket(skb, icmp.ident, f"echo reply id={icmp.ident} seq={icmp.seq}")
+            self._to_socket(skb, ("icmp", icmp.ident), f"echo reply id={icmp.ident} seq={icmp.seq}")
         elif icmp.quoted is not None and type(icmp.quoted.payload) is not ICMP:
             # An error about a datagram this stack sent: the socket it came from hears of it.
-            sport = icmp.quoted.payload.sport  # type: ignore[union-attr]
-            self._to_socket(skb, sport, f"icmp type {icmp.type} code {icmp.code} for port {sport}")
+            quoted = icmp.quoted
+            sport = quoted.payload.sport  # type: ignore[union-attr]
+            proto = "tcp" if type(quoted.payload) is TCP else "udp"
+            self._to_socket(skb, (proto, sport), f"icmp type {icmp.type} code {icmp.code} for {proto} port {sport}")
         else:
             skb.drop(self.name, "-", DropReason.NO_SOCKET, f"icmp type {icmp.type}")
 
@@ -252,8 +255,8 @@ class Namespace:
         service, as the UDP tests of Docker's suite run); a closed port answers ICMP port
         unreachable, quoting the datagram (``__udp4_lib_rcv`` -> ``icmp_send``).  Errors are not
         rate-limited (``icmp_ratelimit``): every probe gets its answer."""
-        if udp.dport in self.echo_sockets and not self.listens("udp", pkt.dst, udp.dport):
-            self._to_socket(skb, udp.dport, f"udp datagram to port {udp.dport}")
+        if ("udp", udp.dport) in self.sockets:
+            self._to_socket(skb, ("udp", udp.dport), f"udp datagram to port {udp.dport}")
         elif self.listens("udp", pkt.dst, udp.dport):
             skb.step(self.name, "-", "DELIVERED", f"datagram to listening port {udp.dport}: echoed")
             self._reply(skb, IPv4(pkt.dst, pkt.src, UDP(udp.dport, udp.sport, udp.data), ttl=64))
@@ -272,11 +275,11 @@ class Namespace:
             seg = TCP(tcp.dport, tcp.sport, seq=0, ack=tcp.seq + 1, flags=flags)
             self._reply(skb, IPv4(pkt.dst, pkt.src, seg, ttl=64))
             return
-        self._to_socket(skb, tcp.dport, f"tcp flags {tcp.flags:#x} to port {tcp.dport}")
+        self._to_socket(skb, ("tcp", tcp.dport), f"tcp flags {tcp.flags:#x} to port {tcp.dport}")
 
-    def _to_socket(self, skb: Skb, key: int, what: str) -> None:
+    def _to_socket(self, skb: Skb, key: tuple[str, int], what: str) -> None:
         """Hand an answer to the probe socket waiting for it (by echo id or local port)."""
-        sock = self.echo_sockets.get(key)
+        sock = self.sockets.get(key)
         if sock is None:
             skb.drop(self.name, "-", DropReason.NO_SOCKET, what)
             return

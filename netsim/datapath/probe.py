@@ -42,7 +42,7 @@ class Probe:
         self.reply_steps: tuple[Step, ...] = ()
         self.refused = ""  # why the destination turned the probe down: a TCP RST, an ICMP unreachable
         self.no_route = False
-        self._socket = -1  # echo id or local port the answer is delivered to
+        self._socket = ("", -1)  # (protocol, echo id or local port) the answer is delivered to
 
     # -- sending ------------------------------------------------------------------------------
 
@@ -53,13 +53,13 @@ class Probe:
         ident = ns.new_ident()
         if self.proto == "icmp":
             seg: ICMP | TCP | UDP = ICMP(ICMP_ECHO, 0, ident, 1, bytes(8) + PING_DATA)
-            self._socket = ident
+            self._socket = ("icmp", ident)
         else:
             sport = 32768 + ident  # an ephemeral port, unique per probe in this namespace
             seg = TCP(sport, self.port, seq=1000, flags=TCP_SYN) if self.proto == "tcp" else \
                 UDP(sport, self.port, PING_DATA)
-            self._socket = sport
-        ns.echo_sockets[self._socket] = self._received
+            self._socket = (self.proto, sport)
+        ns.sockets[self._socket] = self._received
         skb = Skb(Ether(0, 0, IPv4(src or 0, self.dst, seg, ident=ident)), self, origin=ns)
         if route is None:
             self.no_route = True
@@ -73,8 +73,8 @@ class Probe:
 
     def close(self) -> None:
         """Unregister the socket (the ping has given up or got its answer); late replies find none."""
-        if self.src.echo_sockets.get(self._socket) == self._received:
-            del self.src.echo_sockets[self._socket]
+        if self.src.sockets.get(self._socket) == self._received:
+            del self.src.sockets[self._socket]
 
     # -- observer callbacks -----------------------------------------------------------------
 
