@@ -305,9 +305,11 @@ class Simulation:
         self.run(at if at is not None else self.now)
         return ports(self)
 
-    def trace(self, src: str, dst: str, proto: str = "icmp", port: int = 0) -> "Trace":
+    def trace(self, src: str, dst: str, proto: str = "icmp", port: int = 0, size: int = 56,
+              df: bool = True) -> "Trace":
+        """One probe hop by hop; ``size`` and ``df`` shape an echo as ``ping -s SIZE -M do`` would."""
         from .analysis.trace import trace
-        return trace(self, src, dst, proto, port)
+        return trace(self, src, dst, proto, port, size, df)
 
     def ping(self, src: str, dst: str, timeout: float = 1.0) -> "PingResult":
         from .analysis.trace import ping

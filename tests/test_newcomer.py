@@ -248,3 +248,34 @@ def test_a_taken_veth_name_is_drawn_again_as_libnetwork_does(monkeypatch: pytest
     with pytest.raises(DockerError, match="could not generate interface name"):
         node.containers.run("c")
     assert "c" not in node.containers and "c" not in sim.world.namespaces
+
+
+MTU = """
+underlay: {subnet: 192.168.100.0/24}
+hosts:
+  node1: {daemon: {allow-direct-routing: true}}
+  lan: {docker: false, routes: ["172.18.0.0/16 via 192.168.100.11"]}
+networks:
+  small: {host: node1, mtu: 1400}
+containers:
+  c: {networks: [small]}
+"""
+
+
+def test_mtu_is_enforced_with_df_as_linux_does(tmp_path: Path) -> None:
+    path = tmp_path / "mtu.yaml"
+    path.write_text(MTU)
+    sim = netsim.load(path)
+    lan = str(sim.host("lan").address)
+    # The sender's own link: ping -M do -s 1373 over a 1400 link fails at the socket.
+    local = sim.trace("c", lan, size=1373)
+    assert (local.disposition, local.detail) == ("MESSAGE_TOO_LONG", "message too long, mtu=1400")
+    assert sim.trace("c", lan, size=1372).disposition == "ACCEPTED"
+    # A router on the way: ip_forward answers ICMP frag needed with the next link's MTU, before
+    # the FORWARD hook (which would drop this echo as ISOLATED).
+    routed = sim.trace("lan", "172.18.0.2", size=1373)
+    assert routed.disposition == "FRAG_NEEDED"
+    assert routed.detail == "frag needed and DF set (mtu = 1400) from 192.168.100.11"
+    assert sim.trace("lan", "172.18.0.2", size=1372).disposition == "ISOLATED"
+    # Without DF the datagram is not refused (fragmentation itself is not modelled).
+    assert sim.trace("c", lan, size=1373, df=False).disposition == "ACCEPTED"

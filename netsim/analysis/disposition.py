@@ -33,7 +33,7 @@ def outcome(probe: Probe, timeout: float) -> tuple[Optional["Namespace"], str, s
         return None, NO_REPLY, f"reply after {rtt:.3f}s, past the {timeout:g}s timeout", probe.reply_steps
     if rtt is not None and probe.responder is not None:
         if probe.refused:
-            return None, REFUSED, probe.refused, probe.reply_steps
+            return None, probe.refused_as, probe.refused, probe.reply_steps
         return probe.responder, ACCEPTED, "", probe.reply_steps
     drop = probe.main_drop()
     if drop is None:

@@ -62,12 +62,13 @@ class Prober:
             found = self._cache[key] = self.send(src, addr, proto, port)
         return found
 
-    def send(self, src: "Namespace", addr: IPv4Address, proto: str = "icmp", port: int = 0) -> Probe:
+    def send(self, src: "Namespace", addr: IPv4Address, proto: str = "icmp", port: int = 0, size: int = 56,
+             df: bool = True) -> Probe:
         """One probe, run to completion on the instant clock, not remembered."""
         world = self.sim.world
         saved, world.sched = world.sched, self.sched
         try:
-            probe = Probe(src, ip(addr), proto, port)
+            probe = Probe(src, ip(addr), proto, port, size=size, df=df)
             probe.send()
             self.sched.run()
             probe.close()

@@ -114,12 +114,14 @@ class Trace:
                 f"{rows}</table>")
 
 
-def trace(sim: "Simulation", src: str, dst: str, proto: str = "icmp", port: int = 0) -> Trace:
+def trace(sim: "Simulation", src: str, dst: str, proto: str = "icmp", port: int = 0, size: int = 56,
+          df: bool = True) -> Trace:
+    """One probe, hop by hop; an echo carries ``size`` payload bytes (``ping -s``) with DF if ``df``."""
     target = aim(sim, src, dst)
     if target.addr is None:
         return Trace(src, dst, None, proto, False, target.how, f"{dst}: NXDOMAIN", None, ())
     with Prober(sim) as prober:
-        probe = prober.probe(sim.endpoint(src).ns, target.addr, proto, port)
+        probe = prober.send(sim.endpoint(src).ns, target.addr, proto, port, size, df)
     # A service behind a published port answers for the host's address (DNAT), and an address
     # no endpoint owns (the underlay router) is reached by whoever owns it: either way, any
     # answer counts.  An ICMP echo to an endpoint must be answered by that endpoint (B32).

@@ -39,9 +39,8 @@ def _related_tuple(pkt: IPv4) -> Optional[Tuple]:
     """The tuple a packet of the connection an ICMP error is about would have, travelling the error's way."""
     seg = pkt.payload
     quoted = seg.quoted if type(seg) is ICMP else None
-    if quoted is None or type(quoted.payload) is ICMP:
-        return None
-    return invert(tuple_of(quoted))  # type: ignore[arg-type]
+    inner = tuple_of(quoted) if quoted is not None else None  # an error about an error has none
+    return invert(inner) if inner is not None else None
 
 
 def invert(t: Tuple) -> Tuple:

@@ -28,6 +28,10 @@ class DropReason(Enum):
     BRIDGE_HAIRPIN = "BRIDGE_HAIRPIN"
     #: source NAT found no unique tuple: every port of the address is taken (nf_nat_setup_info: NF_DROP)
     NAT_EXHAUSTED = "NAT_EXHAUSTED"
+    #: a forwarded datagram with DF is bigger than the next link's MTU (ICMP frag needed sent back)
+    FRAG_NEEDED = "FRAG_NEEDED"
+    #: a locally generated datagram with DF is bigger than its link's MTU (EMSGSIZE to the socket)
+    MESSAGE_TOO_LONG = "MESSAGE_TOO_LONG"
     #: anything else
     NOT_SPECIFIED = "NOT_SPECIFIED"
 

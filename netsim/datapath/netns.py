@@ -18,7 +18,7 @@ from .device import Loopback, NetDevice
 from .drop import DropReason
 from .netfilter import Netfilter, Packet, Rule, describe
 from .packet import (ARP, ARPOP_REPLY, ARPOP_REQUEST, ICMP, ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_ECHOREPLY,
-                     ICMP_PORT_UNREACH, TCP,
+                     ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, IP_DF, TCP,
                      TCP_ACK, TCP_RST, TCP_SYN, UDP, Ether, IPv4)
 from .route import Route, RouteTable
 from .skb import Skb
@@ -32,6 +32,10 @@ ARP_LOCKTIME = 1.0  # neigh/default/locktime: a resolved entry ignores other ans
 
 NEIGH_INCOMPLETE, NEIGH_REACHABLE, NEIGH_FAILED = 0, 1, 2
 
+
+# The kernel's ICMP socket sends replies and errors with IP_PMTUDISC_DONT (icmp_sk_init): no DF,
+# so an echo reply that does not fit the way back is fragmented rather than refused.
+_ICMP_SOCKET_FLAGS = 0
 
 class Neighbour:
     __slots__ = ("state", "mac", "queue", "updated")
@@ -160,6 +164,11 @@ class Namespace:
                 skb.drop(self.name, "-", DropReason.NO_ROUTE, ip_str(pkt.dst))
                 return
         skb.step(self.name, route.dev.name, "ROUTED", (str, route))
+        if pkt.flags & IP_DF and pkt.length > route.dev.mtu:
+            # The sender's own link is too small: the socket gets EMSGSIZE, as ``ping -M do`` reports.
+            skb.drop(self.name, route.dev.name, DropReason.MESSAGE_TOO_LONG,
+                     f"message too long, mtu={route.dev.mtu}")
+            return
         self.ip_finish_output(route, skb)
 
     # ---- receive path --------------------------------------------------------------------------
@@ -209,6 +218,17 @@ class Namespace:
         if pkt.ttl <= 1:
             skb.drop(self.name, dev.name, DropReason.TTL_EXPIRED)
             return
+        if pkt.flags & IP_DF and pkt.length > route.dev.mtu:
+            # ip_forward: a datagram too big for the next link with DF set is refused with ICMP
+            # "fragmentation needed", carrying the link's MTU, before the FORWARD hook sees it.
+            mtu = route.dev.mtu
+            back, source = self.route_output(pkt.src)
+            if back is not None and source is not None:
+                error = ICMP(ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, 0, mtu, pkt)
+                self._reply(skb, IPv4(source, pkt.src, error, ttl=64, flags=_ICMP_SOCKET_FLAGS))
+            skb.drop(self.name, route.dev.name, DropReason.FRAG_NEEDED,
+                     f"{pkt.length} bytes with DF set, mtu {mtu} on {route.dev.name}")
+            return
         frame = skb.frame
         skb.frame = Ether(frame.dst, frame.src, IPv4(pkt.src, pkt.dst, pkt.payload, pkt.ttl - 1, pkt.ident,
                                                      pkt.tos, pkt.flags), frame.vlan)
@@ -234,16 +254,17 @@ class Namespace:
     def icmp_rcv(self, skb: Skb, pkt: IPv4, icmp: ICMP) -> None:
         if icmp.type == ICMP_ECHO:
             skb.step(self.name, "-", "DELIVERED", f"echo request id={icmp.ident} seq={icmp.seq}")
-            reply = IPv4(pkt.dst, pkt.src, icmp._replace(type=ICMP_ECHOREPLY), ttl=64, ident=pkt.ident)
+            reply = IPv4(pkt.dst, pkt.src, icmp._replace(type=ICMP_ECHOREPLY), ttl=64, ident=pkt.ident,
+                         flags=_ICMP_SOCKET_FLAGS)
             self._reply(skb, reply)
         elif icmp.type == ICMP_ECHOREPLY:
             self._to_socket(skb, ("icmp", icmp.ident), f"echo reply id={icmp.ident} seq={icmp.seq}")
-        elif icmp.quoted is not None and type(icmp.quoted.payload) is not ICMP:
+        elif icmp.quoted is not None and (type(icmp.quoted.payload) is not ICMP or icmp.quoted.payload.is_echo):
             # An error about a datagram this stack sent: the socket it came from hears of it.
-            quoted = icmp.quoted
-            sport = quoted.payload.sport  # type: ignore[union-attr]
-            proto = "tcp" if type(quoted.payload) is TCP else "udp"
-            self._to_socket(skb, (proto, sport), f"icmp type {icmp.type} code {icmp.code} for {proto} port {sport}")
+            inner = icmp.quoted.payload
+            key = ("icmp", inner.ident) if type(inner) is ICMP else \
+                ("tcp" if type(inner) is TCP else "udp", inner.sport)  # type: ignore[union-attr]
+            self._to_socket(skb, key, f"icmp type {icmp.type} code {icmp.code} for {key[0]} {key[1]}")
         else:
             skb.drop(self.name, "-", DropReason.NO_SOCKET, f"icmp type {icmp.type}")
 
@@ -262,7 +283,8 @@ class Namespace:
             self._reply(skb, IPv4(pkt.dst, pkt.src, UDP(udp.dport, udp.sport, udp.data), ttl=64))
         else:
             skb.step(self.name, "-", "DELIVERED", f"datagram to closed port {udp.dport}: ICMP port unreachable")
-            self._reply(skb, IPv4(pkt.dst, pkt.src, ICMP(ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, data=pkt), ttl=64))
+            error = ICMP(ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, data=pkt)
+            self._reply(skb, IPv4(pkt.dst, pkt.src, error, ttl=64, flags=_ICMP_SOCKET_FLAGS))
 
     def tcp_rcv(self, skb: Skb, pkt: IPv4, tcp: TCP) -> None:
         if tcp.flags & TCP_SYN and not tcp.flags & TCP_ACK:

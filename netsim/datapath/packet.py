@@ -24,6 +24,7 @@ ICMP_DEST_UNREACH = 3
 ICMP_ECHO = 8
 ICMP_TIME_EXCEEDED = 11
 ICMP_PORT_UNREACH = 3  # a code of ICMP_DEST_UNREACH
+ICMP_FRAG_NEEDED = 4  # a code of ICMP_DEST_UNREACH; the next-hop MTU sits in the low half of the rest
 
 #: Linux quotes the offending datagram up to a 576-byte error (icmp_send): 576 - 20 - 8 bytes.
 ICMP_QUOTE_MAX = 548

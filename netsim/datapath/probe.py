@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Callable, NamedTuple, Optional
 
 from .addr import ip_str
 from .drop import DropReason
-from .packet import ICMP, ICMP_ECHO, ICMP_PORT_UNREACH, TCP, TCP_RST, TCP_SYN, UDP, Ether, IPv4
+from .packet import (ICMP, ICMP_ECHO, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, IP_DF, TCP, TCP_RST, TCP_SYN, UDP, Ether,
+                     IPv4)
 from .skb import Skb, Step
 
 if TYPE_CHECKING:
@@ -27,9 +28,18 @@ class Drop(NamedTuple):
     steps: tuple[Step, ...]
 
 
+def _echo_payload(size: int) -> bytes:
+    """What iputils ping sends: 8 bytes of timestamp, then the 0x10, 0x11, ... pattern, ``size`` in all."""
+    pattern = bytes((0x10 + i) % 256 for i in range(max(size - 8, 0)))
+    return (bytes(8) + pattern)[:size]
+
+
 class Probe:
     def __init__(self, src: "Namespace", dst: int, proto: str = "icmp", port: int = 0,
-                 on_reply: Optional[Callable[[], object]] = None) -> None:
+                 on_reply: Optional[Callable[[], object]] = None, size: int = 56, df: bool = True) -> None:
+        """``size`` is the ICMP echo payload (``ping -s``, 56 by default), ``df`` the DF bit (``ping -M do``)."""
+        self.size = size
+        self.df = df
         self.src = src
         self.on_reply = on_reply
         self.dst = dst
@@ -41,6 +51,7 @@ class Probe:
         self.drops: list[Drop] = []
         self.reply_steps: tuple[Step, ...] = ()
         self.refused = ""  # why the destination turned the probe down: a TCP RST, an ICMP unreachable
+        self.refused_as = "REFUSED"  # the disposition that says so
         self.no_route = False
         self._socket = ("", -1)  # (protocol, echo id or local port) the answer is delivered to
 
@@ -52,7 +63,7 @@ class Probe:
         route, src = ns.route_output(self.dst)
         ident = ns.new_ident()
         if self.proto == "icmp":
-            seg: ICMP | TCP | UDP = ICMP(ICMP_ECHO, 0, ident, 1, bytes(8) + PING_DATA)
+            seg: ICMP | TCP | UDP = ICMP(ICMP_ECHO, 0, ident, 1, _echo_payload(self.size))
             self._socket = ("icmp", ident)
         else:
             sport = 32768 + ident  # an ephemeral port, unique per probe in this namespace
@@ -60,7 +71,8 @@ class Probe:
                 UDP(sport, self.port, PING_DATA)
             self._socket = (self.proto, sport)
         ns.sockets[self._socket] = self._received
-        skb = Skb(Ether(0, 0, IPv4(src or 0, self.dst, seg, ident=ident)), self, origin=ns)
+        skb = Skb(Ether(0, 0, IPv4(src or 0, self.dst, seg, ident=ident, flags=IP_DF if self.df else 0)), self,
+                  origin=ns)
         if route is None:
             self.no_route = True
             skb.drop(ns.name, "-", DropReason.NO_ROUTE, f"connect: Network is unreachable ({ip_str(self.dst)})")
@@ -84,6 +96,10 @@ class Probe:
         seg = skb.frame.payload.payload  # type: ignore[union-attr]
         if type(seg) is TCP and seg.flags & TCP_RST:
             self.refused = "connection refused (RST)"
+        elif type(seg) is ICMP and seg.quoted is not None and seg.code == ICMP_FRAG_NEEDED:
+            router = ip_str(skb.frame.payload.src)  # type: ignore[union-attr]
+            self.refused = f"frag needed and DF set (mtu = {seg.seq}) from {router}"
+            self.refused_as = "FRAG_NEEDED"
         elif type(seg) is ICMP and seg.quoted is not None:
             self.refused = f"ICMP destination unreachable, code {seg.code}" + \
                 (" (port unreachable)" if seg.code == ICMP_PORT_UNREACH else "")
