@@ -23,7 +23,7 @@ Tuple = tuple[int, int, int, int, int]  # proto, src, sport, dst, dport (ICMP: i
 def related(pkt: IPv4) -> bool:
     """Whether ``pkt`` is an ICMP error quoting a datagram (conntrack's RELATED, when tracked)."""
     seg = pkt.payload
-    return type(seg) is ICMP and seg.quoted is not None
+    return type(seg) is ICMP and type(seg.data) is IPv4
 
 
 def tuple_of(pkt: IPv4) -> Optional[Tuple]:

@@ -132,8 +132,8 @@ _PROTO_OF = {ICMP: IPPROTO_ICMP, TCP: IPPROTO_TCP, UDP: IPPROTO_UDP}
 
 def l4_length(seg: L4) -> int:
     if type(seg) is ICMP:
-        quoted = seg.quoted
-        return 8 + (min(quoted.length, ICMP_QUOTE_MAX) if quoted is not None else len(seg.data))
+        quoted = seg.data  # on the hot path: no property call
+        return 8 + (min(quoted.length, ICMP_QUOTE_MAX) if type(quoted) is IPv4 else len(quoted))
     if type(seg) is TCP:
         return 20 + len(seg.data)
     data = seg.data  # UDP

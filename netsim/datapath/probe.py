@@ -8,6 +8,7 @@ means; ``netsim.analysis`` turns it into a disposition.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Callable, NamedTuple, Optional
 
 from .addr import ip_str
@@ -28,6 +29,7 @@ class Drop(NamedTuple):
     steps: tuple[Step, ...]
 
 
+@functools.lru_cache(maxsize=64)  # built once per size: every probe of a sweep carries the same bytes
 def _echo_payload(size: int) -> bytes:
     """What iputils ping sends: 8 bytes of timestamp, then the 0x10, 0x11, ... pattern, ``size`` in all."""
     pattern = bytes((0x10 + i) % 256 for i in range(max(size - 8, 0)))
