@@ -73,3 +73,20 @@ def test_trace_shows_every_transmission_as_a_scapy_frame() -> None:
         assert from_scapy(pkt) == step.frame
     replies = [pkt for _, pkt in frames if pkt.haslayer(ICMP) and pkt[ICMP].type == 0]
     assert replies and replies[-1][IP].dst == "172.18.0.2", "un-NATed on the way back"
+
+
+def test_a_query_mid_run_changes_no_later_result_of_the_run() -> None:
+    # An instant table starts from a flushed world and hands the timed one back as it was: the
+    # second echo still finds its ARP entries, so it costs the same as without the question.
+    def second_rtt(ask: bool) -> float:
+        sim = netsim.load(Path(__file__).resolve().parent.parent / "topologies" / "basic.yaml")
+        assert sim.ping("web", "ext").reachable
+        sim.run(1.0)
+        if ask:
+            sim.reachability()
+            sim.trace("web", "ext")
+        rtt = sim.ping("web", "ext").rtt
+        assert rtt is not None
+        return rtt
+
+    assert second_rtt(True) == second_rtt(False)

@@ -39,8 +39,8 @@ class Prober:
     """Runs probes on an instant clock, one per (source namespace, address), and remembers them.
 
     Used as a context manager: learned state (ARP, FDBs, conntrack) is flushed on entry, so a
-    query does not depend on what ran before, and on exit, so instant probes leave no trace in
-    the timed world.
+    query does not depend on what ran before, and the timed world's own is put back on exit,
+    so instant probes neither leave a trace in it nor wipe what its traffic had learned.
     """
 
     def __init__(self, sim: "Simulation") -> None:
@@ -49,11 +49,12 @@ class Prober:
         self._cache: dict[tuple[int, IPv4Address, str, int], Probe] = {}
 
     def __enter__(self) -> "Prober":
+        self._timed = self.sim.world.learned()
         self.sim.world.flush_transient()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.sim.world.flush_transient()
+        self.sim.world.relearn(self._timed)
 
     def probe(self, src: "Namespace", addr: IPv4Address, proto: str = "icmp", port: int = 0) -> Probe:
         key = (id(src), addr, proto, port)

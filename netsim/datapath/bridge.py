@@ -91,7 +91,7 @@ class Bridge(NetDevice):
             port.xmit(skb if i == len(targets) - 1 else skb.clone())
 
     def flush(self) -> None:
-        self.fdb.clear()
+        self.fdb = {}  # a new table, so a saved one (World.learned) stays as it was
 
 
 def _describe_fdb(bridge: str, dst: int, port: str) -> str:

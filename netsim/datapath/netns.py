@@ -123,10 +123,18 @@ class Namespace:
 
     def flush_transient(self) -> None:
         """Forget learned state (neighbours, connections); configuration stays."""
-        self.neigh.clear()
-        self.ct.flush()
-        self.sockets.clear()
+        self.neigh = {}
+        self.ct = Conntrack()
+        self.sockets = {}
         self._next_ident = 0
+
+    def learned(self) -> tuple[object, ...]:
+        """The learned state ``flush_transient`` forgets, as the objects themselves (a flush
+        replaces them, so they stay as they were until ``relearn`` puts them back)."""
+        return self.neigh, self.ct, self.sockets, self._next_ident
+
+    def relearn(self, learned: tuple[object, ...]) -> None:
+        self.neigh, self.ct, self.sockets, self._next_ident = learned  # type: ignore[assignment]
 
     # ---- sending from this namespace (a ping, a connect) -------------------------------------
 

@@ -57,4 +57,4 @@ class Switch:
         self.world.sched.call_later(self.wire_delay(skb), nic.rx, skb)
 
     def flush(self) -> None:
-        self.fdb.clear()
+        self.fdb = {}  # a new table, so a saved one (World.learned) stays as it was

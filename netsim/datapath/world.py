@@ -18,6 +18,24 @@ class World:
         self.namespaces: dict[str, "Namespace"] = {}
         self.switches: list["Switch"] = []
 
+    def learned(self) -> list[tuple[object, object]]:
+        """Everything traffic taught the world (neighbours, FDBs, connections, sockets), to hand back
+        to ``relearn``: an instant query starts from a flushed world and leaves the timed one as it
+        found it, so asking a question mid-run changes no later result of the run."""
+        state: list[tuple[object, object]] = []
+        for ns in self.namespaces.values():
+            state.append((ns, ns.learned()))
+            state.extend((dev, dev.fdb) for dev in ns.devices.values() if isinstance(dev, Bridge))
+        state.extend((switch, switch.fdb) for switch in self.switches)
+        return state
+
+    def relearn(self, state: list[tuple[object, object]]) -> None:
+        for holder, learned in state:
+            if hasattr(holder, "relearn"):
+                holder.relearn(learned)
+            else:
+                holder.fdb = learned  # type: ignore[attr-defined]
+
     def flush_transient(self) -> None:
         """Forget everything learned from traffic (neighbours, FDBs, conntrack).
 
