@@ -169,26 +169,18 @@ def test_a_run_removes_staging_folders_of_dead_runs_only(tmp_path: Path) -> None
 
 # ---- tracebacks --------------------------------------------------------------------------------
 
-TAKEN_ADDRESS = """
-hosts: {node1: {}}
+_CONNECT_AT_1S = """
+hosts: {{node1: {{}}}}
 networks:
-  front: {host: node1, subnet: 10.9.0.0/24}
+  front: {{host: node1, subnet: {subnet}}}
 containers:
-  a: {host: node1, networks: [front]}
-  b: {host: node1}
+  a: {{host: node1, networks: [front]}}
+  b: {{host: node1}}
 events:
-  - {at: 1s, connect: {container: b, network: front, ipv4_address: 10.9.0.2}}
+  - {{at: 1s, connect: {{container: b, network: front{extra}}}}}
 """
-FULL_SUBNET = """
-hosts: {node1: {}}
-networks:
-  front: {host: node1, subnet: 10.9.0.0/30}
-containers:
-  a: {host: node1, networks: [front]}
-  b: {host: node1}
-events:
-  - {at: 1s, connect: {container: b, network: front}}
-"""
+TAKEN_ADDRESS = _CONNECT_AT_1S.format(subnet="10.9.0.0/24", extra=", ipv4_address: 10.9.0.2")
+FULL_SUBNET = _CONNECT_AT_1S.format(subnet="10.9.0.0/30", extra="")
 
 
 @pytest.mark.parametrize(("text", "message"), [(TAKEN_ADDRESS, "Address already in use: 10.9.0.2"),
