@@ -233,7 +233,6 @@ class Simulation:
     def apply(self, event: EventSpec) -> None:
         """Carry out one timeline event now, through the handler registered for its kind."""
         self._log(HANDLERS[event.kind](self, event))
-        self.world.flush_transient()
 
     def _log(self, text: str) -> None:
         self.events_log.append((self.now, text))

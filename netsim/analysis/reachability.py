@@ -50,7 +50,7 @@ class Prober:
 
     def __enter__(self) -> "Prober":
         self._timed = self.sim.world.learned()
-        self.sim.world.flush_transient()
+        self.sim.world.flush_learned()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -66,15 +66,11 @@ class Prober:
     def send(self, src: "Namespace", addr: IPv4Address, proto: str = "icmp", port: int = 0, size: int = 56,
              df: bool = True) -> Probe:
         """One probe, run to completion on the instant clock, not remembered."""
-        world = self.sim.world
-        saved, world.sched = world.sched, self.sched
-        try:
+        with self.sim.world.clock(self.sched):
             probe = Probe(src, ip(addr), proto, port, size=size, df=df)
             probe.send()
             self.sched.run()
             probe.close()
-        finally:
-            world.sched = saved
         return probe
 
 

@@ -161,16 +161,12 @@ def ping(sim: "Simulation", src: str, dst: str, timeout: float = PING_TIMEOUT) -
         return PingResult(src, dst, None, start, None, False, target.how, f"{dst}: NXDOMAIN", None)
     env = sim.env
     replied = env.event()
-    world = sim.world
-    saved, world.sched = world.sched, SimpyScheduler(env)
-    try:
+    with sim.world.clock(SimpyScheduler(env)):
         probe = Probe(sim.endpoint(src).ns, ip(target.addr), on_reply=replied.succeed)
         probe.send()
         if not probe.no_route:  # ENETUNREACH comes back at once, as from a real ping
             env.run(until=env.any_of([replied, env.timeout(timeout)]))
         probe.close()
-    finally:
-        world.sched = saved
     expected = target.ns if target.ns is not None else probe.responder
     reachable, disposition, detail, _ = classify(probe, expected, timeout)
     if not reachable and disposition == NO_REPLY and not detail:

@@ -28,6 +28,9 @@ class Bridge(NetDevice):
         super().__init__(world, name, mac, mtu)
         self.ports: list[NetDevice] = []
         self.fdb: dict[int, NetDevice] = {}
+        # MACs of entries an administrator added (`bridge fdb add ... master static`): learning
+        # does not move them and a flush of learned state keeps them.
+        self.static: set[int] = set()
 
     def add_port(self, dev: NetDevice) -> None:
         dev.master = self
@@ -37,12 +40,19 @@ class Bridge(NetDevice):
         dev.master = None
         self.ports.remove(dev)
         self.fdb = {m: p for m, p in self.fdb.items() if p is not dev}
+        self.static = {m for m in self.static if m in self.fdb}
+
+    def fdb_add(self, mac: int, port: NetDevice) -> None:
+        """``bridge fdb add MAC dev PORT master static``."""
+        self.fdb[mac] = port
+        self.static.add(mac)
 
     def handle_frame(self, port: NetDevice, skb: Skb) -> None:
         """br_handle_frame: a port received a frame."""
         frame = skb.frame
-        if not is_multicast_mac(frame.src):
-            self.fdb[frame.src] = port  # br_fdb_update
+        src = frame.src
+        if not is_multicast_mac(src) and src not in self.static:
+            self.fdb[src] = port  # br_fdb_update
         dst = frame.dst
         if dst == self.mac:
             skb.step(self.node, port.name, "BRIDGED", f"{self.name}: to local stack")
@@ -90,8 +100,15 @@ class Bridge(NetDevice):
         for i, port in enumerate(targets):
             port.xmit(skb if i == len(targets) - 1 else skb.clone())
 
-    def flush(self) -> None:
-        self.fdb = {}  # a new table, so a saved one (World.learned) stays as it was
+    def learned(self) -> object:
+        return self.fdb
+
+    def relearn(self, learned: object) -> None:
+        self.fdb = learned  # type: ignore[assignment]
+
+    def flush_learned(self) -> None:
+        # A new table, so the one ``learned`` handed out stays as it was.
+        self.fdb = {m: self.fdb[m] for m in self.static}
 
 
 def _describe_fdb(bridge: str, dst: int, port: str) -> str:

@@ -58,6 +58,18 @@ class NetDevice:
     def xmit(self, skb: Skb) -> None:
         raise NotImplementedError
 
+    # What traffic taught the device (a bridge's FDB, ...), as an object ``relearn`` puts back;
+    # ``flush_learned`` forgets it and keeps what was configured.  Most devices learn nothing.
+
+    def learned(self) -> object:
+        return None
+
+    def relearn(self, learned: object) -> None:
+        """Put back what ``learned`` returned."""
+
+    def flush_learned(self) -> None:
+        """Forget learned entries, keep configured ones."""
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.node}:{self.name} {mac_str(self.mac)}>"
 

@@ -4,8 +4,8 @@ The receive path follows Linux's order: ``netif_receive`` (MAC filter, ARP or IP
 ``ip_rcv`` (martian check, PREROUTING, routing decision) -> local delivery via INPUT, or
 ``ip_forward`` via FORWARD -> ``ip_finish_output`` (POSTROUTING, neighbour resolution) ->
 ``dev.xmit``.  Locally generated packets enter at ``ip_local_out`` (OUTPUT).  Neighbour
-resolution sends real ARP frames through the same devices, so a missing ARP owner is a
-``NEIGH_FAILED`` drop three seconds later, as with the kernel's default ``mcast_solicit=3``.
+resolution sends real ARP frames through the same devices, one a second, so a missing ARP owner
+is a ``NEIGH_FAILED`` drop three seconds later, as with the kernel's default ``mcast_solicit=3``.
 """
 
 from __future__ import annotations
@@ -27,10 +27,14 @@ if TYPE_CHECKING:
     from .world import World
 
 LOOPBACK = 0x7F000001
-ARP_RESOLVE_TIMEOUT = 3.0  # mcast_solicit (3) x retrans_time (1 s)
+ARP_MCAST_SOLICIT = 3  # neigh/default/mcast_solicit: broadcast requests before giving up
+ARP_RETRANS_TIME = 1.0  # neigh/default/retrans_time_ms: between them
 ARP_LOCKTIME = 1.0  # neigh/default/locktime: a resolved entry ignores other answers this long
 
-NEIGH_INCOMPLETE, NEIGH_REACHABLE, NEIGH_FAILED = 0, 1, 2
+# Neighbour (NUD) states, as in include/uapi/linux/neighbour.h: what ARP learned, and what was
+# written (`ip neigh replace ... nud permanent`, as Docker's overlay driver does from gossip),
+# which no ARP answer overrides and no flush of learned state removes.
+NUD_INCOMPLETE, NUD_FAILED, NUD_REACHABLE, NUD_PERMANENT = 0, 1, 2, 3  # from NUD_REACHABLE up: a MAC to use
 
 
 # The kernel's ICMP socket sends replies and errors with IP_PMTUDISC_DONT (icmp_sk_init): no DF,
@@ -121,20 +125,24 @@ class Namespace:
     def is_local(self, addr: int) -> bool:
         return addr in self.local or addr >> 24 == 127
 
-    def flush_transient(self) -> None:
-        """Forget learned state (neighbours, connections); configuration stays."""
-        self.neigh = {}
-        self.ct = Conntrack()
-        self.sockets = {}
-        self._next_ident = 0
+    def neigh_add(self, dev: NetDevice, addr: int, mac: int) -> None:
+        """``ip neigh replace ADDR lladdr MAC dev DEV nud permanent``."""
+        self.neigh[(dev.name, addr)] = Neighbour(NUD_PERMANENT, mac)
 
-    def learned(self) -> tuple[object, ...]:
-        """The learned state ``flush_transient`` forgets, as the objects themselves (a flush
-        replaces them, so they stay as they were until ``relearn`` puts them back)."""
+    def flush_learned(self) -> None:
+        """Forget what traffic taught this stack (resolved neighbours, connections); configuration
+        and permanent neighbours stay.  New containers replace the old ones, so what ``learned``
+        handed out stays as it was."""
+        self.neigh = {k: v for k, v in self.neigh.items() if v.state == NUD_PERMANENT}
+        self.ct = Conntrack()
+        self.sockets = dict(self.sockets)  # open sockets stay open; a query's own come and go
+
+    def learned(self) -> object:
+        """The learned state, as the objects themselves, for ``relearn`` to put back."""
         return self.neigh, self.ct, self.sockets, self._next_ident
 
-    def relearn(self, learned: tuple[object, ...]) -> None:
-        self.neigh, self.ct, self.sockets, self._next_ident = learned  # type: ignore[assignment]
+    def relearn(self, learned: object) -> None:
+        self.neigh, self.ct, self.sockets, self._next_ident = learned  # type: ignore[misc]
 
     # ---- sending from this namespace (a ping, a connect) -------------------------------------
 
@@ -335,24 +343,23 @@ class Namespace:
 
     def neigh_output(self, dev: NetDevice, nexthop: int, skb: Skb) -> None:
         entry = self.neigh.get((dev.name, nexthop))
-        if entry is None:
-            entry = Neighbour(NEIGH_INCOMPLETE)
+        if entry is not None and entry.state >= NUD_REACHABLE:
+            self._xmit_to(dev, entry.mac, skb)
+        elif entry is not None and entry.state == NUD_INCOMPLETE:
+            entry.queue.append(skb)
+        else:
+            # No entry, or one that failed: __neigh_event_send starts a new resolution either way.
+            entry = Neighbour(NUD_INCOMPLETE)
             self.neigh[(dev.name, nexthop)] = entry
             entry.queue.append(skb)
             pkt: IPv4 = skb.frame.payload  # type: ignore[assignment]
             src = pkt.src if pkt.src in self.local else (self.primary_address(dev) or 0)
-            request = Ether(BROADCAST_MAC, dev.mac, ARP(ARPOP_REQUEST, dev.mac, src, 0, nexthop))
-            dev.xmit(Skb(request))
-            self.world.sched.call_later(ARP_RESOLVE_TIMEOUT, self._neigh_timeout, dev, nexthop)
-        elif entry.state == NEIGH_REACHABLE:
-            self._xmit_to(dev, entry.mac, skb)
-        elif entry.state == NEIGH_INCOMPLETE:
-            entry.queue.append(skb)
-        else:
-            # Where the ARP went unanswered: with the same subnets on several hosts (B32) the row's
-            # network is the remote owner's, while the probe died on a local bridge.
-            skb.drop(self.name, dev.name, DropReason.NEIGH_FAILED,
-                     f"no ARP reply for {ip_str(nexthop)} on {self.name}:{dev.name}")
+            self._neigh_solicit(dev, nexthop, src, entry, 1)
+
+    def _neigh_solicit(self, dev: NetDevice, addr: int, src: int, entry: Neighbour, sent: int) -> None:
+        """neigh_timer_handler: one broadcast request per retrans_time, mcast_solicit in all."""
+        dev.xmit(Skb(Ether(BROADCAST_MAC, dev.mac, ARP(ARPOP_REQUEST, dev.mac, src, 0, addr))))
+        self.world.sched.call_later(ARP_RETRANS_TIME, self._neigh_timeout, dev, addr, src, entry, sent)
 
     def _xmit_to(self, dev: NetDevice, dst_mac: int, skb: Skb) -> None:
         skb.frame = Ether(dst_mac, dev.mac, skb.frame.payload)
@@ -364,23 +371,27 @@ class Namespace:
         now = self.world.sched.now
         if entry is None:
             if create:
-                self.neigh[key] = Neighbour(NEIGH_REACHABLE, mac, now)
+                self.neigh[key] = Neighbour(NUD_REACHABLE, mac, now)
             return
-        if entry.state == NEIGH_REACHABLE and entry.mac != mac and now - entry.updated < ARP_LOCKTIME:
+        if entry.state == NUD_PERMANENT:
+            return  # neigh_update refuses a NUD_PERMANENT entry to anything but the administrator
+        if entry.state == NUD_REACHABLE and entry.mac != mac and now - entry.updated < ARP_LOCKTIME:
             # arp_process overrides a resolved entry only after locktime: when two hosts answer
             # for one address, the first answer wins.
             return
-        entry.state, entry.mac, entry.updated = NEIGH_REACHABLE, mac, now
+        entry.state, entry.mac, entry.updated = NUD_REACHABLE, mac, now
         queue, entry.queue = entry.queue, []
         for skb in queue:
             skb.step(self.name, dev.name, "NEIGH", (_describe_neigh, addr, mac))
             self._xmit_to(dev, mac, skb)
 
-    def _neigh_timeout(self, dev: NetDevice, addr: int) -> None:
-        entry = self.neigh.get((dev.name, addr))
-        if entry is None or entry.state != NEIGH_INCOMPLETE:
+    def _neigh_timeout(self, dev: NetDevice, addr: int, src: int, entry: Neighbour, sent: int) -> None:
+        if entry.state != NUD_INCOMPLETE:
             return
-        entry.state = NEIGH_FAILED
+        if sent < ARP_MCAST_SOLICIT and dev.ns is self:
+            self._neigh_solicit(dev, addr, src, entry, sent + 1)
+            return
+        entry.state = NUD_FAILED
         queue, entry.queue = entry.queue, []
         for skb in queue:
             skb.drop(self.name, dev.name, DropReason.NEIGH_FAILED, f"no ARP reply for {ip_str(addr)} on {self.name}:{dev.name}")

@@ -56,5 +56,11 @@ class Switch:
         nic = self.ports[port]
         self.world.sched.call_later(self.wire_delay(skb), nic.rx, skb)
 
-    def flush(self) -> None:
-        self.fdb = {}  # a new table, so a saved one (World.learned) stays as it was
+    def learned(self) -> object:
+        return self.fdb
+
+    def relearn(self, learned: object) -> None:
+        self.fdb = learned  # type: ignore[assignment]
+
+    def flush_learned(self) -> None:
+        self.fdb = {}  # a new table, so the one ``learned`` handed out stays as it was

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Iterator, Protocol
 
-from .bridge import Bridge
 from .scheduler import InstantScheduler, Scheduler
 
 if TYPE_CHECKING:
     from .netns import Namespace
     from .switch import Switch
+
+
+class Learner(Protocol):
+    """Anything that learns from traffic: a namespace's stack, a device, a switch."""
+
+    def learned(self) -> object: ...
+
+    def relearn(self, learned: object) -> None: ...
+
+    def flush_learned(self) -> None: ...
 
 
 class World:
@@ -18,34 +28,38 @@ class World:
         self.namespaces: dict[str, "Namespace"] = {}
         self.switches: list["Switch"] = []
 
-    def learned(self) -> list[tuple[object, object]]:
-        """Everything traffic taught the world (neighbours, FDBs, connections, sockets), to hand back
-        to ``relearn``: an instant query starts from a flushed world and leaves the timed one as it
-        found it, so asking a question mid-run changes no later result of the run."""
-        state: list[tuple[object, object]] = []
+    def learners(self) -> Iterator[Learner]:
         for ns in self.namespaces.values():
-            state.append((ns, ns.learned()))
-            state.extend((dev, dev.fdb) for dev in ns.devices.values() if isinstance(dev, Bridge))
-        state.extend((switch, switch.fdb) for switch in self.switches)
-        return state
+            yield ns
+            yield from ns.devices.values()
+        yield from self.switches
 
-    def relearn(self, state: list[tuple[object, object]]) -> None:
-        for holder, learned in state:
-            if hasattr(holder, "relearn"):
-                holder.relearn(learned)
-            else:
-                holder.fdb = learned  # type: ignore[attr-defined]
+    def learned(self) -> list[tuple[Learner, object]]:
+        """Everything traffic taught the world (neighbours, FDBs, connections), to hand back to
+        ``relearn``: an instant query starts from a flushed world and leaves the timed one as it
+        found it, so asking a question mid-run changes no later result of the run."""
+        return [(learner, learner.learned()) for learner in self.learners()]
 
-    def flush_transient(self) -> None:
-        """Forget everything learned from traffic (neighbours, FDBs, conntrack).
+    def relearn(self, state: list[tuple[Learner, object]]) -> None:
+        for learner, learned in state:
+            learner.relearn(learned)
+
+    def flush_learned(self) -> None:
+        """Forget what traffic taught (resolved neighbours, learned FDB entries, conntrack).
 
         Queries at one instant start from the same state whatever ran before, which keeps
-        results independent of query order; configuration (addresses, routes, rules) stays.
+        results independent of query order; configuration (addresses, routes, rules, permanent
+        neighbours, static FDB entries) stays.
         """
-        for ns in self.namespaces.values():
-            ns.flush_transient()
-            for dev in ns.devices.values():
-                if isinstance(dev, Bridge):
-                    dev.flush()
-        for switch in self.switches:
-            switch.flush()
+        for learner in self.learners():
+            learner.flush_learned()
+
+    @contextmanager
+    def clock(self, sched: Scheduler) -> Iterator[Scheduler]:
+        """Run the forwarding core on ``sched`` inside the block (an instant query's clock), and
+        give the world its own clock back however the block ends."""
+        saved, self.sched = self.sched, sched
+        try:
+            yield sched
+        finally:
+            self.sched = saved
