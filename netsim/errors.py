@@ -54,15 +54,17 @@ class TopologyError(NetsimError):
 class DockerError(NetsimError):
     """An error with the meaning (and, where known, the text) the Docker daemon gives.
 
-    ``setting`` names the topology key to blame when it is not the item being built.
+    ``setting`` names the topology key to blame when it is not the item being built;
+    ``field`` names a key inside the item (``driver``), for the builder to append to its path.
     """
 
     setting: Optional[str] = None
 
-    def __init__(self, message: str, fix: Optional[str] = None) -> None:
-        super().__init__(message, fix)
+    def __init__(self, message: str, fix: Optional[str] = None, field: Optional[str] = None) -> None:
+        super().__init__(message, fix, field)
         self.message = message
         self.fix = fix
+        self.field = field
 
     def __str__(self) -> str:
         return one_line(self.message + (f" (fix: {self.fix})" if self.fix else ""))

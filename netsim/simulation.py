@@ -147,7 +147,7 @@ class Simulation:
         if docker:
             try:
                 engine = Engine(name, self.world, ns, self.stream("engine", name), self.profile,
-                                [self.underlay.subnet], config)
+                                [self.underlay.subnet], config, endpoint_rng=self.stream("endpoints", name))
             except DockerError as err:
                 if config.bip is not None or config.default_address_pools != DaemonConfig().default_address_pools:
                     raise
@@ -257,8 +257,8 @@ class Simulation:
         by_device: dict[str, str] = {"eth0": "underlay"} if ns is host.ns else {}
         if host.engine is not None:
             if ns is host.ns:
-                by_device.update((net.device.name, net.name) for net in host.engine.networks
-                                 if net.device is not None)
+                by_device.update((dev.name, net.name) for net in host.engine.networks
+                                 if (dev := net.host_interface) is not None)
             # A namespace's endpoints all belong to the container that created it and gave it
             # its name (one sharing it, by container:NAME or host mode, cannot connect): looking
             # that container up replaces a scan of every endpoint on the host, which made
@@ -346,15 +346,14 @@ def _build(spec: TopologySpec, seed: Optional[int]) -> Simulation:
         _docker(spec, h.key_path, lambda h=h: sim.add_host(h.name, h.address, docker=h.docker, daemon=h.daemon))
         for index, (to, via) in enumerate(h.routes):
             _docker(spec, f"{h.key_path}.routes[{index}]", lambda h=h, to=to, via=via: sim.host(h.name).add_route(to, via))
+    swarm = tuple(h.name for h in spec.hosts if h.swarm)
     for n in spec.networks:
-        if n.driver != "bridge":
-            raise TopologyError(spec.source, f"{n.key_path}.driver",
-                                f"driver {n.driver!r} is not simulated yet (only bridge, host and none are)",
-                                "use driver: bridge for now; overlay and macvlan arrive in later releases")
-        _docker(spec, n.key_path, lambda n=n: sim.host(n.host or "").networks.create(
-            n.name, driver=n.driver, options=dict(n.options), internal=n.internal, attachable=n.attachable,
-            subnet=n.subnet, ip_range=n.ip_range, gateway=n.gateway, icc=n.icc, masquerade=n.masquerade,
-            mtu=n.mtu))
+        # The loader placed each network by its driver's scope: one host, a list, or the swarm.
+        for place in (n.host,) if n.host else n.hosts or swarm:
+            _docker(spec, n.key_path, lambda n=n, place=place: sim.host(place).networks.create(
+                n.name, driver=n.driver, options={**dict(n.driver_opts), **n.options.to_opts()},
+                internal=n.internal, attachable=n.attachable,
+                subnet=n.subnet, ip_range=n.ip_range, gateway=n.gateway, labels=dict(n.labels)))
     for c in _creation_order(spec.containers):
         _docker(spec, c.key_path, lambda c=c: _run_container(sim, c))
     for e in spec.events:
@@ -396,4 +395,5 @@ def _docker(spec: TopologySpec, key_path: str, action) -> object:  # type: ignor
     try:
         return action()
     except DockerError as err:
-        raise TopologyError(spec.source, err.setting or key_path, err.message, err.fix) from None
+        where = err.setting or (f"{key_path}.{err.field}" if err.field else key_path)
+        raise TopologyError(spec.source, where, err.message, err.fix) from None

@@ -124,7 +124,7 @@ def test_b8_subnet_allocation_order_and_exhaustion() -> None:
     assert subnets[14:16] == ["192.168.0.0/20", "192.168.16.0/20"]
     assert subnets[29] == "192.168.240.0/20"
     assert all(str(n.gateway) == str(n.subnet.network_address + 1) for n in made)
-    assert made[0].device is not None and made[0].device.name == f"br-{made[0].id[:12]}"
+    assert made[0].host_interface is not None and made[0].host_interface.name == f"br-{made[0].id[:12]}"
     with pytest.raises(DockerError, match="all predefined address pools have been fully subnetted"):
         h1.networks.create("n31")
     with pytest.raises(DockerError, match="Pool overlaps with other one on this address space"):
@@ -236,7 +236,7 @@ def test_b14_disconnect_releases_address_and_names() -> None:
 def test_b15_icc_disabled_on_user_bridge() -> None:
     sim = lab()
     h1 = sim.host("H1")
-    h1.networks.create("n", icc=False)
+    h1.networks.create("n", options={"com.docker.network.bridge.enable_icc": "false"})
     h1.containers.run("a", network="n")
     h1.containers.run("b", network="n")
     assert sim.trace("a", "b").addr == addr(sim, "b", "n"), "DNS is independent of ICC"
@@ -318,7 +318,7 @@ def test_b23_random_host_ports_start_at_49153() -> None:
 def test_b24_outbound_nat(masquerade: bool) -> None:
     sim = lab()
     h1 = sim.host("H1")
-    h1.networks.create("n", masquerade=masquerade)
+    h1.networks.create("n", options={"com.docker.network.bridge.enable_ip_masquerade": str(masquerade).lower()})
     h1.containers.run("c", network="n")
     t = sim.trace("c", "X")
     if masquerade:

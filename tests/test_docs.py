@@ -1,7 +1,8 @@
 """docs/topology-format.md against the loader: every key it accepts is documented, every example loads.
 
-The words come from the loader's own tables (``_TOP_KEYS``, ``_OPTION_FIELDS``, ...), so a key
-added to the loader without a line in the reference fails here.  A word counts as documented
+The words come from the loader's own tables (``_TOP_KEYS``, ...) and from the driver registry
+(driver names, their option keys, shorthands and choices), so a key added to the loader or a
+driver without a line in the reference fails here.  A word counts as documented
 when it appears as code: inside an inline code span or a fenced block, as a whole token.
 
 YAML blocks of the reference that are complete topologies (a top-level ``hosts:``) must load
@@ -19,6 +20,7 @@ import pytest
 import yaml
 
 import netsim.topology.loader as loader
+from netsim.engine.drivers import REGISTRY, user_drivers
 from netsim.errors import TopologyError
 from netsim.simulation import build
 from netsim.topology import parse_spec
@@ -29,13 +31,11 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "topology-format.md"
 SEQUENCES = (
     "_TOP_KEYS", "_UNDERLAY_KEYS", "_HOST_KEYS", "_DAEMON_KEYS", "_POOL_SPEC_KEYS", "_NETWORK_KEYS",
     "_IPAM_KEYS", "_POOL_KEYS", "_CONTAINER_KEYS", "_ATTACH_KEYS", "_CONNECT_KEYS", "_DISCONNECT_KEYS",
-    "_SWARM_JOIN_KEYS", "_HOST_EVENT_KEYS", "EVENT_KINDS", "_ENGINES", "_DRIVERS", "_ROLES", "_PROTOS",
+    "_SWARM_JOIN_KEYS", "_HOST_EVENT_KEYS", "EVENT_KINDS", "_ENGINES", "_ROLES", "_PROTOS",
     "_BUILTIN_NETWORKS",
 )  # fmt: skip
 #: Loader dicts whose keys are words of the format.
-MAPPING_KEYS = ("_OPTION_FIELDS", "_DURATION_UNITS")
-#: Loader dicts whose values are tuples of words (the macvlan and ipvlan modes).
-MAPPING_VALUES = ("_MODES",)
+MAPPING_KEYS = ("_DURATION_UNITS",)
 
 
 def loader_attribute(name: str) -> Any:
@@ -52,8 +52,13 @@ def accepted_words() -> dict[str, str]:
         words.update((str(word), name) for word in loader_attribute(name))
     for name in MAPPING_KEYS:
         words.update((word, name) for word in loader_attribute(name) if word is not None)
-    for name in MAPPING_VALUES:
-        words.update((word, name) for values in loader_attribute(name).values() for word in values)
+    for driver in user_drivers():
+        words[driver] = "drivers.REGISTRY"
+        for _, opt in REGISTRY[driver].Options.declared():
+            words[opt.key] = f"{driver} options"
+            if opt.shorthand:
+                words[opt.shorthand] = f"{driver} options"
+            words.update((value, f"{driver} {opt.key}") for value in getattr(opt.parse, "values", ()))
     return words
 
 

@@ -47,9 +47,9 @@ def test_learned_neighbours_are_forgotten_by_a_query_and_handed_back_after_it() 
 
 def test_a_static_fdb_entry_is_not_moved_by_learning_nor_flushed() -> None:
     sim = _lab()
-    bridge = sim.host("node1").networks.get("front").device
+    bridge = sim.host("node1").networks.get("front").host_interface
     b = sim.container("b").endpoints["front"]
-    a_port = sim.container("a").endpoints["front"].host_device
+    a_port = bridge.ports[0]  # a joined first
     bridge.fdb_add(b.mac, a_port)  # points b's MAC at the wrong port
     sim.reachability()
     assert bridge.fdb[b.mac] is a_port

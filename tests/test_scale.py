@@ -196,8 +196,8 @@ def _scan_addresses(sim: netsim.Simulation, ns: Any, host: Any) -> tuple[tuple[I
     """A namespace's addresses with the network owning each, found by scanning every endpoint."""
     by_device = {"eth0": "underlay"} if ns is host.ns else {}
     for net in host.engine.networks:
-        if ns is host.ns and net.device is not None:
-            by_device[net.device.name] = net.name
+        if ns is host.ns and net.host_interface is not None:
+            by_device[net.host_interface.name] = net.name
         for ep in net.endpoints.values():
             if ep.container.ns is ns and ep.interface is not None:
                 by_device[ep.interface.name] = net.name

@@ -188,8 +188,8 @@ networks:
 """)
     short, long, both = spec.networks
     assert (short.icc, short.masquerade, short.mtu) == (long.icc, long.masquerade, long.mtu) == (False, False, 1400)
-    assert short.options == ()
-    assert long.options == (
+    assert short.driver_opts == ()
+    assert long.driver_opts == (
         ("com.docker.network.bridge.enable_icc", "false"),
         ("com.docker.network.bridge.enable_ip_masquerade", "false"),
         ("com.docker.network.driver.mtu", "1400"),
@@ -216,7 +216,7 @@ networks:
     assert (nets["mv_default"].parent, nets["mv_default"].mode) == (None, "bridge")
     assert nets["ipv_long"].mode == "l3" and nets["ipv_default"].mode == "l2"
     assert nets["enc_short"].encrypted and nets["enc_long"].encrypted and nets["enc_null"].encrypted
-    assert nets["enc_null"].options == (("encrypted", ""),)
+    assert nets["enc_null"].driver_opts == (("encrypted", ""),)
 
 
 def test_driver_opts_keep_generic_docker_keys_as_text() -> None:
@@ -228,7 +228,7 @@ networks:
     labels: {team: web}
 """)
     (front,) = spec.networks
-    assert front.options == (
+    assert front.driver_opts == (
         ("com.docker.network.bridge.enable_icc", "true"),
         ("com.docker.network.bridge.name", "br-front"),
     )

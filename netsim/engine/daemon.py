@@ -16,29 +16,25 @@ from typing import Any, Generic, Iterator, Mapping, Optional, Sequence, TypeVar,
 
 from ..datapath.addr import ip, mac, mac_str
 from ..datapath.device import NetDevice
-from ..datapath.netfilter import Netfilter, Rule
+from ..datapath.netfilter import Netfilter
 from ..datapath.netns import Namespace
 from ..datapath.world import World
 from ..errors import DockerError
-from . import iptables
-from .dns import NameTable
-from .drivers.base import Driver, PortPublisher
-from .drivers.bridge import BridgeDriver
-from .drivers.host import HostDriver
-from .drivers.null import NullDriver
 from .config import DaemonConfig
+from .dns import NameTable
+from .drivers import lookup
+from .drivers.api import Driver, EndpointInfo, HostInterface, LegacyLinks, NetworkInfo, PortPublisher
+from .drivers.options import DriverOptions
 from .ipam import AddressPool, pick_subnet
 from .ports import PortBinding, port_bindings
 from .profile import EngineProfile
-
-#: The drivers a local engine knows; overlay and macvlan join this list in later issues.
-DRIVERS: dict[str, type] = {"bridge": BridgeDriver, "host": HostDriver, "null": NullDriver}
 
 RANDOM_PORTS = (49153, 65535)  # B23: ip_local_port_range fallback
 
 
 @dataclass
 class Endpoint:
+    id: str
     network: "Network"
     container: "Container"
     address: IPv4Address
@@ -46,30 +42,35 @@ class Endpoint:
     ifname: str
     aliases: tuple[str, ...] = ()
     interface: Optional[NetDevice] = None  # container side
-    host_device: Optional[NetDevice] = None  # bridge port side
     gateway: Optional[IPv4Address] = None  # what the driver offered
 
     @property
     def plen(self) -> int:
         return self.network.subnet.prefixlen
 
+    @property
+    def info(self) -> EndpointInfo:
+        """What the driver sees of it."""
+        return EndpointInfo(self.id, self.network.id, self.container.name, self.address, self.plen, self.mac,
+                            self.ifname)
+
 
 class Network:
+    """One network of this engine; what is kernel state belongs to its driver, not to this record."""
+
     def __init__(self, engine: "Engine", name: str, driver: Driver, net_id: str,
                  subnet: Optional[IPv4Network], gateway: Optional[IPv4Address],
-                 ip_range: Optional[IPv4Network], internal: bool, attachable: bool, icc: bool,
-                 masquerade: bool, mtu: Optional[int], options: Mapping[str, str]) -> None:
+                 ip_range: Optional[IPv4Network], internal: bool, attachable: bool,
+                 settings: DriverOptions, options: Mapping[str, str], labels: Mapping[str, str]) -> None:
         self.engine = engine
         self.name = name
         self.driver = driver
         self.id = net_id
         self.internal = internal
         self.attachable = attachable
-        self.icc = icc
-        self.masquerade = masquerade
-        self.mtu = mtu
-        self.options = dict(options)
-        self.device: Optional[NetDevice] = None
+        self.settings = settings  # the driver's typed options
+        self.options = dict(options)  # as given, the -o strings docker network inspect shows
+        self.labels = dict(labels)
         self.endpoints: dict[str, Endpoint] = {}  # container name -> endpoint, join order
         self.names = NameTable()  # what the embedded DNS answers, kept in step with endpoints
         self.subnet = subnet or IPv4Network("0.0.0.0/32")
@@ -78,7 +79,22 @@ class Network:
 
     @property
     def driver_name(self) -> str:
-        return self.driver.name
+        return self.driver.TYPE
+
+    @property
+    def mtu(self) -> Optional[int]:
+        return self.settings.mtu
+
+    @property
+    def info(self) -> NetworkInfo:
+        """What the driver sees of it."""
+        return NetworkInfo(self.id, self.name, self.subnet, self.gateway, self.internal, self.settings)
+
+    @property
+    def host_interface(self) -> Optional[NetDevice]:
+        """The host's own device on this network (a bridge with the gateway address), if it has one."""
+        drv = self.driver
+        return drv.host_interface(self.id) if isinstance(drv, HostInterface) else None
 
     @property
     def user_defined(self) -> bool:
@@ -116,8 +132,9 @@ class Network:
                 entry["Gateway"] = str(self.gateway)
             config.append(entry)
         return {
-            "Name": self.name, "Id": self.id, "Driver": self.driver.name, "Scope": "local",
-            "Internal": self.internal, "Attachable": self.attachable,
+            "Name": self.name, "Id": self.id, "Driver": self.driver.TYPE,
+            "Scope": "swarm" if self.driver.SCOPE == "swarm" else "local",
+            "Internal": self.internal, "Attachable": self.attachable, "Labels": dict(sorted(self.labels.items())),
             "IPAM": {"Driver": "default", "Config": config},
             "Options": dict(sorted(self.options.items())),
             "Containers": {ep.container.id: {"Name": name, "MacAddress": mac_str(ep.mac),
@@ -126,7 +143,7 @@ class Network:
         }
 
     def __repr__(self) -> str:
-        return f"<Network {self.name} {self.driver.name} {self.subnet}>"
+        return f"<Network {self.name} {self.driver.TYPE} {self.subnet}>"
 
 
 @dataclass
@@ -143,7 +160,6 @@ class Container:
     exposed: set[tuple[int, str]] = field(default_factory=set)  # (port, proto): EXPOSE and published
     gateway_endpoint: Optional[Endpoint] = None
     first_network: str = "bridge"  # the --network it was started on, which HostConfig.NetworkMode names
-    port_rules: list[tuple[str, Rule]] = field(default_factory=list)  # (table, rule) of its ports
 
     @property
     def short_id(self) -> str:
@@ -212,22 +228,32 @@ class _Collection(Generic[T]):
 class NetworkCollection(_Collection["Network"]):
     missing = "network {} not found"
 
-    def create(self, name: str, driver: str = "bridge", options: Optional[Mapping[str, str]] = None,
+    def create(self, name: str, driver: str = "bridge",
+               options: Union[Mapping[str, str], DriverOptions, None] = None,
                internal: bool = False, attachable: bool = False,
                subnet: Optional[Union[str, IPv4Network]] = None,
                ip_range: Optional[Union[str, IPv4Network]] = None,
                gateway: Optional[Union[str, IPv4Address]] = None,
-               icc: bool = True, masquerade: bool = True, mtu: Optional[int] = None) -> Network:
-        """``docker network create`` for local-scope drivers."""
+               labels: Optional[Mapping[str, str]] = None) -> Network:
+        """``docker network create [-d DRIVER] [-o KEY=VALUE]... [--subnet ...] NAME``.
+
+        ``options`` are docker-py's ``-o`` strings (``{"com.docker.network.bridge.enable_icc": "false"}``),
+        parsed by the driver, or the driver's own typed ``Options`` record.
+        """
         engine = self.engine
         if name in self._by_name:
             raise DockerError(f"network with name {name} already exists")
-        if driver not in DRIVERS:
-            raise DockerError(f"plugin \"{driver}\" not found",
-                              fix=f"use one of: {', '.join(sorted(d for d in DRIVERS if d != 'null'))}")
-        drv: Driver = engine.driver(driver)
+        cls = lookup(driver)
+        if isinstance(options, DriverOptions):
+            if not isinstance(options, cls.Options):
+                raise DockerError(f"{type(options).__name__} are not options of the {driver} driver",
+                                  fix=f"pass {cls.Options.__name__} or a mapping of -o strings")
+            settings, given = options, options.to_opts()
+        else:
+            settings, given = cls.Options.from_opts(options), dict(options or {})
+        drv = engine.driver(driver)
         sub = IPv4Network(subnet) if subnet is not None else None
-        if driver == "bridge":
+        if cls.SCOPE != "swarm":  # one local address space per engine; the swarm's is global
             in_use = [n.subnet for n in self._by_name.values() if n.pool is not None]
             if sub is None:
                 sub = pick_subnet(engine.config.default_address_pools, in_use, engine.on_link,
@@ -240,8 +266,8 @@ class NetworkCollection(_Collection["Network"]):
             gw = sub.network_address + 1
         net = Network(engine, name, drv, engine.new_id(), sub, gw,
                       IPv4Network(ip_range) if ip_range is not None else None, internal, attachable,
-                      icc, masquerade, mtu, options or {})
-        drv.create_network(net)
+                      settings, given, labels or {})
+        drv.create_network(net.info)
         self._by_name[name] = net
         return net
 
@@ -250,7 +276,7 @@ class NetworkCollection(_Collection["Network"]):
             raise DockerError(f"error while removing network: network {net.name} id {net.id} has active "
                               f"endpoints ({', '.join(net.endpoints)})",
                               fix="disconnect or remove its containers first")
-        net.driver.delete_network(net)
+        net.driver.delete_network(net.id)
         del self._by_name[net.name]
 
     def _add_builtin(self, net: Network) -> None:
@@ -356,11 +382,29 @@ class ContainerCollection(_Collection["Container"]):
 
 
 
+class _HostContext:
+    """What a driver may touch of its host (drivers.api.HostContext): never the engine."""
+
+    def __init__(self, engine: "Engine") -> None:
+        self.host = engine.host
+        self.ns = engine.ns
+        self.world = engine.world
+        self.nf = engine.nf
+        self.profile = engine.profile
+        self.config = engine.config
+        self.new_mac = engine.random_mac
+        self.new_ifname = engine.interface_name
+
+
 class Engine:
     def __init__(self, host: str, world: World, ns: Namespace, rng: random.Random,
                  profile: EngineProfile, on_link: Sequence[IPv4Network],
-                 config: DaemonConfig = DaemonConfig()) -> None:
-        """``config`` holds dockerd's options (``--icc`` applies to the default bridge; user networks set their own)."""
+                 config: DaemonConfig = DaemonConfig(), endpoint_rng: Optional[random.Random] = None) -> None:
+        """``config`` holds dockerd's options (``--icc`` applies to the default bridge; user networks set their own).
+
+        Endpoint ids come from ``endpoint_rng``, a stream of their own, so adding endpoints never
+        shifts the network ids, MACs and interface names drawn from ``rng``.
+        """
         self.host = host
         self.config = config
         # Where dockerd writes its rules: the host's tables, or with --iptables=false a table that
@@ -369,23 +413,24 @@ class Engine:
         self.world = world
         self.ns = ns
         self.rng = rng
+        self._endpoint_rng = endpoint_rng or random.Random(f"{host}:endpoints")
         self.profile = profile
         self.on_link = list(on_link)
         self.warnings: list[str] = []
         self._drivers: dict[str, Driver] = {}
+        self._host_context = _HostContext(self)
         self._bound: dict[tuple[str, int], tuple[Optional[IPv4Address], str]] = {}
         self._next_random_port = RANDOM_PORTS[0]
         self.networks = NetworkCollection(self)
         self.containers = ContainerCollection(self)
-        if config.ip_forward:
-            ns.ip_forward = True  # dockerd enables it, and so sets FORWARD's policy to DROP (B26)
-        iptables.setup_host(self.nf, profile, drop_forward=config.ip_forward, hairpin=not config.userland_proxy)
         bip = config.bip
-        self.networks.create("bridge", icc=config.icc, subnet=bip.network if bip else None,
-                             gateway=bip.ip if bip else None)
+        self.networks.create("bridge", options={} if config.icc else {"com.docker.network.bridge.enable_icc": "false"},
+                             subnet=bip.network if bip else None, gateway=bip.ip if bip else None)
         for builtin, drv in (("host", "host"), ("none", "null")):
-            self.networks._add_builtin(Network(self, builtin, self.driver(drv), self.new_id(), None, None,
-                                               None, False, False, True, True, None, {}))
+            net = Network(self, builtin, self.driver(drv), self.new_id(), None, None, None, False, False,
+                          DriverOptions(), {}, {})
+            net.driver.create_network(net.info)
+            self.networks._add_builtin(net)
 
     # ---- identities (all from the simulation's seeded RNG) ----------------------------------
 
@@ -419,8 +464,9 @@ class Engine:
         return self.random_mac()
 
     def driver(self, name: str) -> Driver:
+        """This engine's instance of a registered driver, made on first use with the host's context."""
         if name not in self._drivers:
-            self._drivers[name] = DRIVERS[name]()
+            self._drivers[name] = lookup(name)(self._host_context)
         return self._drivers[name]
 
     # ---- sandbox: what happens in the container's namespace ---------------------------------
@@ -439,19 +485,18 @@ class Engine:
             raise DockerError("network-scoped aliases are only supported for user-defined networks")
         if not net.user_defined and address is not None:
             raise DockerError("user specified IP address is supported on user-defined networks only")
-        # moby's runconfig.ErrConflictHostNetwork / ErrConflictNoNetwork: a running container joins
-        # neither the host's namespace nor "none", the two networks without a pool.
-        if net.name == "host":
-            raise DockerError("container cannot be disconnected from host network or connected to host network",
-                              fix="run a new container with network_mode: host instead")
-        if net.pool is None:
-            raise DockerError("container cannot be connected to multiple networks with one of the networks in "
-                              "private (none) mode", fix="run a new container with network_mode: none instead")
-        addr = net.pool.allocate(address)
         used = {dev.name for dev in ctr.ns.devices.values()}
         ifname = next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
-        ep = Endpoint(net, ctr, addr, self.container_mac(addr), ifname, aliases)
-        info = net.driver.join(net, ep)
+        # host and none have no pool: their drivers refuse the join (moby's ErrConflictHostNetwork,
+        # ErrConflictNoNetwork) before any address would be needed.
+        addr = net.pool.allocate(address) if net.pool is not None else IPv4Address(0)
+        ep = Endpoint(f"{self._endpoint_rng.getrandbits(256):064x}", net, ctr, addr, self.container_mac(addr), ifname, aliases)
+        try:
+            info = net.driver.join(net.id, ep.info)
+        except DockerError:
+            if net.pool is not None:
+                net.pool.release(addr)
+            raise
         ep.interface, ep.gateway = info.interface, info.gateway
         ctr.ns.add_device(info.interface)
         ctr.ns.add_address(info.interface, ip(addr), ep.plen)
@@ -466,11 +511,13 @@ class Engine:
         ep = ctr.endpoints.get(net.name)
         if ep is None:
             raise DockerError(f"container {ctr.name} is not connected to network {net.name}")
-        net.driver.leave(net, ep)
-        assert ep.interface is not None
-        ctr.ns.remove_device(ep.interface)
-        assert net.pool is not None
-        net.pool.release(ep.address)
+        if ep is ctr.gateway_endpoint:
+            self._withdraw_ports(ctr)
+        net.driver.leave(net.id, ep.id)
+        if ep.interface is not None:
+            ctr.ns.remove_device(ep.interface)
+        if net.pool is not None:
+            net.pool.release(ep.address)
         del ctr.endpoints[net.name]
         del net.endpoints[ctr.name]
         net.names.remove(ep)
@@ -490,25 +537,28 @@ class Engine:
             ctr.ns.add_route(0, 0, best.interface, ip(best.gateway))
         if best is not ctr.gateway_endpoint:
             # Published ports follow the gateway endpoint.
-            self.nf.remove(ctr.port_rules)
-            ctr.port_rules.clear()
+            self._withdraw_ports(ctr)
             ctr.gateway_endpoint = best
             if best is not None:
                 for binding in ctr.ports:
                     self._program_port(ctr, binding)
 
+    def _withdraw_ports(self, ctr: Container) -> None:
+        ep = ctr.gateway_endpoint
+        if ep is not None and isinstance(ep.network.driver, PortPublisher):
+            ep.network.driver.unpublish(ep.network.id, ep.id)
+        ctr.gateway_endpoint = None
+
     def _program_links(self, ctr: Container) -> None:
-        """B7: with ICC off on docker0, a link opens the target's exposed ports to the linking container."""
+        """B7: legacy links on the default bridge; its driver decides what a link opens."""
         bridge = self.networks.get("bridge")
         client = ctr.endpoints.get("bridge")
-        if bridge.icc or client is None:
+        if client is None or not isinstance(bridge.driver, LegacyLinks):
             return
         for target_name, _ in ctr.links:
             server = self.containers.get(target_name).endpoints.get("bridge")
-            if server is None:
-                continue
-            for port, proto in sorted(server.container.exposed):
-                iptables.link(self.nf, client.address, server.address, port, proto)
+            if server is not None:
+                bridge.driver.link(bridge.id, client.info, server.info, tuple(sorted(server.container.exposed)))
 
     # ---- published ports (B20-B23, B29) -------------------------------------------------------
 
@@ -531,9 +581,8 @@ class Engine:
 
     def _program_port(self, ctr: Container, binding: PortBinding) -> None:
         ep = ctr.gateway_endpoint
-        assert ep is not None
-        if isinstance(ep.network.driver, PortPublisher):
-            ctr.port_rules.extend(ep.network.driver.publish(ep.network, ep, binding))
+        if ep is not None and isinstance(ep.network.driver, PortPublisher):
+            ep.network.driver.publish(ep.network.id, ep.info, binding)
 
     def _bind(self, binding: PortBinding, owner: str) -> None:
         key = (binding.proto, binding.host_port)

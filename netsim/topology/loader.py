@@ -24,6 +24,8 @@ import yaml
 from yaml.constructor import ConstructorError
 
 from netsim.engine.config import DaemonConfig
+from netsim.engine.drivers import REGISTRY, user_drivers
+from netsim.engine.drivers.options import GENERIC_PREFIX, DriverOptions, OptionError
 from netsim.engine.ports import parse_port
 from netsim.errors import DockerError, TopologyError, one_line
 
@@ -32,7 +34,6 @@ from .spec import (
     GATEWAY_NAME,
     AttachSpec,
     ContainerSpec,
-    Driver,
     EventSpec,
     HostSpec,
     LinkSpec,
@@ -61,9 +62,10 @@ _DAEMON_FLAGS = {"icc": "icc", "userland-proxy": "userland_proxy", "ip-forward":
                  "allow-direct-routing": "allow_direct_routing"}
 _DAEMON_KEYS = (*_DAEMON_FLAGS, "default-address-pools", "bip")
 _POOL_SPEC_KEYS = ("base", "size")
+#: Keys of every network; each driver adds the shorthands of its options (icc, mode, parent, ...).
 _NETWORK_KEYS = (
-    "driver", "host", "hosts", "subnet", "ip_range", "gateway", "internal", "attachable", "icc",
-    "masquerade", "mtu", "encrypted", "parent", "mode", "driver_opts", "ipam", "labels",
+    "driver", "host", "hosts", "subnet", "ip_range", "gateway", "internal", "attachable", "driver_opts", "ipam",
+    "labels",
 )  # fmt: skip
 _IPAM_KEYS = ("driver", "config")
 _POOL_KEYS = ("subnet", "ip_range", "gateway")
@@ -75,38 +77,13 @@ _SWARM_JOIN_KEYS: tuple[str, ...] = ("host", "role")
 _HOST_EVENT_KEYS: tuple[str, ...] = ("host",)
 
 _ENGINES = ("27", "28", "29")
-_DRIVERS: tuple[Driver, ...] = ("bridge", "overlay", "macvlan", "ipvlan")
 _ROLES: tuple[SwarmRole, ...] = ("manager", "worker")
 _PROTOS: tuple[Proto, ...] = ("tcp", "udp", "sctp")
 _BUILTIN_NETWORKS = ("bridge", "host", "none")
-_MODES = {"macvlan": ("bridge", "vepa", "private", "passthru"), "ipvlan": ("l2", "l3", "l3s")}
 _DEFAULT_UNDERLAY = UnderlaySpec()
 _MTU_RANGE = (68, 65535)
 
-#: Shorthand keys that only make sense for some drivers (the rest apply to every driver).
-_SHORTHAND_DRIVERS: dict[str, tuple[str, ...]] = {
-    "icc": ("bridge",),
-    "masquerade": ("bridge",),
-    "encrypted": ("overlay",),
-    "attachable": ("overlay",),
-    "parent": ("macvlan", "ipvlan"),
-    "mode": ("macvlan", "ipvlan"),
-}
-#: driver_opts keys with a shorthand: option -> (shorthand field, drivers that read the option).
-_OPTION_FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "com.docker.network.bridge.enable_icc": ("icc", ("bridge",)),
-    "com.docker.network.bridge.enable_ip_masquerade": ("masquerade", ("bridge",)),
-    "com.docker.network.driver.mtu": ("mtu", _DRIVERS),
-    "encrypted": ("encrypted", ("overlay",)),
-    "parent": ("parent", ("macvlan", "ipvlan")),
-    "macvlan_mode": ("mode", ("macvlan",)),
-    "ipvlan_mode": ("mode", ("ipvlan",)),
-}
-# Every driver accepts the generic com.docker.network.* namespace; Docker ignores what it does not use.
-_GENERIC_OPTION_PREFIX = "com.docker.network."
-# The spellings Go's strconv.ParseBool accepts, which is what Docker's drivers parse options with.
-_GO_TRUE = ("1", "t", "T", "TRUE", "true", "True")
-_GO_FALSE = ("0", "f", "F", "FALSE", "false", "False")
+_UNSET = object()
 
 # re.ASCII everywhere a number is read: Docker (Go) parses ASCII digits only, and "８０" or "²" are not numbers.
 _DURATION_RE = re.compile(r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(ns|us|µs|ms|s|m|h)?\s*\Z", re.ASCII)
@@ -386,6 +363,22 @@ def _show(value: Any) -> str:
     return _quote(value) if isinstance(value, str) else _kind(value)
 
 
+def _shorthands(driver: str) -> set[str]:
+    return {o.shorthand for _, o in REGISTRY[driver].Options.declared() if o.shorthand}
+
+
+def _option_keys(driver: str) -> set[str]:
+    return {o.key for _, o in REGISTRY[driver].Options.declared()}
+
+
+def _scoped(scope: str) -> list[str]:
+    return [d for d in user_drivers() if REGISTRY[d].SCOPE == scope]
+
+
+def _swarm_drivers() -> list[str]:
+    return _scoped("swarm")
+
+
 def _host_address_fix(net: IPv4Network) -> str:
     return f"pick an address inside {net} other than {net.network_address} and {net.broadcast_address}"
 
@@ -628,44 +621,39 @@ class _Parser:
         return networks
 
     def parse_network(self, name: str, raw: Any, path: str) -> NetworkSpec:
-        body = self.fields(raw, path, _NETWORK_KEYS)
-        driver = cast(Driver, self.choice(body.get("driver", "bridge"), f"{path}.driver", _DRIVERS, "driver"))
-        for key, drivers in _SHORTHAND_DRIVERS.items():
-            if key in body and driver not in drivers:
-                self.fail(
-                    f"{path}.{key}",
-                    f"{key} applies to {' and '.join(drivers)} networks, not {driver}",
-                    f"remove {key}, or set driver: {drivers[0]}",
-                )
-        options = self.driver_opts(body.get("driver_opts"), f"{path}.driver_opts", driver)
-
-        icc = self.merged(body, options, path, "icc", self.boolean, self.go_bool, True)
-        masquerade = self.merged(body, options, path, "masquerade", self.boolean, self.go_bool, True)
-        mtu = self.merged(body, options, path, "mtu", self.mtu, self.mtu_option, None)
-        encrypted = self.merged(body, options, path, "encrypted", self.boolean, self.encrypted_option, False)
-        parent = self.merged(body, options, path, "parent", self.parent, self.parent, None)
-        mode = None
-        if driver in _MODES:
-            modes = _MODES[driver]
-
-            def mode_value(value: Any, at: str) -> str:
-                return self.choice(value, at, modes, f"{driver} mode")
-
-            mode = self.merged(body, options, path, "mode", mode_value, mode_value, modes[0])
-
+        body = self.fields(raw, path, None)
+        driver_name = self.choice(body.get("driver", "bridge"), f"{path}.driver", user_drivers(), "driver")
+        driver = REGISTRY[driver_name]
+        shorthands = {opt.shorthand: opt for _, opt in driver.Options.declared() if opt.shorthand}
+        for key in body:
+            if key in _NETWORK_KEYS or key in shorthands:
+                continue
+            users = [d for d in user_drivers() if key in _shorthands(d)]
+            if users:
+                self.fail(f"{path}.{key}", f"{key} applies to {' and '.join(users)} networks, not {driver_name}",
+                          f"remove {key}, or set driver: {users[0]}")
+            self.fail(f"{path}.{key}", f"unknown key '{key}'",
+                      _suggest(key, [*_NETWORK_KEYS, *shorthands], f"keys of a {driver_name} network"))
+        options, driver_opts = self.driver_options(body, path, driver_name)
         subnet, ip_range, gateway = self.addressing(name, body, path)
-        host, hosts = self.placement(body, path, driver)
-        if driver == "overlay" and not any(h.swarm == "manager" for h in self.hosts.values()):
+        host, hosts = self.placement(body, path, driver_name)
+        if driver.SCOPE == "swarm":
+            if not any(h.swarm == "manager" for h in self.hosts.values()):
+                self.fail(
+                    f"{path}.driver",
+                    f"{driver_name} networks need a swarm: {_MSG_NOT_MANAGER}",
+                    f"add swarm: manager to one Docker host ({', '.join(self.docker_hosts())})",
+                )
+        elif "attachable" in body:
             self.fail(
-                f"{path}.driver",
-                f"overlay networks need a swarm: {_MSG_NOT_MANAGER}",
-                f"add swarm: manager to one Docker host ({', '.join(self.docker_hosts())})",
+                f"{path}.attachable",
+                f"attachable applies to swarm-scope networks ({' and '.join(_swarm_drivers())}), not {driver_name}",
+                f"remove attachable, or set driver: {_swarm_drivers()[0]}",
             )
-        if "labels" in body:
-            self.fields(body["labels"], f"{path}.labels", None)
+        labels = self.fields(body["labels"], f"{path}.labels", None) if "labels" in body else {}
         return NetworkSpec(
             name=name,
-            driver=driver,
+            driver=driver_name,
             host=host,
             hosts=hosts,
             subnet=subnet,
@@ -673,40 +661,75 @@ class _Parser:
             gateway=gateway,
             internal=self.boolean(body.get("internal", False), f"{path}.internal"),
             attachable=self.boolean(body.get("attachable", False), f"{path}.attachable"),
-            icc=icc,
-            masquerade=masquerade,
-            mtu=mtu,
-            encrypted=encrypted,
-            parent=parent,
-            mode=mode,
-            options=tuple(sorted((key, text) for key, (text, _) in options.items())),
+            options=options,
+            driver_opts=driver_opts,
+            labels=tuple((key, self.option_text(value, f"{path}.labels.{key}")) for key, value in labels.items()),
             key_path=path,
         )
 
-    def driver_opts(self, value: Any, path: str, driver: str) -> dict[str, tuple[str, str]]:
-        """driver_opts as ``{key: (value as text, key path)}``, each key checked against *driver*."""
-        options: dict[str, tuple[str, str]] = {}
-        for key, raw in self.fields(value, path, None).items():
-            at = f"{path}.{key}"
-            known = _OPTION_FIELDS.get(key)
-            if known and driver not in known[1]:
-                others = [
-                    k for k, (field, drivers) in _OPTION_FIELDS.items() if field == known[0] and driver in drivers
-                ]
-                self.fail(
-                    at,
-                    f"driver option '{key}' applies to {' and '.join(known[1])} networks, not {driver}",
-                    f"use '{others[0]}'" if others else f"remove it, or set driver: {known[1][0]}",
-                )
-            if not known and not key.startswith(_GENERIC_OPTION_PREFIX):
-                valid = [k for k, (_, drivers) in _OPTION_FIELDS.items() if driver in drivers]
-                self.fail(
-                    at,
-                    f"unknown driver option '{key}' for the {driver} driver",
-                    _suggest(key, valid, f"{driver} options (or any {_GENERIC_OPTION_PREFIX}* key)"),
-                )
-            options[key] = (self.option_text(raw, at), at)
-        return options
+    def driver_options(self, body: dict[str, Any], path: str,
+                       driver_name: str) -> tuple[DriverOptions, tuple[tuple[str, str], ...]]:
+        """The driver's typed options, from its shorthand keys and ``driver_opts`` (which must agree),
+        and the ``driver_opts`` as text."""
+        cls = REGISTRY[driver_name].Options
+        declared = list(cls.declared())
+        by_key = {opt.key: opt for _, opt in declared}
+        opts_path = f"{path}.driver_opts"
+        given: dict[str, tuple[str, str]] = {}
+        for key, raw in self.fields(body.get("driver_opts"), opts_path, None).items():
+            at = f"{opts_path}.{key}"
+            if key not in by_key:
+                users = [d for d in user_drivers() if key in _option_keys(d)]
+                if users:
+                    # The same setting under this driver's own key (macvlan_mode for ipvlan_mode).
+                    shorthand = next(o.shorthand for _, o in REGISTRY[users[0]].Options.declared() if o.key == key)
+                    same = [o.key for _, o in declared if shorthand and o.shorthand == shorthand]
+                    self.fail(
+                        at,
+                        f"driver option '{key}' applies to {' and '.join(users)} networks, not {driver_name}",
+                        f"use '{same[0]}'" if same else f"remove it, or set driver: {users[0]}",
+                    )
+                if not key.startswith(GENERIC_PREFIX):
+                    self.fail(
+                        at,
+                        f"unknown driver option '{key}' for the {driver_name} driver",
+                        _suggest(key, list(by_key), f"{driver_name} options (or any {GENERIC_PREFIX}* key)"),
+                    )
+            given[key] = (self.option_text(raw, at), at)
+        values: dict[str, Any] = {}
+        for field_name, opt in declared:
+            value: Any = _UNSET
+            shorthand_path = f"{path}.{opt.shorthand}"
+            if opt.shorthand and opt.shorthand in body:
+                raw = body[opt.shorthand]
+                checked = {"bool": self.boolean, "int": self.whole, "str": self.string}[opt.yaml](raw, shorthand_path)
+                value = self.parsed(opt.from_yaml or opt.parse, checked if opt.from_yaml else
+                                    self.option_text(checked, shorthand_path), shorthand_path)
+            if opt.key in given:
+                text, option_path = given[opt.key]
+                from_opts = self.parsed(opt.parse, text, option_path)
+                if value is not _UNSET and from_opts != value:
+                    self.fail(
+                        option_path,
+                        f"driver option '{opt.key}' ({text!r}) conflicts with {shorthand_path} "
+                        f"({_scalar(body[opt.shorthand])})",  # type: ignore[index]
+                        f"keep only one of {shorthand_path} and {option_path}, or make them agree",
+                    )
+                value = from_opts
+            if value is not _UNSET:
+                values[field_name] = value
+        return cls(**values), tuple(sorted((key, text) for key, (text, _) in given.items()))
+
+    def parsed(self, parse: Callable[[Any], _T], value: Any, path: str) -> _T:
+        try:
+            return parse(value)
+        except OptionError as err:
+            self.fail(path, err.message, err.fix or "")
+
+    def whole(self, value: Any, path: str) -> int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            self.fail(path, f"expected an integer, got {_kind(value)}", "write a whole number")
+        return value
 
     def option_text(self, value: Any, path: str) -> str:
         # Compose hands driver_opts to Docker as strings; unquoted YAML scalars mean the same text.
@@ -717,72 +740,6 @@ class _Parser:
         if isinstance(value, (int, float, str)):
             return str(value)
         self.fail(path, f"expected a text value, got {_kind(value)}", 'quote the value, e.g. "1400"')
-
-    def merged(
-        self,
-        body: dict[str, Any],
-        options: dict[str, tuple[str, str]],
-        path: str,
-        field: str,
-        from_shorthand: Callable[[Any, str], _T],
-        from_option: Callable[[str, str], _T],
-        default: _T,
-    ) -> _T:
-        """One setting that may be given as the shorthand *field* or as its driver option."""
-        value = default
-        shorthand_path = f"{path}.{field}"
-        if field in body:
-            value = from_shorthand(body[field], shorthand_path)
-        option = next((key for key in options if key in _OPTION_FIELDS and _OPTION_FIELDS[key][0] == field), None)
-        if option is not None:
-            text, option_path = options[option]
-            from_opts = from_option(text, option_path)
-            if field in body and from_opts != value:
-                self.fail(
-                    option_path,
-                    f"driver option '{option}' ({text!r}) conflicts with {shorthand_path} ({_scalar(body[field])})",
-                    f"keep only one of {shorthand_path} and {option_path}, or make them agree",
-                )
-            value = from_opts
-        return value
-
-    def go_bool(self, text: str, path: str) -> bool:
-        if text in _GO_TRUE:
-            return True
-        if text in _GO_FALSE:
-            return False
-        self.fail(path, f"expected true or false, got {text!r}", 'write "true" or "false"')
-
-    def mtu(self, value: Any, path: str) -> int:
-        return self.integer(value, path, *_MTU_RANGE)
-
-    def mtu_option(self, text: str, path: str) -> int:
-        number = _decimal(text)
-        if number is None:
-            self.fail(path, f"expected a whole number, got {_quote(text)}", 'write the MTU as digits, e.g. "1400"')
-        return self.mtu(number, path)
-
-    def encrypted_option(self, text: str, path: str) -> bool:
-        # Docker's overlay driver turns encryption on when the option is present, whatever its value.
-        if text in _GO_FALSE:
-            self.fail(
-                path,
-                f"Docker encrypts an overlay whenever the 'encrypted' option is present, even as {text!r}",
-                "remove driver_opts.encrypted to leave the network unencrypted",
-            )
-        return True
-
-    def parent(self, value: Any, path: str) -> str:
-        # Hosts have exactly one NIC, eth0; a ".N" suffix asks Docker to create that VLAN sub-interface.
-        name = self.string(value, path)
-        match = re.fullmatch(r"eth0(?:\.(\d+))?", name, re.ASCII)
-        if not match or (match.group(1) and not 1 <= int(match.group(1)) <= 4094):
-            self.fail(
-                path,
-                f"-o parent interface was not found on the host: {name}",
-                "use parent: eth0, or eth0.<VLAN id 1-4094> for an 802.1Q sub-interface",
-            )
-        return name
 
     def addressing(
         self, name: str, body: dict[str, Any], path: str
@@ -836,26 +793,28 @@ class _Parser:
         return subnet, ip_range, gateway
 
     def placement(self, body: dict[str, Any], path: str, driver: str) -> tuple[Optional[str], tuple[str, ...]]:
-        """``host`` of a bridge, ``hosts`` of a macvlan/ipvlan network; overlays have neither."""
-        if driver == "overlay":
+        """Where the driver's scope puts a network: ``host`` (one host), ``hosts`` (a list), or the swarm."""
+        scope = REGISTRY[driver].SCOPE
+        if scope == "swarm":
             for key in ("host", "hosts"):
                 if key in body:
                     self.fail(
                         f"{path}.{key}",
-                        "overlay networks span the swarm and are not placed on hosts",
+                        f"{driver} networks span the swarm and are not placed on hosts",
                         f"remove {key}; containers on any swarm host can attach",
                     )
             return None, ()
-        if driver == "bridge":
+        if scope == "host":
             if "hosts" in body:
                 self.fail(
                     f"{path}.hosts",
-                    "hosts is for macvlan and ipvlan networks; a bridge network lives on one host",
+                    f"hosts is for networks created on several hosts ({' and '.join(_scoped('hosts'))}); "
+                    f"a {driver} network lives on one host",
                     f"use host: {_one_of(self.docker_hosts())}",
                 )
             if "host" in body:
                 return self.host_ref(body["host"], f"{path}.host"), ()
-            return self.default_host(path, "bridge networks are local to one host"), ()
+            return self.default_host(path, f"{driver} networks are local to one host"), ()
         if "host" in body:
             self.fail(
                 f"{path}.host",
@@ -880,7 +839,7 @@ class _Parser:
         return None, tuple(hosts)
 
     def check_overlaps(self) -> None:
-        # Each Docker host has one local address space, and all overlays share the swarm's global one;
+        # Each Docker host has one local address space, and swarm-scope networks share the swarm's global one;
         # the same subnet on two different hosts is fine (the bridges never meet).
         seen: list[NetworkSpec] = []
         for net in self.networks.values():
@@ -891,9 +850,9 @@ class _Parser:
                 if not net.subnet.overlaps(other.subnet):
                     continue
                 shared = sorted(self.network_hosts(net) & self.network_hosts(other))
-                both_overlay = net.driver == other.driver == "overlay"
-                if both_overlay or shared:
-                    where = "in the swarm" if both_overlay else f"on host {shared[0]}"
+                both_swarm = REGISTRY[net.driver].SCOPE == REGISTRY[other.driver].SCOPE == "swarm"
+                if both_swarm or shared:
+                    where = "in the swarm" if both_swarm else f"on host {shared[0]}"
                     self.fail(
                         self.subnet_paths[net.name],
                         f"Pool overlaps with other one on this address space: {net.subnet} overlaps "
@@ -1049,12 +1008,12 @@ class _Parser:
                 network_path, f"unknown network '{network}'", _suggest(network, [*self.networks, "bridge"], "networks")
             )
         net = self.networks[network]
-        if net.driver == "overlay":
+        if REGISTRY[net.driver].SCOPE == "swarm":
             role = swarm[host] if swarm is not None else self.hosts[host].swarm
             if role is None:
                 self.fail(
                     network_path,
-                    f"network {network} is an overlay, and host {host} is not in a swarm",
+                    f"network {network} is an {net.driver} network of the swarm, and host {host} is not in a swarm",
                     f"add swarm: worker (or manager) to hosts.{host}",
                 )
             if not net.attachable:

@@ -8,14 +8,14 @@ Nothing here knows how packets move.  Every record keeps the key path it came fr
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from ipaddress import IPv4Address, IPv4Network
 from typing import Literal, Optional
 
 from netsim.engine.config import DaemonConfig  # dockerd's options are the engine's own record
+from netsim.engine.drivers.options import DriverOptions  # and a driver's options are the driver's
 
 SwarmRole = Literal["manager", "worker"]
-Driver = Literal["bridge", "overlay", "macvlan", "ipvlan"]
 Proto = Literal["tcp", "udp", "sctp"]
 
 #: Event kinds of topology format v1; ``connect``/``disconnect`` act now, the rest are
@@ -50,23 +50,26 @@ class HostSpec:
 @dataclass(frozen=True)
 class NetworkSpec:
     name: str
-    driver: Driver = "bridge"
-    host: Optional[str] = None  # bridge: the one host it lives on
-    hosts: tuple[str, ...] = ()  # macvlan/ipvlan: hosts it is created on
+    driver: str = "bridge"  # a name in netsim.engine.drivers.REGISTRY
+    host: Optional[str] = None  # a one-host driver's (bridge) host
+    hosts: tuple[str, ...] = ()  # a several-hosts driver's (macvlan, ipvlan) hosts; swarm scope: neither
     subnet: Optional[IPv4Network] = None
     ip_range: Optional[IPv4Network] = None
     gateway: Optional[IPv4Address] = None
     internal: bool = False
     attachable: bool = False
-    icc: bool = True
-    masquerade: bool = True
-    mtu: Optional[int] = None
-    encrypted: bool = False
-    parent: Optional[str] = None
-    mode: Optional[str] = None
-    # driver_opts as written in the file, after shorthands were folded into the fields above
-    options: tuple[tuple[str, str], ...] = ()
+    # the driver's typed options: its shorthand keys (icc, mode, ...) and driver_opts, merged
+    options: DriverOptions = field(default_factory=DriverOptions)
+    driver_opts: tuple[tuple[str, str], ...] = ()  # as written in the file, sorted by key
+    labels: tuple[tuple[str, str], ...] = ()
     key_path: str = ""
+
+    def __getattr__(self, name: str) -> object:
+        # spec.icc, spec.mode, spec.mtu: a driver option read like a field of the record.
+        options = self.__dict__.get("options")
+        if options is not None and name in {f.name for f in fields(options)}:
+            return getattr(options, name)
+        raise AttributeError(name)
 
 
 @dataclass(frozen=True)

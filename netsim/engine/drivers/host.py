@@ -2,26 +2,32 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import ClassVar
 
 from ...errors import DockerError
-from .base import JoinInfo
-
-if TYPE_CHECKING:
-    from ..daemon import Endpoint, Network
+from .api import EndpointInfo, HostContext, JoinInfo, NetworkInfo, Scope
+from .options import DriverOptions
 
 
 class HostDriver:
-    name = "host"
+    TYPE: ClassVar[str] = "host"
+    SCOPE: ClassVar[Scope] = "host"
+    Options: ClassVar[type[DriverOptions]] = DriverOptions
 
-    def create_network(self, network: "Network") -> None:
-        """The host's own stack is the network; there is nothing to create."""
+    def __init__(self, host: HostContext) -> None:
+        """The host's own stack is the network; there is nothing to set up."""
 
-    def delete_network(self, network: "Network") -> None:
+    def create_network(self, net: NetworkInfo) -> None:
+        if not net.builtin:
+            raise DockerError("only one instance of \"host\" network is allowed",
+                              fix="use network_mode: host on the container instead")
+
+    def delete_network(self, nid: str) -> None:
         raise DockerError("host is a pre-defined network and cannot be removed")
 
-    def join(self, network: "Network", endpoint: "Endpoint") -> JoinInfo:
-        raise DockerError("container cannot be disconnected from host network or connected to host network")
+    def join(self, nid: str, ep: EndpointInfo) -> JoinInfo:
+        raise DockerError("container cannot be disconnected from host network or connected to host network",
+                          fix="run a new container with network_mode: host instead")
 
-    def leave(self, network: "Network", endpoint: "Endpoint") -> None:
+    def leave(self, nid: str, eid: str) -> None:
         """Host-mode containers never had an interface of their own."""

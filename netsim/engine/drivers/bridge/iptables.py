@@ -1,4 +1,4 @@
-"""The iptables rules dockerd's bridge driver installs, per engine profile (B7, B12, B15-B26).
+"""The iptables rules the bridge driver installs, per engine profile (B7, B12, B15-B26).
 
 This is the control plane writing forwarding state: each function adds rules, in iptables
 syntax, to the host namespace's tables, with moby's own Insert/Append choices so the order
@@ -16,8 +16,8 @@ from __future__ import annotations
 from ipaddress import IPv4Address, IPv4Network
 from typing import Optional
 
-from ..datapath.netfilter import Netfilter, Rule
-from .profile import EngineProfile
+from ....datapath.netfilter import Netfilter, Rule
+from ...profile import EngineProfile
 
 ISOLATED = "ISOLATED"
 ICC_DISABLED = "ICC_DISABLED"
@@ -179,13 +179,13 @@ def publish_port(nf: Netfilter, profile: EngineProfile, hairpin: bool, br: str, 
     return rules
 
 
-def link(nf: Netfilter, client: IPv4Address, server: IPv4Address, port: int, proto: str) -> None:
+def link(nf: Netfilter, br: str, client: IPv4Address, server: IPv4Address, port: int, proto: str) -> None:
     """``--link`` with ICC off on docker0 (B7): open exactly the server's exposed port to the client.
 
     Appended to filter DOCKER (iptabler ``link.go``), which both directions reach before the
     bridge's ICC DROP; the reply rule matches the source port.
     """
-    nf.append("filter", f"-A DOCKER -s {client}/32 -d {server}/32 -i docker0 -o docker0 -p {proto} -m {proto} "
+    nf.append("filter", f"-A DOCKER -s {client}/32 -d {server}/32 -i {br} -o {br} -p {proto} -m {proto} "
                         f"--dport {port} -j ACCEPT")
-    nf.append("filter", f"-A DOCKER -s {server}/32 -d {client}/32 -i docker0 -o docker0 -p {proto} -m {proto} "
+    nf.append("filter", f"-A DOCKER -s {server}/32 -d {client}/32 -i {br} -o {br} -p {proto} -m {proto} "
                         f"--sport {port} -j ACCEPT")
