@@ -255,10 +255,10 @@ class Simulation:
     def _ns_addresses(self, ns: Namespace, host: Host) -> tuple[tuple[IPv4Address, str], ...]:
         """Non-loopback addresses of a namespace, each with the network that owns it."""
         by_device: dict[str, str] = {"eth0": "underlay"} if ns is host.ns else {}
+        local: list[tuple[IPv4Network, str]] = []  # the host's own addresses on its networks (gateways)
         if host.engine is not None:
             if ns is host.ns:
-                by_device.update((dev.name, net.name) for net in host.engine.networks
-                                 if (dev := net.host_interface) is not None)
+                local = [(net.subnet, net.name) for net in host.engine.networks if net.pool is not None]
             # A namespace's endpoints all belong to the container that created it and gave it
             # its name (one sharing it, by container:NAME or host mode, cannot connect): looking
             # that container up replaces a scan of every endpoint on the host, which made
@@ -268,11 +268,13 @@ class Simulation:
             if creator is not None and creator.ns is ns:
                 by_device.update((ep.interface.name, ep.network.name) for ep in creator.endpoints.values()
                                  if ep.interface is not None)
-        out = []
+        out: dict[tuple[IPv4Address, str], None] = {}  # a driver may put one address on several devices
         for a in ns.addresses:
             if a.addr >> 24 == 127:
                 continue
-            out.append((IPv4Address(a.addr), by_device.get(a.dev.name, a.dev.name)))
+            addr = IPv4Address(a.addr)
+            network = by_device.get(a.dev.name) or next((name for subnet, name in local if addr in subnet), a.dev.name)
+            out[(addr, network)] = None
         return tuple(out)
 
     def endpoint(self, name: str) -> EndpointView:

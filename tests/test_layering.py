@@ -42,6 +42,33 @@ def test_layer_does_not_import_upwards(layer: str) -> None:
     assert not offenders, "\n".join(offenders)
 
 
+#: What a driver may import: the contract, its own package, the data plane, Docker's errors, and
+#: the engine's plain records.  Never the daemon: a driver sees its host only through HostContext.
+DRIVER_ALLOWED = ("netsim.engine.drivers", "netsim.datapath", "netsim.errors", "netsim.engine.config",
+                  "netsim.engine.profile", "netsim.engine.ports")
+
+
+def test_drivers_import_the_contract_and_the_datapath_never_the_daemon() -> None:
+    offenders = []
+    for path in sorted((PACKAGE / "engine" / "drivers").rglob("*.py")):
+        for module in _imports(path):
+            if module in ("netsim", "netsim.engine"):  # the package prefixes of a relative import
+                continue
+            if not any(module == ok or module.startswith(ok + ".") for ok in DRIVER_ALLOWED):
+                offenders.append(f"{path.relative_to(PACKAGE.parent)} imports {module}")
+    assert not offenders, "\n".join(offenders)
+
+
+def test_the_driver_contract_imports_nothing_of_the_engine_at_run_time() -> None:
+    # api.py and options.py name engine records for type checkers only; at run time they import
+    # each other and the errors, so a driver written outside netsim pulls in no engine internals.
+    for name in ("api.py", "options.py"):
+        tree = ast.parse((PACKAGE / "engine" / "drivers" / name).read_text())
+        runtime = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+        modules = {("." * node.level) + (node.module or "") for node in runtime if isinstance(node, ast.ImportFrom)}
+        assert {m for m in modules if m.startswith(".")} <= {".options", "...errors"}, (name, modules)
+
+
 def test_the_datapath_imports_light() -> None:
     # Swarm unit tests and forked workers import the forwarding core alone: the package root
     # loads its names lazily, so neither the engine, the loader nor pandas come along.
