@@ -42,8 +42,10 @@ def _attachment(sim: "Simulation", event: "EventSpec") -> str:
 
 @handles("link_down", "link_up")
 def _link(sim: "Simulation", event: "EventSpec") -> str:
-    """A host's cable pulled or plugged back: its NIC loses or regains carrier."""
-    sim.host(event.host or "").eth0.up = event.kind == "link_up"
+    """A host's cable pulled or plugged back: nothing crosses it either way (no carrier)."""
+    link = sim.host(event.host or "").eth0.link
+    if link is not None:
+        link.up = event.kind == "link_up"
     return f"{event.kind} {event.host}"
 
 

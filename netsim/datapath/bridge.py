@@ -33,11 +33,14 @@ class Bridge(NetDevice):
         self.static: set[int] = set()
 
     def add_port(self, dev: NetDevice) -> None:
+        """``ip link set DEV master BRIDGE``: br_add_if registers the bridge's rx handler on it."""
         dev.master = self
+        dev.rx_handler = self.handle_frame
         self.ports.append(dev)
 
     def remove_port(self, dev: NetDevice) -> None:
         dev.master = None
+        dev.rx_handler = None
         self.ports.remove(dev)
         self.fdb = {m: p for m, p in self.fdb.items() if p is not dev}
         self.static = {m for m in self.static if m in self.fdb}
@@ -47,31 +50,32 @@ class Bridge(NetDevice):
         self.fdb[mac] = port
         self.static.add(mac)
 
-    def handle_frame(self, port: NetDevice, skb: Skb) -> None:
-        """br_handle_frame: a port received a frame."""
+    def handle_frame(self, port: NetDevice, skb: Skb) -> bool:
+        """br_handle_frame: a port received a frame; the bridge consumes every one."""
         frame = skb.frame
         src = frame.src
         if not is_multicast_mac(src) and src not in self.static:
             self.fdb[src] = port  # br_fdb_update
         dst = frame.dst
-        if dst == self.mac:
+        ns = self.ns
+        if ns is None:  # the bridge was deleted under its ports
+            skb.drop(self.node, port.name, DropReason.DEV_DOWN, f"{self.name} is gone")
+        elif dst == self.mac:
             skb.step(self.node, port.name, "BRIDGED", f"{self.name}: to local stack")
-            assert self.ns is not None
-            self.ns.netif_receive(self, skb)  # br_pass_frame_up
-            return
-        if dst == BROADCAST_MAC or is_multicast_mac(dst):
+            ns.netif_receive(self, skb)  # br_pass_frame_up
+        elif dst == BROADCAST_MAC or is_multicast_mac(dst):
             self._flood(port, skb.clone(), "broadcast")
-            assert self.ns is not None
-            self.ns.netif_receive(self, skb)
-            return
-        out = self.fdb.get(dst)
-        if out is None:
-            self._flood(port, skb, f"unknown {mac_str(dst)}")
-        elif out is port and not port.hairpin:
-            skb.drop(self.node, self.name, DropReason.BRIDGE_HAIRPIN)
+            ns.netif_receive(self, skb)
         else:
-            skb.step(self.node, port.name, "BRIDGED", (_describe_fdb, self.name, dst, out.name))
-            self._forward(port, out, skb)
+            out = self.fdb.get(dst)
+            if out is None:
+                self._flood(port, skb, f"unknown {mac_str(dst)}")
+            elif out is port and not port.hairpin:
+                skb.drop(self.node, self.name, DropReason.BRIDGE_HAIRPIN)
+            else:
+                skb.step(self.node, port.name, "BRIDGED", (_describe_fdb, self.name, dst, out.name))
+                self._forward(port, out, skb)
+        return True
 
     def _flood(self, inport: NetDevice, skb: Skb, why: str) -> None:
         targets = [p for p in self.ports if p is not inport or p.hairpin]  # br_flood's should_deliver

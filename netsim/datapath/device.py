@@ -1,27 +1,31 @@
 """Network devices: the things a frame is transmitted on and received from.
 
 Every device has the same two verbs: ``xmit(skb)`` (the owner sends the frame out of it) and
-``rx(skb)`` (the medium hands it a frame).  A device enslaved to a bridge passes received
-frames to the bridge; any other device passes them up to its namespace's stack.  How the
-frame crosses the medium is the device kind's business: a veth hands it to its peer, a NIC
-puts it on a cable to the underlay switch.
+``rx(skb)`` (the medium hands it a frame).  A received frame goes to the device's rx handler
+when one is registered (``netdev_rx_handler_register``: a bridge for its ports, and later
+macvlan, ipvlan, vlan and vxlan for their lower devices), and otherwise, or when the handler
+passes it on, up to the namespace's stack.  How the frame crosses the medium is the device
+kind's business: a veth hands it to its peer, a NIC puts it on its ``Link``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from .addr import mac_str
 from .drop import DropReason
 from .skb import Skb
 
 if TYPE_CHECKING:
-    from .bridge import Bridge
+    from .link import Link
     from .netns import Namespace
-    from .switch import Switch
     from .world import World
 
 MAX_HOPS = 64  # a frame crossing more devices than this is in an L2 loop
+
+#: An rx handler takes (the lower device, the frame) and returns True when it consumed the
+#: frame (RX_HANDLER_CONSUMED) or False to let the lower device's own stack have it (RX_HANDLER_PASS).
+RxHandler = Callable[["NetDevice", Skb], bool]
 
 
 class NetDevice:
@@ -34,7 +38,8 @@ class NetDevice:
         self.mtu = mtu
         self.up = True
         self.ns: Optional["Namespace"] = None
-        self.master: Optional["Bridge"] = None
+        self.master: Optional["NetDevice"] = None  # the upper device it is enslaved to (a bridge)
+        self.rx_handler: Optional[RxHandler] = None
         self.hairpin = False  # as a bridge port: BR_HAIRPIN_MODE, frames may leave by the port they came in
 
     @property
@@ -49,11 +54,13 @@ class NetDevice:
         if skb.hops > MAX_HOPS:
             skb.drop(self.node, self.name, DropReason.NOT_SPECIFIED, "L2 loop")
             return
-        if self.master is not None:
-            self.master.handle_frame(self, skb)
-        else:
-            assert self.ns is not None
+        handler = self.rx_handler
+        if handler is not None and handler(self, skb):
+            return
+        if self.ns is not None:
             self.ns.netif_receive(self, skb)
+        else:
+            skb.drop(self.node, self.name, DropReason.DEV_DOWN, "not in any namespace")
 
     def xmit(self, skb: Skb) -> None:
         raise NotImplementedError
@@ -107,18 +114,22 @@ class Veth(NetDevice):
 
 
 class Nic(NetDevice):
-    """A physical NIC (a host's eth0), cabled to one port of the underlay switch."""
+    """A physical NIC (a host's eth0), cabled by a ``Link`` to a port of the underlay switch."""
 
     kind = "nic"
 
     def __init__(self, world: "World", name: str, mac: int, mtu: int = 1500) -> None:
         super().__init__(world, name, mac, mtu)
-        self.switch: Optional["Switch"] = None
-        self.port = -1
+        self.link: Optional["Link"] = None
 
     def xmit(self, skb: Skb) -> None:
-        if self.switch is None or not self.up:
+        link = self.link
+        if link is None or not self.up:
             skb.drop(self.node, self.name, DropReason.DEV_DOWN, "no carrier")
             return
-        skb.step(self.node, self.name, "TRANSMITTED", f"wire -> {self.switch.name}")
-        self.switch.transmit_to_switch(self.port, skb)
+        skb.step(self.node, self.name, "TRANSMITTED", (_describe_wire, link, self))
+        link.transmit(self, skb, self.node)
+
+
+def _describe_wire(link: "Link", sender: NetDevice) -> str:
+    return f"wire -> {link.peer(sender).node}"

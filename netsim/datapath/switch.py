@@ -1,42 +1,57 @@
-"""The underlay: one learning L2 switch with a cable (latency, bandwidth) to every NIC."""
+"""The underlay: one learning L2 switch, cabled to every NIC by a ``Link``."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from .addr import BROADCAST_MAC, is_multicast_mac
+from .link import Link
 from .skb import Skb
 
 if TYPE_CHECKING:
     from .device import Nic
     from .world import World
 
-# Preamble 8 + FCS 4 + inter-frame gap 12, and the 60-byte minimum frame: what a frame
-# really occupies on Ethernet, so serialisation delay is not underestimated for pings.
-_WIRE_OVERHEAD = 24
-_MIN_FRAME = 60
+
+class SwitchPort:
+    """One port: the far end of a NIC's cable; what arrives on it goes to the switch's forwarding."""
+
+    def __init__(self, switch: "Switch", index: int) -> None:
+        self.switch = switch
+        self.index = index
+        self.name = f"port{index}"
+        self.link: "Link | None" = None
+
+    @property
+    def node(self) -> str:
+        return self.switch.name
+
+    def rx(self, skb: Skb) -> None:
+        self.switch.receive(self.index, skb)
+
+    def xmit(self, skb: Skb) -> None:
+        if self.link is not None:
+            self.link.transmit(self, skb, self.switch.name)
 
 
 class Switch:
     def __init__(self, world: "World", name: str, latency: float, bandwidth: float) -> None:
         self.world = world
         self.name = name
-        self.latency = latency
+        self.latency = latency  # of the cables it plugs in
         self.bandwidth = bandwidth
-        self.ports: list["Nic"] = []
+        self.ports: list[SwitchPort] = []
+        self.nics: list["Nic"] = []  # what each port is cabled to, by port index
         self.fdb: dict[int, int] = {}  # MAC -> port
 
-    def attach(self, nic: "Nic") -> None:
-        nic.switch = self
-        nic.port = len(self.ports)
-        self.ports.append(nic)
-
-    def wire_delay(self, skb: Skb) -> float:
-        size = max(skb.frame.length, _MIN_FRAME) + _WIRE_OVERHEAD
-        return self.latency + size * 8 / self.bandwidth
-
-    def transmit_to_switch(self, port: int, skb: Skb) -> None:
-        self.world.sched.call_later(self.wire_delay(skb), self.receive, port, skb)
+    def attach(self, nic: "Nic") -> Link:
+        """Plug ``nic`` into a new port with a cable of the switch's latency and bandwidth."""
+        port = SwitchPort(self, len(self.ports))
+        link = Link(self.world, nic, port, self.latency, self.bandwidth)
+        port.link = nic.link = link
+        self.ports.append(port)
+        self.nics.append(nic)
+        return link
 
     def receive(self, port: int, skb: Skb) -> None:
         frame = skb.frame
@@ -47,14 +62,10 @@ class Switch:
             targets = [p for p in range(len(self.ports)) if p != port]
             skb.step(self.name, f"port{port}", "FLOODED", f"to {len(targets)} ports")
             for i, p in enumerate(targets):
-                self._send(p, skb if i == len(targets) - 1 else skb.clone())
+                self.ports[p].xmit(skb if i == len(targets) - 1 else skb.clone())
         elif out != port:
-            skb.step(self.name, f"port{port}", "SWITCHED", f"-> port{out} ({self.ports[out].node})")
-            self._send(out, skb)
-
-    def _send(self, port: int, skb: Skb) -> None:
-        nic = self.ports[port]
-        self.world.sched.call_later(self.wire_delay(skb), nic.rx, skb)
+            skb.step(self.name, f"port{port}", "SWITCHED", f"-> port{out} ({self.nics[out].node})")
+            self.ports[out].xmit(skb)
 
     def learned(self) -> object:
         return self.fdb

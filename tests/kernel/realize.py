@@ -203,9 +203,9 @@ class Realized:
                     raise NotImplementedError(f"{ns.name}:{dev.name}: device kind {dev.kind} not realized")
         if self.underlay:
             sw = switches[0]
-            mtu = min(nic.mtu for nic in sw.ports)
+            mtu = min(nic.mtu for nic in sw.nics)
             create[""].append(f"link add sw0 mtu {mtu} type bridge stp_state 0 forward_delay 0 ageing_time 30000")
-            for port, nic in enumerate(sw.ports):
+            for port, nic in enumerate(sw.nics):
                 assert nic.ns is not None
                 create[nic.ns.name].append(
                     f"link add {nic.name} address {mac_str(nic.mac)} mtu {nic.mtu} type veth "
@@ -259,7 +259,7 @@ class Realized:
         self._batch_all(routes)
         # The sim's link_down is a lost carrier: eth0 stays up with its routes, the cable is
         # cut at the switch port (an admin-down eth0 would make the kernel drop its routes).
-        self.set_carrier([nic for nic in switches[0].ports if not nic.up] if self.underlay else [], False)
+        self.set_carrier([nic for nic in switches[0].nics if nic.link is not None and not nic.link.up] if self.underlay else [], False)
 
         # Phase 4: forwarding, br_netfilter, iptables.
         self._parallel(lambda ns: self._sysctls(self.netns[ns.name], {
@@ -298,7 +298,7 @@ class Realized:
         if not nics:
             return
         assert self.underlay is not None
-        ports = self.sim.world.switches[0].ports
+        ports = self.sim.world.switches[0].nics
         run(["ip", "-n", self.underlay, "-batch", "-"],
             input="".join(f"link set p{ports.index(nic)} {'up' if up else 'down'}\n" for nic in nics))
         keys = {self._key(nic) for nic in nics}

@@ -116,7 +116,7 @@ def test_oracle_notices_a_cable_plugged_back_in(kernel: None) -> None:  # noqa: 
         if "events" not in topology:
             continue
         sim = build_state(topology, "end")
-        ports = [(port, nic) for port, nic in enumerate(sim.world.switches[0].ports) if not nic.up]
+        ports = [(port, nic) for port, nic in enumerate(sim.world.switches[0].nics) if nic.link is not None and not nic.link.up]
         if ports and any(v.kind == "container" for v in sim.endpoints()):
             break
     else:

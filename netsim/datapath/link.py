@@ -1,0 +1,59 @@
+"""A cable: what carries a frame between a NIC and a switch port, and what it costs in time.
+
+Devices hand frames to a ``Link`` and never compute wire time themselves, so a link is where
+latency and serialisation live now and where queues, loss and capture taps attach later.
+``up`` is carrier: a link that is down drops what is sent on it (``DEV_DOWN``, no carrier).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+from .drop import DropReason
+from .skb import Skb
+
+if TYPE_CHECKING:
+    from .world import World
+
+# Preamble 8 + FCS 4 + inter-frame gap 12, and the 60-byte minimum frame: what a frame
+# really occupies on Ethernet, so serialisation delay is not underestimated for pings.
+WIRE_OVERHEAD = 24
+MIN_FRAME = 60
+
+
+class LinkEnd(Protocol):
+    """Either end of a cable: a NIC, or a port of a switch."""
+
+    name: str
+
+    @property
+    def node(self) -> str:
+        """Who owns the end: a namespace, or a switch."""
+
+    def rx(self, skb: Skb) -> None: ...
+
+
+class Link:
+    def __init__(self, world: "World", a: LinkEnd, b: LinkEnd, latency: float, bandwidth: float) -> None:
+        self.world = world
+        self.a, self.b = a, b
+        self.latency = latency  # seconds, one way
+        self.bandwidth = bandwidth  # bits per second
+        self.up = True
+
+    def wire_delay(self, skb: Skb) -> float:
+        size = max(skb.frame.length, MIN_FRAME) + WIRE_OVERHEAD
+        return self.latency + size * 8 / self.bandwidth
+
+    def transmit(self, sender: LinkEnd, skb: Skb, node: str) -> None:
+        """Carry ``skb`` from ``sender`` to the other end; ``node`` names the sender in a drop."""
+        if not self.up:
+            skb.drop(node, sender.name, DropReason.DEV_DOWN, "no carrier")
+            return
+        self.world.sched.call_later(self.wire_delay(skb), self.peer(sender).rx, skb)
+
+    def peer(self, end: LinkEnd) -> LinkEnd:
+        return self.b if end is self.a else self.a
+
+    def __repr__(self) -> str:
+        return f"<Link {self.a.name} <-> {self.b.name} {self.latency * 1e6:g}us {self.bandwidth / 1e9:g}Gbps>"
