@@ -53,7 +53,7 @@ class Host:
 
     @property
     def ns(self) -> Namespace:
-        return self.sim.world.namespaces[self.name]
+        return self.sim.world.namespaces[(self.name, self.name)]
 
     @property
     def eth0(self) -> Nic:
@@ -136,7 +136,7 @@ class Simulation:
             config = replace(config, icc=False)
         if name in self.hosts:
             raise DockerError(f"name {name} is already taken by a host", fix="give each host its own name")
-        if name in self.world.namespaces:
+        if (name, name) in self.world.namespaces:
             raise DockerError(f"name {name} is already taken by the underlay's router",
                               fix="rename the host, or give the underlay no gateway")
         if address is None:
@@ -193,11 +193,34 @@ class Simulation:
             raise NetsimError(f"no host named {name!r}") from None
 
     def container(self, name: str) -> Container:
-        """The first host's container of that name (each engine's collection is keyed by name)."""
-        for host in self.hosts.values():
-            if host.engine is not None and name in host.engine.containers:
-                return host.engine.containers.get(name)
-        raise NetsimError(f"no container named {name!r}")
+        """The container called ``name``, or ``HOST/NAME`` when several daemons run one of that name."""
+        host, _, bare = name.rpartition("/")
+        if host:
+            engine = self.hosts[host].engine if host in self.hosts else None
+            if engine is None or bare not in engine.containers:
+                raise NetsimError(f"no container named {bare!r} on host {host!r}")
+            return engine.containers.get(bare)
+        found = [h.engine.containers.get(name) for h in self.hosts.values()
+                 if h.engine is not None and name in h.engine.containers]
+        if len(found) > 1:
+            raise NetsimError(f"{len(found)} hosts run a container named {name!r}; say which: "
+                              + ", ".join(f"{c.host}/{name}" for c in found))
+        if not found:
+            raise NetsimError(f"no container named {name!r}")
+        return found[0]
+
+    def display_name(self, ctr: Container) -> str:
+        """How tables name a container: its name, or ``HOST/NAME`` when the name alone is ambiguous."""
+        ambiguous = ctr.name in self.hosts or sum(
+            1 for h in self.hosts.values() if h.engine is not None and ctr.name in h.engine.containers) > 1
+        return f"{ctr.host}/{ctr.name}" if ambiguous else ctr.name
+
+    def _ambiguous(self) -> set[str]:
+        seen: set[str] = set(self.hosts)
+        twice: set[str] = set()
+        for ctr in self.containers():
+            (twice if ctr.name in seen else seen).add(ctr.name)
+        return twice
 
     def containers(self) -> Iterator[Container]:
         for host in self.hosts.values():
@@ -242,15 +265,19 @@ class Simulation:
     def endpoints(self) -> list[EndpointView]:
         """Every host, then every container, in the order they were added."""
         views = [self._host_view(h) for h in self.hosts.values()]
-        views.extend(self._container_view(ctr) for ctr in self.containers())
+        ambiguous = self._ambiguous()
+        views.extend(self._container_view(ctr, ambiguous) for ctr in self.containers())
         return views
 
     def _host_view(self, host: Host) -> EndpointView:
         return EndpointView(host.name, "host", host.name, host.ns, self._ns_addresses(host.ns, host))
 
-    def _container_view(self, ctr: Container) -> EndpointView:
-        return EndpointView(ctr.name, "container", ctr.host, ctr.ns,
-                            self._ns_addresses(ctr.ns, self.hosts[ctr.host]))
+    def _container_view(self, ctr: Container, ambiguous: Optional[set[str]] = None) -> EndpointView:
+        if ambiguous is None:
+            name = self.display_name(ctr)
+        else:
+            name = f"{ctr.host}/{ctr.name}" if ctr.name in ambiguous else ctr.name
+        return EndpointView(name, "container", ctr.host, ctr.ns, self._ns_addresses(ctr.ns, self.hosts[ctr.host]))
 
     def _ns_addresses(self, ns: Namespace, host: Host) -> tuple[tuple[IPv4Address, str], ...]:
         """Non-loopback addresses of a namespace, each with the network that owns it."""

@@ -93,7 +93,7 @@ def test_concurrent_masqueraded_echoes_both_come_back() -> None:
     sim = netsim.load(next(t for t in TOPOLOGIES if t.stem == "overlap"))
     sched = InstantScheduler()
     sim.world.sched = sched
-    probes = [Probe(sim.world.namespaces[name], ip("192.168.10.200")) for name in ("a1", "s1")]
+    probes = [Probe(sim.container(name).ns, ip("192.168.10.200")) for name in ("a1", "s1")]
     for p in probes:
         p.send()  # both use echo id 1: the first probe of each namespace
     sched.run()

@@ -257,7 +257,7 @@ HOSTILE: dict[str, tuple[bytes, str, str]] = {
                            "hosts.gateway", "belongs to the underlay's router"),
     "container-named-gateway": (b"underlay: {subnet: 10.0.0.0/24, gateway: 10.0.0.1}\nhosts: {node1: {}}\n"
                                 b"containers: {gateway: {}}\n", "containers.gateway",
-                                "name gateway is already taken in this simulation"),
+                                "container gateway has the same name as the underlay's router"),
     "long-value": (('hosts: {node1: {swarm: "' + "m" * 100_000 + '"}}\n').encode(), "hosts.node1.swarm",
                    "(100000 characters)"),
 }
@@ -447,15 +447,22 @@ def test_an_unknown_endpoint_names_the_argument_and_a_fix(args: list[object], cu
     assert f"error: {BASIC}: {culprit}" in result.stderr
 
 
-def test_names_are_unique_in_the_simulation_and_exposed_ports_ascii() -> None:
+def test_names_are_per_daemon_and_exposed_ports_ascii() -> None:
+    # As in Docker, two daemons may each run a "web"; tables name them HOST/NAME, and so does
+    # a container named like a machine, so no row is ambiguous.
     sim = netsim.Simulation("api")
     node1, node2 = sim.add_host("node1"), sim.add_host("node2")
     node1.containers.run("web")
-    for name in ("web", "node1"):  # another daemon's container, a machine: either would hide a namespace
-        with pytest.raises(DockerError, match=f"name {name} is already taken in this simulation"):
-            node2.containers.run(name)
+    node2.containers.run("web")
+    node2.containers.run("node1")
+    assert [v.name for v in sim.endpoints()] == ["node1", "node2", "node1/web", "node2/web", "node2/node1"]
+    table = sim.reachability()
+    assert set(table.src) == {"node1", "node2", "node1/web", "node2/web", "node2/node1"}
+    assert sim.ping("node1/web", "node1").reachable and sim.container("node2/web").host == "node2"
+    with pytest.raises(NetsimError, match="2 hosts run a container named 'web'; say which: node1/web, node2/web"):
+        sim.container("web")
     for port in ("８０", "80/icmp", "0"):
         with pytest.raises(DockerError, match="invalid port"):
             node2.containers.run("db", expose=[port])
-    assert "db" not in sim.world.namespaces  # refused before anything was made
+    assert not any(ns.name == "db" for ns in sim.world.namespaces.values())  # refused before anything was made
     assert node2.containers.run("db", expose=[5432, "53/udp"]).exposed == {(5432, "tcp"), (53, "udp")}

@@ -84,8 +84,8 @@ def reachability(sim: "Simulation", workers: int = 1) -> pd.DataFrame:
     probe's outcome depends only on configuration (learned state is flushed per query).
     """
     views = sim.endpoints()
-    ns_index: dict[str, int] = {}
-    view_ns = np.array([ns_index.setdefault(v.ns.name, len(ns_index)) for v in views], dtype=np.int32)
+    ns_index: dict[tuple[str, str], int] = {}
+    view_ns = np.array([ns_index.setdefault(v.ns.key, len(ns_index)) for v in views], dtype=np.int32)
     sources = list(ns_index)
     addr_index: dict[IPv4Address, int] = {}
     net_index: dict[str, int] = {}
@@ -115,7 +115,10 @@ def reachability(sim: "Simulation", workers: int = 1) -> pd.DataFrame:
             fail_disposition[k, j] = labels(disposition)
             fail_detail[k, j] = labels(detail)
             path[k, j] = labels(hops)
-    answered_by = np.array([labels(f"answered by {n}") for n in ns_index], dtype=np.int32)
+    shown: dict[tuple[str, str], str] = {}  # the namespace's first endpoint: a host before its host-mode containers
+    for v in views:
+        shown.setdefault(v.ns.key, v.name)  # HOST/NAME where a name alone is ambiguous
+    answered_by = np.array([labels(f"answered by {shown.get(key, key[1])}") for key in ns_index], dtype=np.int32)
 
     parts: dict[str, list[np.ndarray]] = {c: [] for c in ("src", "dst", "addr", "net", "ok", "disp", "det", "path")}
     for i in range(len(views)):
@@ -150,10 +153,10 @@ def reachability(sim: "Simulation", workers: int = 1) -> pd.DataFrame:
     }, columns=COLUMNS)
 
 
-Outcome = tuple[Optional[str], str, str, str]  # responder namespace, disposition, detail, path
+Outcome = tuple[Optional[tuple[str, str]], str, str, str]  # responder namespace key, disposition, detail, path
 
 
-def _outcomes(sim: "Simulation", sources: list[str], addrs: list[IPv4Address],
+def _outcomes(sim: "Simulation", sources: list[tuple[str, str]], addrs: list[IPv4Address],
               workers: int) -> list[list[Outcome]]:
     """The probe outcome of every (source namespace, address), in that order."""
     if workers <= 1 or len(sources) < 2 * workers:
@@ -175,7 +178,7 @@ _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 class _Forked:
     """One forked worker per chunk, each sending its rows back on a pipe; all killed on exit."""
 
-    def __init__(self, sim: "Simulation", addrs: list[IPv4Address], chunks: list[list[str]]) -> None:
+    def __init__(self, sim: "Simulation", addrs: list[IPv4Address], chunks: list[list[tuple[str, str]]]) -> None:
         self.args = (sim, addrs, chunks)
         self.workers: list[tuple[Any, Any]] = []
 
@@ -203,7 +206,7 @@ class _Forked:
             reader.close()
 
 
-def _probe_worker(sim: "Simulation", addrs: list[IPv4Address], sources: list[str], writer: Any) -> None:
+def _probe_worker(sim: "Simulation", addrs: list[IPv4Address], sources: list[tuple[str, str]], writer: Any) -> None:
     """A child: the parent handles signals and kills it, so it ignores Ctrl-C and dies on SIGTERM."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for sig in (signal.SIGTERM, signal.SIGHUP):
@@ -228,17 +231,17 @@ def _receive(proc: Any, reader: Any) -> list[list[Outcome]]:
     return value  # type: ignore[no-any-return]
 
 
-def _probe_rows(sim: "Simulation", sources: list[str], addrs: list[IPv4Address]) -> list[list[Outcome]]:
+def _probe_rows(sim: "Simulation", sources: list[tuple[str, str]], addrs: list[IPv4Address]) -> list[list[Outcome]]:
     rows = []
     tracking = [ns for ns in sim.world.namespaces.values() if not ns.nf.empty]  # the only ones with conntrack
     with Prober(sim) as prober:
-        for name in sources:
-            ns = sim.world.namespaces[name]
+        for key in sources:
+            ns = sim.world.namespaces[key]
             row = []
             for a in addrs:
                 # Each pair is asked once here: send, keep the outcome, let the probe go.
                 answer, disposition, detail, steps = outcome(prober.send(ns, a), PING_TIMEOUT)
-                row.append((answer.name if answer is not None else None, disposition, detail, path_of(steps)))
+                row.append((answer.key if answer is not None else None, disposition, detail, path_of(steps)))
             rows.append(row)
             # Finished echo flows are never looked up again (ids are unique per source), and
             # at fleet scale their conntrack entries would dominate memory.
@@ -277,27 +280,27 @@ def reachability_by_name(sim: "Simulation") -> pd.DataFrame:
 def _by_name_rows(sim: "Simulation", prober: Prober) -> pd.DataFrame:
     containers = list(sim.containers())
     names = candidate_names(containers)
-    own_names = {ctr.name: set(names_of(ctr)) for ctr in containers}
+    own_names = {ctr.id: set(names_of(ctr)) for ctr in containers}
     rows = []
     for src in containers:
         resolver = _resolver_of(sim, src)
+        shown = sim.display_name(src)
         for name in names:
             answer: Optional[Answer] = resolve(resolver, name) if resolver is not None else None
-            if answer is None:
-                if name in own_names[src.name] and not any(name in own for c, own in own_names.items()
-                                                            if c != src.name):
+            if resolver is None or answer is None:
+                if name in own_names[src.id] and not any(name in own for c, own in own_names.items()
+                                                          if c != src.id):
                     continue  # a container's own name, that no one else has: not a question
                 disposition, detail = unresolved(resolver)
-                rows.append((src.name, name, "", "", "", False, disposition, detail, ""))
+                rows.append((shown, name, "", "", "", False, disposition, detail, ""))
                 continue
-            owner = answer.owners[0]
-            if owner == src.name:
+            owner = resolver.engine.containers.get(answer.owners[0])  # the resolver's networks are its host's
+            if owner is src:
                 continue
             addr = answer.addresses[0]
-            target = sim.container(owner).ns
-            reachable, disposition, detail, steps = classify(prober.probe(src.ns, addr), target, PING_TIMEOUT)
-            rows.append((src.name, name, owner, str(addr), answer.network, reachable, disposition, detail,
-                         path_of(steps)))
+            reachable, disposition, detail, steps = classify(prober.probe(src.ns, addr), owner.ns, PING_TIMEOUT)
+            rows.append((shown, name, sim.display_name(owner), str(addr), answer.network, reachable, disposition,
+                         detail, path_of(steps)))
     return pd.DataFrame(rows, columns=NAME_COLUMNS)
 
 
@@ -315,7 +318,7 @@ def _resolver_of(sim: "Simulation", ctr):  # type: ignore[no-untyped-def]
     if ctr.network_mode == "host":
         return None  # the host's resolv.conf: no embedded DNS
     if ctr.network_mode.startswith("container:"):
-        return _resolver_of(sim, sim.container(ctr.network_mode.split(":", 1)[1]))
+        return _resolver_of(sim, ctr.engine.containers.get(ctr.network_mode.split(":", 1)[1]))
     return ctr
 
 

@@ -64,10 +64,10 @@ def _by_name(sim: "Simulation", kind: str, src: str, name: str) -> Target:
         return Target(None, None, None, NAME_UNRESOLVED)  # a machine's resolver knows no containers
     resolver = _resolver_of(sim, sim.container(src))
     answer = resolve(resolver, name) if resolver is not None else None
-    if answer is None:
+    if resolver is None or answer is None:
         return Target(None, None, None, unresolved(resolver)[0])
-    owner = answer.owners[0]
-    return Target(answer.addresses[0], owner, sim.container(owner).ns, answer.source)
+    owner = resolver.engine.containers.get(answer.owners[0])  # the resolver's networks are its host's
+    return Target(answer.addresses[0], sim.display_name(owner), owner.ns, answer.source)
 
 
 @dataclass(frozen=True)

@@ -61,14 +61,23 @@ class Address:
         return f"{ip_str(self.addr)}/{self.plen} dev {self.dev.name}"
 
 
-# Socket-level handlers a namespace offers: an ICMP echo socket gets replies by identifier.
-EchoSocket = Callable[["Namespace", Skb], None]
+# What an open socket does with a datagram delivered to it (ICMP echo replies by identifier, UDP by port).
+SocketHandler = Callable[["Namespace", Skb], None]
 
 
 class Namespace:
-    def __init__(self, world: "World", name: str) -> None:
+    """A network namespace: devices, addresses, routes, neighbours, netfilter, conntrack, sockets.
+
+    ``name`` is what it is called (a machine's name, a container's name); ``host`` is the
+    machine it lives on (itself, for a machine's own namespace).  The world knows it by
+    ``key = (host, name)``, so two daemons may each run a container called ``web``.
+    """
+
+    def __init__(self, world: "World", name: str, host: Optional[str] = None) -> None:
         self.world = world
         self.name = name
+        self.host = host or name
+        self.key = (self.host, name)
         self.devices: dict[str, NetDevice] = {}
         self.addresses: list[Address] = []
         self.local: set[int] = set()
@@ -80,14 +89,14 @@ class Namespace:
         self.ct = Conntrack()
         self.listening: set[tuple[str, int, int]] = set()  # (protocol, bound address or 0 = any, port)
         # Open sockets by (protocol, local port); ICMP echo sockets by ("icmp", echo id), as ping's are.
-        self.sockets: dict[tuple[str, int], EchoSocket] = {}
+        self.sockets: dict[tuple[str, int], SocketHandler] = {}
         self._next_ident = 0
-        if name in world.namespaces:
-            raise ValueError(f"a namespace named {name} exists")  # it would be hidden from every lookup
+        if self.key in world.namespaces:
+            raise ValueError(f"a namespace named {name} exists on {self.host}")  # it would be hidden from every lookup
         lo = Loopback(world, "lo", 0)
         self.add_device(lo)
         self.add_address(lo, LOOPBACK, 8)
-        world.namespaces[name] = self
+        world.namespaces[self.key] = self
 
     # ---- configuration (what `ip link/addr/route` does) -------------------------------------
 

@@ -25,7 +25,7 @@ class Learner(Protocol):
 class World:
     def __init__(self) -> None:
         self.sched: Scheduler = InstantScheduler()
-        self.namespaces: dict[str, "Namespace"] = {}
+        self.namespaces: dict[tuple[str, str], "Namespace"] = {}  # by (host, name)
         self.switches: list["Switch"] = []
 
     def learners(self) -> Iterator[Learner]:

@@ -296,7 +296,7 @@ class ContainerCollection(_Collection["Container"]):
             engine._disconnect(ctr, engine.networks.get(net_name))
         engine._unbind(ctr)
         if ctr.owns_namespace:
-            engine.world.namespaces.pop(ctr.ns.name, None)
+            engine.world.namespaces.pop(ctr.ns.key, None)
         del self._by_name[ctr.name]
 
     def run(self, name: str, network: Optional[str] = None, network_mode: Optional[str] = None,
@@ -317,11 +317,6 @@ class ContainerCollection(_Collection["Container"]):
         if name in self._by_name:
             raise DockerError(f'Conflict. The container name "/{name}" is already in use',
                               fix="pick another container name")
-        if name in engine.world.namespaces:
-            # Docker would allow it on another daemon; the simulation names every namespace after
-            # its machine or container, so a second one of that name would hide the first.
-            raise DockerError(f"name {name} is already taken in this simulation (by a host, the underlay's "
-                              "router or a container on another host)", fix="give the container a name of its own")
         exposed = [_exposed_port(port) for port in expose]  # checked before anything is created
         bindings = port_bindings(ports)
         if network is not None and network_mode is None and (network in ("host", "none")
@@ -358,7 +353,7 @@ class ContainerCollection(_Collection["Container"]):
         elif mode.startswith("container:"):
             ns = self.get(mode.split(":", 1)[1]).ns
         else:
-            ns = Namespace(engine.world, name)
+            ns = Namespace(engine.world, name, host=engine.host)
         ctr = Container(engine, name, cid, ns, mode, hostname or cid[:12], first_network=next(iter(attach), "bridge"))
         for number, proto in exposed:
             ctr.exposed.add((number, proto))

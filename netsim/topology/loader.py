@@ -874,6 +874,12 @@ class _Parser:
                 self.fail(
                     path, f"container {name} has the same name as host {name}", "rename the container or the host"
                 )
+            if name == GATEWAY_NAME and self.underlay.gateway is not None:
+                self.fail(
+                    path,
+                    f"container {name} has the same name as the underlay's router (underlay.gateway)",
+                    "rename the container",
+                )
             containers[name] = self.parse_container(name, raw, path)
         self.containers = containers
         for container in containers.values():
