@@ -250,8 +250,12 @@ class Simulation:
         try:
             self.apply(event)
         except DockerError as err:
-            raise TopologyError(self.source, f"{event.key_path}.{event.kind}", f"at {event.at:g}s: {err.message}",
-                                err.fix) from None
+            where = f"{event.key_path}.{event.kind}"
+            # networks.NAME[.KEY] in the engine's words is the event's network (or that key of it).
+            head, _, tail = (err.field or "").partition(".")
+            if head == "networks":
+                where = f"{where}.{tail.partition('.')[2] or 'network'}"
+            raise TopologyError(self.source, where, f"at {event.at:g}s: {err.message}", err.fix) from None
 
     def apply(self, event: EventSpec) -> None:
         """Carry out one timeline event now, through the handler registered for its kind."""
@@ -384,7 +388,7 @@ def _build(spec: TopologySpec, seed: Optional[int]) -> Simulation:
                 internal=n.internal, attachable=n.attachable,
                 subnet=n.subnet, ip_range=n.ip_range, gateway=n.gateway, labels=dict(n.labels)))
     for c in _creation_order(spec.containers):
-        _docker(spec, c.key_path, lambda c=c: _run_container(sim, c))
+        _docker(spec, c.key_path, lambda c=c: _run_container(sim, c), lambda field, c=c: _container_field(c, field))
     for e in spec.events:
         sim.schedule(e)
     return sim
@@ -420,9 +424,27 @@ def _creation_order(containers: Sequence[ContainerSpec]) -> list[ContainerSpec]:
     return list(done.values())
 
 
-def _docker(spec: TopologySpec, key_path: str, action) -> object:  # type: ignore[no-untyped-def]
+def _container_field(c: ContainerSpec, field: str) -> str:
+    """Where in the file a field of the engine's error (``networks.front.aliases``, ``links``) was written."""
+    head, _, rest = field.partition(".")
+    if head == "networks":
+        name, _, key = rest.partition(".")
+        attach = next((a for a in c.networks if a.network == name), None)
+        if attach is not None:
+            return f"{attach.key_path}.{key}" if key else attach.key_path
+    if head == "links" and c.links:
+        return next((link.key_path for link in c.links if link.container == rest), c.links[0].key_path)
+    return f"{c.key_path}.{field}"
+
+
+def _docker(spec: TopologySpec, key_path: str, action, where=None) -> object:  # type: ignore[no-untyped-def]
     try:
         return action()
     except DockerError as err:
-        where = err.setting or (f"{key_path}.{err.field}" if err.field else key_path)
-        raise TopologyError(spec.source, where, err.message, err.fix) from None
+        if err.setting:
+            path = err.setting
+        elif err.field:
+            path = where(err.field) if where is not None else f"{key_path}.{err.field}"
+        else:
+            path = key_path
+        raise TopologyError(spec.source, path, err.message, err.fix) from None

@@ -183,16 +183,16 @@ TAKEN_ADDRESS = _CONNECT_AT_1S.format(subnet="10.9.0.0/24", extra=", ipv4_addres
 FULL_SUBNET = _CONNECT_AT_1S.format(subnet="10.9.0.0/30", extra="")
 
 
-@pytest.mark.parametrize(("text", "message"), [(TAKEN_ADDRESS, "Address already in use: 10.9.0.2"),
-                                               (FULL_SUBNET, "no available IPv4 addresses")],
-                         ids=["address-taken", "subnet-full"])
+@pytest.mark.parametrize(("text", "where", "message"), [
+    (TAKEN_ADDRESS, "events[0].connect.ipv4_address", "Address already in use: 10.9.0.2"),
+    (FULL_SUBNET, "events[0].connect.network", "no available IPv4 addresses")], ids=["address-taken", "subnet-full"])
 @pytest.mark.parametrize("command", [["reach"], ["reach", "--at", "2s"], ["run"], ["ping", "a", "b"]])
-def test_a_timeline_docker_error_is_one_line_found_at_load(tmp_path: Path, text: str, message: str,
+def test_a_timeline_docker_error_is_one_line_found_at_load(tmp_path: Path, text: str, where: str, message: str,
                                                            command: list[str]) -> None:
     path = tmp_path / "t.yaml"
     path.write_text(text)
     args = [command[0], path, *command[1:]] + (["--out", tmp_path / "out"] if command[0] == "run" else [])
-    line = assert_one_error_line(netsim_cli(*args), path, "events[0].connect: at 1s: ")
+    line = assert_one_error_line(netsim_cli(*args), path, f"{where}: at 1s: ")
     assert message in line
     assert not (tmp_path / "out").exists()
     with pytest.raises(TopologyError, match=message):

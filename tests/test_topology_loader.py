@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+import netsim
 from netsim.errors import TopologyError
 from netsim.topology import PortSpec, TopologySpec, load_spec, parse_spec
 
@@ -391,7 +392,7 @@ BAD_CASES: dict[str, tuple[str, str, str]] = {
     "unknown_nested_key.yaml": ("networks.front.drivr", "unknown key 'drivr'", "did you mean 'driver'?"),
     "bad_cidr.yaml": ("networks.front.subnet", "invalid subnet '10.0.300.0/24'", "10.0.1.0/24"),
     "host_bits_cidr.yaml": ("networks.front.subnet", "has host bits set", "10.0.1.0/24"),
-    "overlap_same_host.yaml": ("networks.b.subnet", "Pool overlaps with other one", "networks.b"),
+    "overlap_same_host.yaml": ("networks.b.subnet", "Pool overlaps with other one", "give network b a subnet"),
     "overlap_overlays.yaml": ("networks.o2.subnet", "networks.o1.subnet (10.0.1.0/24) in the swarm", "overlap"),
     "network_on_other_host.yaml": (
         "containers.web.networks[0]",
@@ -511,7 +512,7 @@ def test_bad_topology(fixture: str, expected: tuple[str, str, str]) -> None:
     key_path, message, fix = expected
     path = BAD / fixture
     with pytest.raises(TopologyError) as caught:
-        load_spec(path)
+        netsim.load(path)  # the loader checks shape and references; building checks Docker's rules
     err = caught.value
     assert err.file == str(path)
     assert str(err).startswith(str(path))

@@ -259,8 +259,11 @@ class NetworkCollection(_Collection["Network"]):
                 sub = pick_subnet(engine.config.default_address_pools, in_use, engine.on_link,
                                   engine.profile.pool_exhausted_error)
             elif any(sub.overlaps(u) for u in in_use):
-                raise DockerError("Pool overlaps with other one on this address space",
-                                  fix="choose a subnet that no other network on this host uses")
+                other = next(n for n in self._by_name.values() if n.pool is not None and sub.overlaps(n.subnet))
+                raise DockerError(f"Pool overlaps with other one on this address space: {sub} overlaps network "
+                                  f"{other.name} ({other.subnet}) on host {engine.host}",
+                                  fix=f"give network {name} a subnet that no other network on {engine.host} uses",
+                                  field="subnet")
         gw = IPv4Address(gateway) if gateway is not None else None
         if sub is not None and gw is None:
             gw = sub.network_address + 1
@@ -332,21 +335,37 @@ class ContainerCollection(_Collection["Container"]):
         if mode in ("host", "none") or mode.startswith("container:"):
             if attach:
                 raise DockerError("conflicting options: cannot attach both user-defined and non-user-defined network-modes")
-            if links and mode == "host":
-                raise DockerError("conflicting options: host type networking can't be used with links. "
-                                  "This would result in undefined behavior")
+            if links and mode != "none":  # moby runconfig ErrConflictHostNetworkAndLinks / ...ContainerNetworkAndLinks
+                kind = "host type networking" if mode == "host" else "container type network"
+                raise DockerError(f"conflicting options: {kind} can't be used with links. "
+                                  "This would result in undefined behavior",
+                                  fix=f"remove links, or drop network_mode: {mode}", field="links")
             if mode.startswith("container:") and (expose or ports):
                 # moby runconfig ErrConflictNetworkExposePorts / ErrConflictNetworkPublishPorts
+                what = "expose" if expose else "ports"
                 raise DockerError(f"conflicting options: port {'exposing' if expose else 'publishing'} and the "
-                                  "container type network mode", fix="expose or publish the ports on the other container")
+                                  "container type network mode",
+                                  fix=f"remove {what}, or change network_mode: {mode}; expose or publish the ports "
+                                      "on the other container", field=what)
         elif not attach:
             attach = {"bridge": {}}
         pairs = list(links.items()) if isinstance(links, Mapping) else [(t, a) for t, a in links or ()]
         if "bridge" in attach:
-            for target, _ in pairs:  # a legacy link names a running container of this daemon
-                if target not in self._by_name:
+            for target, _ in pairs:  # a legacy link names a running container of this daemon (registerLinks)
+                peer = self._by_name.get(target)
+                if peer is None:
                     raise DockerError(f"could not get container for {target}",
-                                      fix=f"start {target} first, or put both on a user-defined network")
+                                      fix=f"start {target} first, or put both on a user-defined network",
+                                      field=f"links.{target}")
+                if peer.network_mode == "host":
+                    raise DockerError("conflicting options: host type networking can't be used with links. "
+                                      "This would result in undefined behavior",
+                                      fix=f"remove the link to {target}, which uses network_mode: host",
+                                      field=f"links.{target}")
+                if "bridge" not in peer.endpoints:
+                    raise DockerError(f"Cannot link to /{target}, as it does not belong to the default network",
+                                      fix=f"put {target} on the default bridge too, or put both containers on a "
+                                          "user-defined network", field=f"links.{target}")
         cid = engine.new_id()
         if mode == "host":
             ns = engine.ns
@@ -468,23 +487,34 @@ class Engine:
 
     def _connect(self, ctr: Container, net: Network, aliases: tuple[str, ...],
                  address: Optional[IPv4Address], links: tuple[str, ...]) -> Endpoint:
+        # ``field`` names what is wrong the way a compose file says it (networks.NAME.aliases).
+        at = f"networks.{net.name}"
         if ctr.network_mode == "host" or ctr.network_mode.startswith("container:"):
             raise DockerError("container sharing network namespace with another container or host "
-                              "cannot be connected to any other network")
+                              "cannot be connected to any other network",
+                              fix=f"remove network_mode: {ctr.network_mode} from {ctr.name}")
         if ctr.network_mode == "none":
             raise DockerError("container cannot be connected to multiple networks with one of the "
-                              "networks in private (none) mode")
+                              "networks in private (none) mode", fix=f"remove network_mode: none from {ctr.name}")
         if net.name in ctr.endpoints:
-            raise DockerError(f"endpoint with name {ctr.name} already exists in network {net.name}")
+            raise DockerError(f"endpoint with name {ctr.name} already exists in network {net.name}",
+                              fix="remove this connect, or disconnect the container first", field=at)
         if not net.user_defined and aliases:
-            raise DockerError("network-scoped aliases are only supported for user-defined networks")
+            raise DockerError("network-scoped aliases are only supported for user-defined networks",
+                              fix="put the container on a user-defined network to give it aliases",
+                              field=f"{at}.aliases")
         if not net.user_defined and address is not None:
-            raise DockerError("user specified IP address is supported on user-defined networks only")
+            raise DockerError("user specified IP address is supported on user-defined networks only",
+                              fix="put the container on a user-defined network with a subnet to give it a static "
+                                  "address", field=f"{at}.ipv4_address")
         used = {dev.name for dev in ctr.ns.devices.values()}
         ifname = next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
         # host and none have no pool: their drivers refuse the join (moby's ErrConflictHostNetwork,
         # ErrConflictNoNetwork) before any address would be needed.
-        addr = net.pool.allocate(address) if net.pool is not None else IPv4Address(0)
+        try:
+            addr = net.pool.allocate(address) if net.pool is not None else IPv4Address(0)
+        except DockerError as err:
+            raise DockerError(err.message, err.fix, f"{at}.ipv4_address" if address is not None else at) from None
         ep = Endpoint(f"{self._endpoint_rng.getrandbits(256):064x}", net, ctr, addr, self.container_mac(addr), ifname, aliases)
         try:
             info = net.driver.join(net.id, ep.info)
@@ -505,7 +535,8 @@ class Engine:
     def _disconnect(self, ctr: Container, net: Network) -> None:
         ep = ctr.endpoints.get(net.name)
         if ep is None:
-            raise DockerError(f"container {ctr.name} is not connected to network {net.name}")
+            raise DockerError(f"container {ctr.name} is not connected to network {net.name}",
+                              fix="connect it first", field=f"networks.{net.name}")
         if ep is ctr.gateway_endpoint:
             self._withdraw_ports(ctr)
         net.driver.leave(net.id, ep.id)

@@ -68,10 +68,18 @@ class AddressPool:
         if wanted is not None:
             value = int(wanted)
             if wanted not in self.subnet:
-                raise DockerError(f"no configured subnet contains IP address {wanted}")
-            if value in self._used or value in self._reserved:
+                raise DockerError(f"no configured subnet contains IP address {wanted}",
+                                  fix=f"pick an address inside {self.subnet}")
+            if value in self._reserved:
+                net = self.subnet
+                raise DockerError(f"{wanted} is not a host address of {net}",
+                                  fix=f"pick an address inside {net} other than {net.network_address} and "
+                                      f"{net.broadcast_address}")
+            if wanted == self.gateway:
+                raise DockerError(f"Address already in use: {wanted} is the network's gateway", fix="pick another address")
+            if value in self._used:
                 raise DockerError(f"Address already in use: {wanted}",
-                                  fix="pick a free ipv4_address or leave it out")
+                                  fix="give each container its own ipv4_address, or leave it out")
             self._used.add(value)
             return wanted
         while self._freed:

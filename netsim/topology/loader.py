@@ -131,19 +131,6 @@ _MSG_NOT_MANAGER = (
     'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect '
     "this node to swarm and try again."
 )
-_MSG_SHARED_NETNS = (
-    "container sharing network namespace with another container or host cannot be connected to any other network"
-)
-_MSG_NONE_NETNS = "container cannot be connected to multiple networks with one of the networks in private (none) mode"
-_MSG_HOST_LINKS = (
-    "conflicting options: host type networking can't be used with links. This would result in undefined behavior"
-)
-_MSG_CONTAINER_LINKS = (
-    "conflicting options: container type network can't be used with links. This would result in undefined behavior"
-)
-_MSG_CONTAINER_EXPOSE = "conflicting options: port exposing and the container type network mode"
-_MSG_BRIDGE_ALIAS = "network-scoped aliases are only supported for user-defined networks"
-_MSG_BRIDGE_IP = "user specified IP address is supported on user-defined networks only"
 
 
 def load_spec(path: str | os.PathLike[str]) -> TopologySpec:
@@ -644,12 +631,6 @@ class _Parser:
                     f"{driver_name} networks need a swarm: {_MSG_NOT_MANAGER}",
                     f"add swarm: manager to one Docker host ({', '.join(self.docker_hosts())})",
                 )
-        elif "attachable" in body:
-            self.fail(
-                f"{path}.attachable",
-                f"attachable applies to swarm-scope networks ({' and '.join(_swarm_drivers())}), not {driver_name}",
-                f"remove attachable, or set driver: {_swarm_drivers()[0]}",
-            )
         labels = self.fields(body["labels"], f"{path}.labels", None) if "labels" in body else {}
         return NetworkSpec(
             name=name,
@@ -839,24 +820,18 @@ class _Parser:
         return None, tuple(hosts)
 
     def check_overlaps(self) -> None:
-        # Each Docker host has one local address space, and swarm-scope networks share the swarm's global one;
-        # the same subnet on two different hosts is fine (the bridges never meet).
+        # Swarm-scope networks share the swarm's one address space.  (Each Docker host's local
+        # space is checked by its engine when the network is created.)
         seen: list[NetworkSpec] = []
         for net in self.networks.values():
-            if net.subnet is None:
+            if net.subnet is None or REGISTRY[net.driver].SCOPE != "swarm":
                 continue
             for other in seen:
-                assert other.subnet is not None
-                if not net.subnet.overlaps(other.subnet):
-                    continue
-                shared = sorted(self.network_hosts(net) & self.network_hosts(other))
-                both_swarm = REGISTRY[net.driver].SCOPE == REGISTRY[other.driver].SCOPE == "swarm"
-                if both_swarm or shared:
-                    where = "in the swarm" if both_swarm else f"on host {shared[0]}"
+                if other.subnet is not None and net.subnet.overlaps(other.subnet):
                     self.fail(
                         self.subnet_paths[net.name],
                         f"Pool overlaps with other one on this address space: {net.subnet} overlaps "
-                        f"{self.subnet_paths[other.name]} ({other.subnet}) {where}",
+                        f"{self.subnet_paths[other.name]} ({other.subnet}) in the swarm",
                         f"give networks.{net.name} a subnet that does not overlap {other.subnet}",
                     )
             seen.append(net)
@@ -884,7 +859,6 @@ class _Parser:
         self.containers = containers
         for container in containers.values():
             self.check_container_refs(container)
-        self.check_static_addresses()
         return containers
 
     def parse_container(self, name: str, raw: Any, path: str) -> ContainerSpec:
@@ -904,15 +878,12 @@ class _Parser:
         links = tuple(self.link(raw_link, at) for at, raw_link in self.items(body.get("links"), f"{path}.links"))
         ports = tuple(self.port(raw_port, at) for at, raw_port in self.items(body.get("ports"), f"{path}.ports"))
         expose = tuple(self.exposed(raw, at) for at, raw in self.items(body.get("expose"), f"{path}.expose"))
-        if ports and mode is not None and (mode == "none" or mode.startswith("container:")):
-            message = (
-                "conflicting options: port publishing and the container type network mode"
-                if mode != "none"
-                else "ports cannot be published from network_mode none: the container has only a loopback interface"
+        if ports and mode == "none":
+            self.fail(
+                f"{path}.ports",
+                "ports cannot be published from network_mode none: the container has only a loopback interface",
+                "remove ports, or change network_mode: none",
             )
-            self.fail(f"{path}.ports", message, f"remove ports, or change network_mode: {mode}")
-        if expose and mode is not None and mode.startswith("container:"):
-            self.fail(f"{path}.expose", _MSG_CONTAINER_EXPOSE, f"remove expose, or change network_mode: {mode}")
         hostname = None
         if "hostname" in body:
             hostname = self.string(body["hostname"], f"{path}.hostname")
@@ -976,39 +947,21 @@ class _Parser:
                 self.fail(at, f"network {name} is listed twice", f"remove the second {name}")
             aliases = tuple(self.aliases(body["aliases"], f"{at}.aliases")) if "aliases" in body else ()
             address = self.address(body["ipv4_address"], f"{at}.ipv4_address") if "ipv4_address" in body else None
-            self.check_attach(name, host, at, at, aliases, address)
+            self.check_attach(name, host, at)
             attached.append(AttachSpec(network=name, aliases=aliases, ipv4_address=address, key_path=at))
         return tuple(attached)
 
     def check_attach(
-        self,
-        network: str,
-        host: str,
-        path: str,
-        network_path: str,
-        aliases: tuple[str, ...],
-        address: Optional[IPv4Address],
-        swarm: Optional[dict[str, Optional[SwarmRole]]] = None,
+        self, network: str, host: str, network_path: str, swarm: Optional[dict[str, Optional[SwarmRole]]] = None
     ) -> None:
-        """Whether a container on *host* may join *network*; *swarm* is host membership at that time."""
+        """Whether *network* exists where a container on *host* could reach it; *swarm* is host membership
+        at that time.  What the network then accepts (aliases, addresses) its engine checks."""
         if network in ("host", "none"):
             self.fail(
                 network_path, f"{network} is a network mode, not a network to attach to", f"use network_mode: {network}"
             )
         if network == "bridge":
-            if aliases:
-                self.fail(
-                    f"{path}.aliases",
-                    _MSG_BRIDGE_ALIAS,
-                    "put the container on a user-defined network to give it aliases",
-                )
-            if address is not None:
-                self.fail(
-                    f"{path}.ipv4_address",
-                    _MSG_BRIDGE_IP,
-                    "put the container on a user-defined network with a subnet to give it a static address",
-                )
-            return
+            return  # docker0 exists on every host; what it refuses (aliases, addresses) the engine says
         if network not in self.networks:
             self.fail(
                 network_path, f"unknown network '{network}'", _suggest(network, [*self.networks, "bridge"], "networks")
@@ -1038,18 +991,6 @@ class _Parser:
                 if net.hosts
                 else f"move the container to host {net.host}, or use a network that lives on {host}",
             )
-        if address is not None and net.subnet is not None:
-            at = f"{path}.ipv4_address"
-            if address not in net.subnet:
-                self.fail(
-                    at, f"no configured subnet contains IP address {address}", f"pick an address inside {net.subnet}"
-                )
-            if address in (net.subnet.network_address, net.subnet.broadcast_address):
-                self.fail(at, f"{address} is not a host address of {net.subnet}", _host_address_fix(net.subnet))
-            if address == net.gateway:
-                self.fail(
-                    at, f"Address already in use: {address} is the gateway of network {network}", "pick another address"
-                )
 
     def aliases(self, value: Any, path: str) -> list[str]:
         aliases = []
@@ -1106,10 +1047,6 @@ class _Parser:
         if mode is not None and mode.startswith("container:"):
             self.check_shared_namespace(container, mode.partition(":")[2])
         for link in container.links:
-            if mode == "host":
-                self.fail(link.key_path, _MSG_HOST_LINKS, "remove links, or drop network_mode: host")
-            if mode is not None and mode.startswith("container:"):
-                self.fail(link.key_path, _MSG_CONTAINER_LINKS, f"remove links, or drop network_mode: {mode}")
             if link.container == container.name:
                 self.fail(link.key_path, "a container cannot link to itself", "remove the link")
             self.check_link_target(container, link)
@@ -1161,16 +1098,6 @@ class _Parser:
                 f"on the same host ({container.host})",
                 f"link to a container on {container.host}, or reach {target.name} through a published port",
             )
-        if target.network_mode == "host":
-            self.fail(
-                link.key_path, _MSG_HOST_LINKS, f"remove the link to {target.name}, which uses network_mode: host"
-            )
-        if self.on_default_bridge(container) and not self.on_default_bridge(target):
-            self.fail(
-                link.key_path,
-                f"Cannot link to /{target.name}, as it does not belong to the default network",
-                f"put {target.name} on the default bridge too, or put both containers on a user-defined network",
-            )
 
     @staticmethod
     def on_default_bridge(container: ContainerSpec) -> bool:
@@ -1178,24 +1105,6 @@ class _Parser:
         if container.networks:
             return any(a.network == "bridge" for a in container.networks)
         return container.network_mode in (None, "bridge")
-
-    def check_static_addresses(self) -> None:
-        # IPAM of local networks is per host, so a macvlan address may repeat on another host (Docker allows it).
-        owners: dict[tuple[str, Optional[str], IPv4Address], AttachSpec] = {}
-        for container in self.containers.values():
-            for attach in container.networks:
-                if attach.ipv4_address is None:
-                    continue
-                scope = container.host if self.networks[attach.network].hosts else None
-                key = (attach.network, scope, attach.ipv4_address)
-                if key in owners:
-                    self.fail(
-                        f"{attach.key_path}.ipv4_address",
-                        f"Address already in use: {attach.ipv4_address} on network {attach.network} is already "
-                        f"given to {owners[key].key_path}",
-                        "give each container its own ipv4_address",
-                    )
-                owners[key] = attach
 
     # -- events -----------------------------------------------------------------------------
 
@@ -1257,16 +1166,16 @@ class _Parser:
         return EventSpec(at=at, kind=kind, host=host, role=role, key_path=path)
 
     def check_event_sequence(self, events: list[EventSpec]) -> None:
-        """Replay swarm membership and network attachments in time order, as the engines would see them."""
+        """Replay swarm membership in time order, for the references of connect events.
+
+        Which attachments the engines accept at each instant (twice, not connected, a shared
+        namespace) is theirs to say: ``build`` walks a copy of the timeline and reports those.
+        Membership is replayed here until the swarm is modelled; then it moves to ``swarm/``.
+        """
         swarm: dict[str, Optional[SwarmRole]] = {h.name: h.swarm for h in self.hosts.values()}
-        attached: dict[str, set[str]] = {}
-        for c in self.containers.values():
-            if c.network_mode in (None, "bridge"):
-                attached[c.name] = {a.network for a in c.networks} or {"bridge"}
         for event in events:
             args_path = f"{event.key_path}.{event.kind}"
-            if event.kind == "swarm_join":
-                assert event.host is not None
+            if event.kind == "swarm_join" and event.host is not None:
                 if swarm[event.host] is not None:
                     self.fail(
                         args_path,
@@ -1275,8 +1184,7 @@ class _Parser:
                         f"add a swarm_leave of {event.host} before this event",
                     )
                 swarm[event.host] = event.role
-            elif event.kind == "swarm_leave":
-                assert event.host is not None
+            elif event.kind == "swarm_leave" and event.host is not None:
                 if swarm[event.host] is None:
                     self.fail(
                         args_path,
@@ -1285,54 +1193,22 @@ class _Parser:
                     )
                 swarm[event.host] = None
             elif event.kind in ("connect", "disconnect"):
-                self.check_connect(event, args_path, swarm, attached)
+                self.check_connect(event, args_path, swarm)
 
-    def check_connect(
-        self,
-        event: EventSpec,
-        path: str,
-        swarm: dict[str, Optional[SwarmRole]],
-        attached: dict[str, set[str]],
-    ) -> None:
-        assert event.container is not None and event.network is not None
-        if event.container not in self.containers:
+    def check_connect(self, event: EventSpec, path: str, swarm: dict[str, Optional[SwarmRole]]) -> None:
+        """The container and network an event names exist, and a connect could reach that network."""
+        container_name, network = event.container or "", event.network or ""
+        if container_name not in self.containers:
             self.fail(
                 f"{path}.container",
-                f"unknown container '{event.container}'",
-                _suggest(event.container, self.containers, "containers"),
+                f"unknown container '{container_name}'",
+                _suggest(container_name, self.containers, "containers"),
             )
-        container = self.containers[event.container]
-        mode = container.network_mode
-        if mode == "none":
-            self.fail(path, _MSG_NONE_NETNS, f"remove network_mode: none from containers.{container.name}")
-        if mode is not None and mode != "bridge":
-            self.fail(path, _MSG_SHARED_NETNS, f"remove network_mode: {mode} from containers.{container.name}")
-        current = attached[container.name]
-        if event.kind == "disconnect":
-            if event.network not in current:
-                if event.network not in self.networks and event.network != "bridge":
-                    self.fail(
-                        f"{path}.network",
-                        f"unknown network '{event.network}'",
-                        _suggest(event.network, self.networks, "networks"),
-                    )
-                self.fail(
-                    f"{path}.network",
-                    f"container {container.name} is not connected to network {event.network}",
-                    "connect it first, or remove this event",
-                )
-            current.discard(event.network)
-            return
-        self.check_attach(
-            event.network, container.host, path, f"{path}.network", event.aliases, event.ipv4_address, swarm
-        )
-        if event.network in current:
-            self.fail(
-                f"{path}.network",
-                f"endpoint with name {container.name} already exists in network {event.network}",
-                "remove this event, or disconnect the container first",
-            )
-        current.add(event.network)
+        container = self.containers[container_name]
+        if network not in self.networks and network not in _BUILTIN_NETWORKS:
+            self.fail(f"{path}.network", f"unknown network '{network}'", _suggest(network, self.networks, "networks"))
+        if event.kind == "connect" and container.network_mode in (None, "bridge"):
+            self.check_attach(network, container.host, f"{path}.network", swarm)
 
     # -- typed values -----------------------------------------------------------------------
 
