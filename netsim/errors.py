@@ -14,10 +14,16 @@ cannot forge a second ``error:`` line or repaint the terminal.
 
 from __future__ import annotations
 
+import difflib
 import re
-from typing import Optional
+from typing import Any, Iterable, Optional
 
-__all__ = ["NetsimError", "TopologyError", "DockerError", "UnderlayError", "one_line"]
+__all__ = ["NetsimError", "TopologyError", "DockerError", "UnderlayError", "one_line", "quote", "suggest"]
+
+# Echoed values are cut to this many characters: a message quotes the culprit, never a whole file.
+_QUOTE_LIMIT = 60
+_LISTED_CHOICES = 12
+_SUGGEST_LIMIT = 100  # difflib is quadratic in the word; nothing longer is a typo of a short name
 
 # C0 and C1 controls, DEL, and the Unicode line and paragraph separators a terminal may break on.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -26,6 +32,26 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 def one_line(text: str) -> str:
     """``text`` with every control character shown as its Python escape (``\\n``, ``\\x1b``)."""
     return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def quote(text: str) -> str:
+    """``repr(text)``, cut short with its length when long."""
+    if len(text) <= _QUOTE_LIMIT:
+        return repr(text)
+    return f"{text[:_QUOTE_LIMIT - 20]!r}... ({len(text)} characters)"
+
+
+def suggest(word: Any, choices: Iterable[str], what: str = "valid keys here") -> str:
+    """A "did you mean" for a text *word*; any other value only gets the list of choices."""
+    options = list(choices)
+    if isinstance(word, str) and len(word) <= _SUGGEST_LIMIT:
+        close = difflib.get_close_matches(word, options, n=1)
+        if close:
+            return f"did you mean '{close[0]}'?"
+    listed = ", ".join(options[:_LISTED_CHOICES])
+    if len(options) > _LISTED_CHOICES:
+        listed += f", ... ({len(options)} in all)"
+    return f"use one of the {what}: {listed}"
 
 
 class NetsimError(Exception):

@@ -8,12 +8,11 @@ a fix; where Docker itself would refuse the same setup, the message carries Dock
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import math
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from decimal import Decimal
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network, ip_address, ip_network
@@ -28,6 +27,8 @@ from netsim.engine.drivers import REGISTRY, user_drivers
 from netsim.engine.drivers.options import GENERIC_PREFIX, DriverOptions, OptionError
 from netsim.engine.ports import parse_port
 from netsim.errors import DockerError, TopologyError, one_line
+from netsim.errors import quote as _quote
+from netsim.errors import suggest as _suggest
 
 from .spec import (
     EVENT_KINDS,
@@ -285,15 +286,6 @@ def _join(path: str, key: str) -> str:
 
 # Echoed values are cut to this many characters: a message quotes the culprit, never a whole file.
 _QUOTE_LIMIT = 60
-_LISTED_CHOICES = 12
-_SUGGEST_LIMIT = 100  # difflib is quadratic in the word; nothing longer is a typo of a short name
-
-
-def _quote(text: str) -> str:
-    """``repr(text)``, cut short with its length when long."""
-    if len(text) <= _QUOTE_LIMIT:
-        return repr(text)
-    return f"{text[:_QUOTE_LIMIT - 20]!r}... ({len(text)} characters)"
 
 
 def _number(value: "int | float") -> str:
@@ -316,19 +308,6 @@ def _kind(value: Any) -> str:
     if isinstance(value, dict):
         return "a mapping"
     return type(value).__name__
-
-
-def _suggest(word: Any, choices: Iterable[str], what: str = "valid keys here") -> str:
-    """A "did you mean" for a text *word*; any other value only gets the list of choices."""
-    options = list(choices)
-    if isinstance(word, str) and len(word) <= _SUGGEST_LIMIT:
-        close = difflib.get_close_matches(word, options, n=1)
-        if close:
-            return f"did you mean '{close[0]}'?"
-    listed = ", ".join(options[:_LISTED_CHOICES])
-    if len(options) > _LISTED_CHOICES:
-        listed += f", ... ({len(options)} in all)"
-    return f"use one of the {what}: {listed}"
 
 
 def _one_of(names: Sequence[str]) -> str:

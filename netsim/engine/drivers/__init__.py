@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ...errors import DockerError
+from ...errors import DockerError, suggest
 from .bridge import BridgeDriver
 from .host import HostDriver
 from .null import NullDriver
-from .options import suggest
 from .pending import IpvlanDriver, MacvlanDriver, OverlayDriver
 
 if TYPE_CHECKING:

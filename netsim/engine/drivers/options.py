@@ -11,14 +11,12 @@ A value the driver would refuse raises ``OptionError``, a ``DockerError`` naming
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Literal, Mapping, Optional, Sequence, TypeVar
 
-from ...errors import DockerError
+from ...errors import DockerError, quote, suggest
 
-__all__ = ["Option", "OptionError", "DriverOptions", "option", "go_bool", "choice", "mtu", "suggest",
-           "GENERIC_PREFIX"]
+__all__ = ["Option", "OptionError", "DriverOptions", "option", "go_bool", "choice", "mtu", "GENERIC_PREFIX"]
 
 #: Every driver accepts the generic ``com.docker.network.*`` namespace; Docker ignores what it does not use.
 GENERIC_PREFIX = "com.docker.network."
@@ -27,9 +25,6 @@ GENERIC_PREFIX = "com.docker.network."
 _GO_TRUE = ("1", "t", "T", "TRUE", "true", "True")
 _GO_FALSE = ("0", "f", "F", "FALSE", "false", "False")
 _MTU_RANGE = (68, 65535)
-_QUOTE_LIMIT = 60
-_SUGGEST_LIMIT = 100  # difflib is quadratic in the word; nothing longer is a typo of a short name
-_LISTED_CHOICES = 12
 
 T = TypeVar("T")
 Shorthand = Literal["bool", "int", "str"]
@@ -102,26 +97,6 @@ def parse_text(opt: Option, text: str) -> Any:
 
 
 # ---- parsers the drivers share --------------------------------------------------------------
-
-def quote(text: str) -> str:
-    """``repr(text)``, cut short with its length when long."""
-    if len(text) <= _QUOTE_LIMIT:
-        return repr(text)
-    return f"{text[:_QUOTE_LIMIT - 20]!r}... ({len(text)} characters)"
-
-
-def suggest(word: Any, choices: Sequence[str], what: str = "valid keys here") -> str:
-    """A "did you mean" for a text *word*; any other value only gets the list of choices."""
-    options = list(choices)
-    if isinstance(word, str) and len(word) <= _SUGGEST_LIMIT:
-        close = difflib.get_close_matches(word, options, n=1)
-        if close:
-            return f"did you mean '{close[0]}'?"
-    listed = ", ".join(options[:_LISTED_CHOICES])
-    if len(options) > _LISTED_CHOICES:
-        listed += f", ... ({len(options)} in all)"
-    return f"use one of the {what}: {listed}"
-
 
 def go_bool(text: str) -> bool:
     """strconv.ParseBool, which Docker's drivers read their boolean options with."""
