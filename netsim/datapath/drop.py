@@ -32,6 +32,16 @@ class DropReason(Enum):
     FRAG_NEEDED = "FRAG_NEEDED"
     #: a locally generated datagram with DF is bigger than its link's MTU (EMSGSIZE to the socket)
     MESSAGE_TOO_LONG = "MESSAGE_TOO_LONG"
+    #: a UDP datagram on the VXLAN port without a valid VXLAN header (SKB_DROP_REASON_VXLAN_INVALID_HDR)
+    VXLAN_INVALID_HDR = "VXLAN_INVALID_HDR"
+    #: no VXLAN device for the VNI on this socket (SKB_DROP_REASON_VXLAN_VNI_NOT_FOUND)
+    VXLAN_VNI_NOT_FOUND = "VXLAN_VNI_NOT_FOUND"
+    #: the VXLAN device has no FDB entry (no remote VTEP) for the frame (SKB_DROP_REASON_VXLAN_NO_REMOTE)
+    VXLAN_NO_REMOTE = "VXLAN_NO_REMOTE"
+    #: vxlan_snoop: a static FDB entry puts the source MAC behind another VTEP (SKB_DROP_REASON_VXLAN_ENTRY_EXISTS)
+    VXLAN_ENTRY_EXISTS = "VXLAN_ENTRY_EXISTS"
+    #: a frame longer than an L2 hop's MTU: dropped there, silently, as no router sees it (rx_length_errors)
+    FRAME_TOO_LONG = "FRAME_TOO_LONG"
     #: anything else
     NOT_SPECIFIED = "NOT_SPECIFIED"
 

@@ -3,6 +3,9 @@
 Devices hand frames to a ``Link`` and never compute wire time themselves, so a link is where
 latency and serialisation live now and where queues, loss and capture taps attach later.
 ``up`` is carrier: a link that is down drops what is sent on it (``DEV_DOWN``, no carrier).
+``mtu`` (None: as large as the NICs') is the largest IP packet the path carries, as a VPN hop
+or a cloud fabric smaller than the hosts' NICs: a longer frame is dropped there, silently, since
+no router on an L2 path sends ICMP (the overlay MTU black hole, T3).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from .drop import DropReason
+from .packet import IPv4
 from .skb import Skb
 
 if TYPE_CHECKING:
@@ -40,6 +44,7 @@ class Link:
         self.latency = latency  # seconds, one way
         self.bandwidth = bandwidth  # bits per second
         self.up = True
+        self.mtu: "int | None" = None
 
     def wire_delay(self, skb: Skb) -> float:
         size = max(skb.frame.length, MIN_FRAME) + WIRE_OVERHEAD
@@ -49,6 +54,10 @@ class Link:
         """Carry ``skb`` from ``sender`` to the other end; ``node`` names the sender in a drop."""
         if not self.up:
             skb.drop(node, sender.name, DropReason.DEV_DOWN, "no carrier")
+            return
+        pkt = skb.frame.payload
+        if self.mtu is not None and type(pkt) is IPv4 and pkt.length > self.mtu:
+            skb.drop(node, sender.name, DropReason.FRAME_TOO_LONG, f"{pkt.length} bytes on a path of mtu {self.mtu}")
             return
         self.world.sched.call_later(self.wire_delay(skb), self.peer(sender).rx, skb)
 
