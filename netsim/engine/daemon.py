@@ -20,6 +20,7 @@ from ..datapath.netfilter import Netfilter
 from ..datapath.netns import Namespace
 from ..datapath.world import World
 from ..errors import DockerError
+from .cluster import AddressAllocator, ClusterAgent, SwarmNetwork
 from .config import DaemonConfig
 from .dns import NameTable
 from .drivers import lookup
@@ -30,6 +31,7 @@ from .ports import PortBinding, port_bindings
 from .profile import EngineProfile
 
 RANDOM_PORTS = (49153, 65535)  # B23: ip_local_port_range fallback
+GW_NETWORK = "docker_gwbridge"  # libnetwork's external-connectivity network for gateway-less drivers (B46)
 
 
 @dataclass
@@ -43,6 +45,8 @@ class Endpoint:
     aliases: tuple[str, ...] = ()
     interface: Optional[NetDevice] = None  # container side
     gateway: Optional[IPv4Address] = None  # what the driver offered
+    gateway_service: bool = True  # whether the container needs docker_gwbridge when nothing offers a gateway
+    table_keys: tuple[tuple[str, str], ...] = ()  # (table, key) the driver published for it
 
     @property
     def plen(self) -> int:
@@ -61,7 +65,8 @@ class Network:
     def __init__(self, engine: "Engine", name: str, driver: Driver, net_id: str,
                  subnet: Optional[IPv4Network], gateway: Optional[IPv4Address],
                  ip_range: Optional[IPv4Network], internal: bool, attachable: bool,
-                 settings: DriverOptions, options: Mapping[str, str], labels: Mapping[str, str]) -> None:
+                 settings: DriverOptions, options: Mapping[str, str], labels: Mapping[str, str],
+                 pool: Optional["AddressAllocator"] = None) -> None:
         self.engine = engine
         self.name = name
         self.driver = driver
@@ -75,7 +80,9 @@ class Network:
         self.names = NameTable()  # what the embedded DNS answers, kept in step with endpoints
         self.subnet = subnet or IPv4Network("0.0.0.0/32")
         self.gateway = gateway
-        self.pool = AddressPool(subnet, ip_range, gateway) if subnet is not None else None
+        # A swarm network's addresses come from the managers' allocator, shared by every node.
+        self.pool: Optional[AddressAllocator] = pool or (AddressPool(subnet, ip_range, gateway)
+                                                         if subnet is not None else None)
 
     @property
     def driver_name(self) -> str:
@@ -285,6 +292,37 @@ class NetworkCollection(_Collection["Network"]):
     def _add_builtin(self, net: Network) -> None:
         self._by_name[net.name] = net
 
+    def _for_attach(self, name: str, container: str) -> Network:
+        """The network a container attaches to: this engine's, or a swarm network the node
+        instantiates now, once the swarm lets the container attach (B35, B36)."""
+        local = self._by_name.get(name)
+        agent = self.engine.agent
+        if local is not None or agent is None:
+            return self.get(name)
+        swarm_net = agent.network(name)
+        if swarm_net is None:
+            return self.get(name)
+        agent.attach(swarm_net, container)
+        return self._instantiate(swarm_net)
+
+    def _instantiate(self, sn: SwarmNetwork) -> Network:
+        cls = lookup(sn.driver)
+        net = Network(self.engine, sn.name, self.engine.driver(sn.driver), sn.id, sn.subnet, sn.gateway, None,
+                      sn.internal, sn.attachable, cls.Options.from_opts(sn.options), sn.options, sn.labels,
+                      pool=sn.pool)
+        net.driver.create_network(net.info)
+        self._by_name[sn.name] = net
+        if self.engine.agent is not None:
+            self.engine.agent.network_joined(net.id)
+        return net
+
+    def _deinstantiate(self, net: Network) -> None:
+        """The node's last endpoint of a swarm network left: the node deletes its copy."""
+        net.driver.delete_network(net.id)
+        del self._by_name[net.name]
+        if self.engine.agent is not None:
+            self.engine.agent.network_left(net.id)
+
 
 class ContainerCollection(_Collection["Container"]):
     missing = "No such container: {}"
@@ -382,7 +420,7 @@ class ContainerCollection(_Collection["Container"]):
         ctr.links.extend(pairs)
         try:
             for net_name, opts in attach.items():
-                net = engine.networks.get(net_name)
+                net = engine.networks._for_attach(net_name, name)
                 aliases = tuple(opts.get("aliases") or ())
                 addr = opts.get("ipv4_address")
                 engine._connect(ctr, net, aliases, IPv4Address(addr) if addr else None, ())
@@ -401,6 +439,8 @@ class _HostContext:
 
     def __init__(self, engine: "Engine") -> None:
         self.host = engine.host
+        nic = engine.ns.devices.get("eth0")
+        self.address = (engine.ns.primary_address(nic) or 0) if nic is not None else 0
         self.ns = engine.ns
         self.world = engine.world
         self.nf = engine.nf
@@ -431,6 +471,7 @@ class Engine:
         self.profile = profile
         self.on_link = list(on_link)
         self.warnings: list[str] = []
+        self.agent: Optional[ClusterAgent] = None  # the swarm node this engine is, when it is one
         self._drivers: dict[str, Driver] = {}
         self._host_context = _HostContext(self)
         self._bound: dict[tuple[str, int], tuple[Optional[IPv4Address], str]] = {}
@@ -522,7 +563,12 @@ class Engine:
             if net.pool is not None:
                 net.pool.release(addr)
             raise
-        ep.interface, ep.gateway = info.interface, info.gateway
+        ep.interface, ep.gateway, ep.mac = info.interface, info.gateway, info.interface.mac
+        ep.gateway_service = not info.disable_gateway_service
+        if info.table_entries and self.agent is not None:
+            for entry in info.table_entries:
+                self.agent.add_table_entry(net.id, entry)
+            ep.table_keys = tuple((e.table, e.key) for e in info.table_entries)
         ctr.ns.add_device(info.interface)
         ctr.ns.add_address(info.interface, ip(addr), ep.plen)
         ctr.endpoints[net.name] = ep
@@ -530,6 +576,7 @@ class Engine:
         net.names.add(ep)
         ctr.links.extend((target, alias) for target, alias in (_split_link(l) for l in links))
         self._select_gateway(ctr)
+        self._default_gw(ctr)
         return ep
 
     def _disconnect(self, ctr: Container, net: Network) -> None:
@@ -539,6 +586,9 @@ class Engine:
                               fix="connect it first", field=f"networks.{net.name}")
         if ep is ctr.gateway_endpoint:
             self._withdraw_ports(ctr)
+        if self.agent is not None:
+            for table, key in ep.table_keys:
+                self.agent.delete_table_entry(net.id, table, key)
         net.driver.leave(net.id, ep.id)
         if ep.interface is not None:
             ctr.ns.remove_device(ep.interface)
@@ -547,7 +597,11 @@ class Engine:
         del ctr.endpoints[net.name]
         del net.endpoints[ctr.name]
         net.names.remove(ep)
+        if not net.endpoints and net.driver.SCOPE == "swarm":
+            self.networks._deinstantiate(net)
         self._select_gateway(ctr)
+        if net.name != GW_NETWORK:
+            self._default_gw(ctr)
 
     def _select_gateway(self, ctr: Container) -> None:
         """B13: the endpoint that provides the default route, and where published ports go.
@@ -568,6 +622,27 @@ class Engine:
             if best is not None:
                 for binding in ctr.ports:
                     self._program_port(ctr, binding)
+
+    def _default_gw(self, ctr: Container) -> None:
+        """libnetwork's setupDefaultGW / clearDefaultGW: a container whose endpoints offer no
+        gateway, and some of which want one (not internal, not refused by their driver), gets
+        an endpoint on docker_gwbridge, created on first need; one that gains a gateway loses it."""
+        own = [ep for ep in ctr.endpoints.values() if ep.network.name != GW_NETWORK]
+        offered = any(ep.gateway is not None for ep in own)
+        wanted = any(ep.gateway is None and ep.gateway_service and not ep.network.internal for ep in own)
+        has = GW_NETWORK in ctr.endpoints
+        if wanted and not offered and not has:
+            self._connect(ctr, self._gw_network(), (), None, ())
+        elif has and not (wanted and not offered):
+            self._disconnect(ctr, self.networks.get(GW_NETWORK))
+
+    def _gw_network(self) -> Network:
+        if GW_NETWORK not in self.networks:
+            # createGWNetwork: a plain bridge, ICC off, masquerade on, named after itself.
+            self.networks.create(GW_NETWORK, options={"com.docker.network.bridge.name": GW_NETWORK,
+                                                      "com.docker.network.bridge.enable_icc": "false",
+                                                      "com.docker.network.bridge.enable_ip_masquerade": "true"})
+        return self.networks.get(GW_NETWORK)
 
     def _withdraw_ports(self, ctr: Container) -> None:
         ep = ctr.gateway_endpoint

@@ -36,8 +36,8 @@ if TYPE_CHECKING:
     from ..ports import PortBinding
     from ..profile import EngineProfile
 
-__all__ = ["Scope", "HostContext", "NetworkInfo", "EndpointInfo", "JoinInfo", "Driver", "PortPublisher",
-           "HostInterface", "LegacyLinks", "DriverOptions"]
+__all__ = ["Scope", "HostContext", "NetworkInfo", "EndpointInfo", "JoinInfo", "TableEntry", "Driver", "PortPublisher",
+           "HostInterface", "LegacyLinks", "TableWatcher", "DriverOptions"]
 
 #: Where a driver's networks live: on one host (bridge), created alike on each of a list of
 #: hosts (macvlan, ipvlan: local scope in Docker, the same definition on several daemons), or
@@ -49,6 +49,7 @@ class HostContext(Protocol):
     """All a driver may touch of its host: never the engine itself."""
 
     host: str  # the machine's name
+    address: int  # its address on the underlay (Docker's advertise and data-path address)
     ns: "Namespace"  # the host's own namespace, where bridges and host-side veths live
     world: "World"  # the data plane, to build devices in
     nf: "Netfilter"  # where dockerd writes its rules (a scratch table with --iptables=false)
@@ -89,11 +90,27 @@ class EndpointInfo:
 
 
 @dataclass(frozen=True)
+class TableEntry:
+    """A record the driver publishes through the cluster's NetworkDB (``jinfo.AddTableEntry``)."""
+
+    table: str  # overlay_peer_table
+    key: str  # the endpoint id
+    value: bytes
+
+
+@dataclass(frozen=True)
 class JoinInfo:
-    """Intent the sandbox applies (libnetwork's ``jinfo``): the interface and its default gateway."""
+    """Intent the sandbox applies (libnetwork's ``jinfo``): the interface and its default gateway.
+
+    The endpoint's MAC is the interface's (overlay derives it from the address).  Without a
+    gateway, the sandbox gives the container one on docker_gwbridge, unless the driver says
+    ``disable_gateway_service`` (macvlan) or the network is internal.
+    """
 
     interface: "NetDevice"  # the container-side device, not yet in any namespace
-    gateway: Optional[IPv4Address]  # None: the driver offers no default route (internal, ...)
+    gateway: Optional[IPv4Address]  # None: the driver offers no default route (internal, overlay, ...)
+    disable_gateway_service: bool = False
+    table_entries: tuple[TableEntry, ...] = ()  # gossiped to the network's other nodes
 
 
 class Driver(Protocol):
@@ -128,6 +145,14 @@ class HostInterface(Protocol):
     """Drivers that give the host itself an address on the network (a bridge's gateway)."""
 
     def host_interface(self, nid: str) -> Optional["NetDevice"]: ...
+
+
+@runtime_checkable
+class TableWatcher(Protocol):
+    """Drivers that learn their peers from NetworkDB (overlay: peers -> static FDB and neighbours)."""
+
+    def event_notify(self, nid: str, table: str, key: str, value: Optional[bytes]) -> None:
+        """An entry of another node was added or updated (``value``) or deleted (None)."""
 
 
 @runtime_checkable

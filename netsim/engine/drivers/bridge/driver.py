@@ -14,18 +14,29 @@ from ....datapath.addr import ip
 from ....datapath.bridge import Bridge
 from ....datapath.device import NetDevice, Veth
 from ....datapath.netfilter import Rule
+from ....errors import DockerError
 from ..api import EndpointInfo, HostContext, JoinInfo, NetworkInfo, Scope
-from ..options import DriverOptions, go_bool, option
+from ..options import DriverOptions, OptionError, go_bool, option
 from . import iptables
 
 if TYPE_CHECKING:
     from ...ports import PortBinding
 
 
+def _ifname(text: str) -> str:
+    # dev_valid_name: 1 to 15 bytes (IFNAMSIZ 16 with the NUL), not "." or "..", no '/', ':' or space.
+    if not 0 < len(text.encode()) < 16 or text in (".", "..") or any(c in text for c in "/: \t\n"):
+        raise OptionError(f"invalid bridge name {text!r}",
+                          "a Linux interface name: 1 to 15 characters without '/', ':' or spaces")
+    return text
+
+
 @dataclass(frozen=True)
 class BridgeOptions(DriverOptions):
     icc: bool = option(True, "com.docker.network.bridge.enable_icc", go_bool, "icc", "bool")
     masquerade: bool = option(True, "com.docker.network.bridge.enable_ip_masquerade", go_bool, "masquerade", "bool")
+    #: the Linux bridge's name (docker_gwbridge sets its own); br-<id[:12]> when not given
+    name: Optional[str] = option(None, "com.docker.network.bridge.name", _ifname)
 
 
 @dataclass
@@ -62,7 +73,15 @@ class BridgeDriver:
     def create_network(self, net: NetworkInfo) -> None:
         host = self.host
         opts: BridgeOptions = net.options  # type: ignore[assignment]
-        ifname = "docker0" if net.name == "bridge" else f"br-{net.id[:12]}"
+        ifname = opts.name or ("docker0" if net.name == "bridge" else f"br-{net.id[:12]}")
+        other = next((n for n in self._networks.values() if n.bridge.name == ifname), None)
+        if other is not None:
+            raise DockerError(f"cannot create network {net.id} ({ifname}): conflicts with network {other.info.id} "
+                              f"({ifname}): networks have same bridge name",
+                              fix="give the network another com.docker.network.bridge.name", field="driver_opts")
+        if ifname in host.ns.devices:
+            raise DockerError(f"bridge name {ifname} is taken by another device on {host.host}",
+                              fix="give the network another com.docker.network.bridge.name", field="driver_opts")
         dev = Bridge(host.world, ifname, host.new_mac(), opts.mtu or 1500)
         host.ns.add_device(dev)
         if net.gateway is not None:

@@ -1,0 +1,61 @@
+"""What an engine asks of the swarm it belongs to: the seam between dockerd and the cluster.
+
+dockerd does not own swarm-scope networks: the managers allocate them (subnet, VNI, the
+addresses of every endpoint), and each node instantiates one only when a container of its
+own attaches (B36).  The engine reaches the swarm through this ``ClusterAgent`` protocol,
+which the swarm layer implements and plugs in as ``engine.agent``; the engine never imports
+the swarm.  Drivers' table entries (overlay peers) go out through the agent to NetworkDB,
+and what NetworkDB learns comes back to the drivers as ``TableWatcher.event_notify``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+from typing import Optional, Protocol
+
+from .drivers.api import TableEntry
+
+__all__ = ["ClusterAgent", "SwarmNetwork", "AddressAllocator"]
+
+
+class AddressAllocator(Protocol):
+    """A network's addresses; for swarm networks, the managers' serial allocator shared by every node."""
+
+    def allocate(self, wanted: Optional[IPv4Address] = None) -> IPv4Address: ...
+
+    def release(self, address: IPv4Address) -> None: ...
+
+
+@dataclass
+class SwarmNetwork:
+    """A network of the swarm, as a manager allocated it."""
+
+    id: str
+    name: str
+    driver: str
+    subnet: IPv4Network
+    gateway: IPv4Address
+    pool: AddressAllocator
+    internal: bool = False
+    attachable: bool = False
+    options: dict[str, str] = field(default_factory=dict)  # -o strings, with the VNI the manager chose
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+class ClusterAgent(Protocol):
+    def network(self, name: str) -> Optional[SwarmNetwork]:
+        """The swarm network of that name or id, if the swarm has one."""
+
+    def attach(self, network: SwarmNetwork, container: str) -> None:
+        """A standalone container asks to attach: raises DockerError when the swarm refuses (B35)."""
+
+    def network_joined(self, nid: str) -> None:
+        """This node instantiated the network: it takes part in its gossip from now on."""
+
+    def network_left(self, nid: str) -> None:
+        """This node removed its last endpoint of the network and deleted it."""
+
+    def add_table_entry(self, nid: str, entry: TableEntry) -> None: ...
+
+    def delete_table_entry(self, nid: str, table: str, key: str) -> None: ...
