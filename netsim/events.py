@@ -49,6 +49,19 @@ def _link(sim: "Simulation", event: "EventSpec") -> str:
     return f"{event.kind} {event.host}"
 
 
-@handles("swarm_join", "swarm_leave")
-def _swarm(sim: "Simulation", event: "EventSpec") -> str:
-    return f"{event.kind} {event.host or ''}: not simulated yet (swarm arrives with overlay networks)"
+@handles("swarm_join")
+def _swarm_join(sim: "Simulation", event: "EventSpec") -> str:
+    """``docker swarm join`` (or ``init``, for the first member) at that instant."""
+    host = event.host or ""
+    if sim.swarm.managers():
+        sim.swarm.join(host, event.role or "worker")
+    else:
+        sim.swarm.init(host)
+    return f"swarm_join {host} as {event.role or 'worker'}"
+
+
+@handles("swarm_leave")
+def _swarm_leave(sim: "Simulation", event: "EventSpec") -> str:
+    """``docker swarm leave --force``: the file says it happens, so a manager's warning does not stop it."""
+    sim.swarm.leave(event.host or "", force=True)
+    return f"swarm_leave {event.host}"

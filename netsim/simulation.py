@@ -33,6 +33,7 @@ from .engine.daemon import Container, Engine, NetworkCollection, ContainerCollec
 from .engine.ports import PortBinding
 from .engine.profile import PROFILES, EngineProfile
 from .errors import DockerError, NetsimError, TopologyError, UnderlayError
+from .engine.drivers import REGISTRY
 from .events import HANDLERS
 from .topology.spec import GATEWAY_NAME, ContainerSpec, EventSpec, TopologySpec, UnderlaySpec
 
@@ -40,6 +41,11 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .analysis.trace import PingResult, Trace
+    from .swarm.cluster import Swarm
+
+#: How long before t = 0 a file's swarm is formed and its containers started: gossip converges
+#: within a few 200 ms rounds (B42), so the file's t = 0 sees the settled state.
+SWARM_SETTLE = 5.0
 
 
 class Host:
@@ -104,7 +110,9 @@ class EndpointView:
 
 class Simulation:
     def __init__(self, name: str = "netsim", seed: int = 0, engine: str = "29",
-                 underlay: Optional[UnderlaySpec] = None, source: str = "<memory>") -> None:
+                 underlay: Optional[UnderlaySpec] = None, source: str = "<memory>", start: float = 0.0) -> None:
+        """``start`` is the clock's first reading: a file with a swarm is built from before 0 so
+        that gossip has converged when the file's t = 0 begins."""
         if engine not in PROFILES:
             raise NetsimError(f"unknown engine profile {engine!r}; use one of {sorted(PROFILES)}")
         self.name = name
@@ -113,7 +121,8 @@ class Simulation:
         self.profile: EngineProfile = PROFILES[engine]
         self.underlay = underlay or UnderlaySpec()
         self.world = World()
-        self.env = simpy.Environment()
+        self.env = simpy.Environment(initial_time=start)
+        self._swarm: Optional["Swarm"] = None
         self.world.sched = SimpyScheduler(self.env)
         self.hosts: dict[str, Host] = {}
         self.events_log: list[tuple[float, str]] = []
@@ -172,6 +181,14 @@ class Simulation:
         elif self.underlay.gateway is not None:
             ns.add_route(0, 0, nic, ip(self.underlay.gateway))
         return ns
+
+    @property
+    def swarm(self) -> "Swarm":
+        """The swarm of this simulation's hosts (``sim.swarm.init(host)``, ``join``, ``leave``, ``nodes_frame()``)."""
+        if self._swarm is None:
+            from .swarm.cluster import Swarm
+            self._swarm = Swarm(self)
+        return self._swarm
 
     @property
     def warnings(self) -> list[str]:
@@ -374,21 +391,32 @@ def build(spec: TopologySpec, seed: Optional[int] = None) -> Simulation:
 
 
 def _build(spec: TopologySpec, seed: Optional[int]) -> Simulation:
-    sim = Simulation(spec.name, spec.seed if seed is None else seed, spec.engine, spec.underlay, spec.source)
+    members = [h for h in spec.hosts if h.swarm]
+    sim = Simulation(spec.name, spec.seed if seed is None else seed, spec.engine, spec.underlay, spec.source,
+                     start=-SWARM_SETTLE if members else 0.0)
     for h in spec.hosts:
         _docker(spec, h.key_path, lambda h=h: sim.add_host(h.name, h.address, docker=h.docker, daemon=h.daemon))
         for index, (to, via) in enumerate(h.routes):
             _docker(spec, f"{h.key_path}.routes[{index}]", lambda h=h, to=to, via=via: sim.host(h.name).add_route(to, via))
-    swarm = tuple(h.name for h in spec.hosts if h.swarm)
+    # The first manager in file order runs swarm init; the others join with their role's token.
+    for h in sorted(members, key=lambda h: h.swarm != "manager"):
+        _docker(spec, f"{h.key_path}.swarm", lambda h=h: sim.swarm.join(h.name, h.swarm) if sim.swarm.managers()
+                else sim.swarm.init(h.name))
     for n in spec.networks:
-        # The loader placed each network by its driver's scope: one host, a list, or the swarm.
-        for place in (n.host,) if n.host else n.hosts or swarm:
-            _docker(spec, n.key_path, lambda n=n, place=place: sim.host(place).networks.create(
-                n.name, driver=n.driver, options={**dict(n.driver_opts), **n.options.to_opts()},
-                internal=n.internal, attachable=n.attachable,
+        options = {**dict(n.driver_opts), **n.options.to_opts()}
+        if REGISTRY[n.driver].SCOPE == "swarm":
+            _docker(spec, n.key_path, lambda n=n, options=options: sim.swarm.create_network(
+                n.name, n.driver, subnet=n.subnet, gateway=n.gateway, internal=n.internal, attachable=n.attachable,
+                options=options, labels=dict(n.labels)))
+            continue
+        # The loader placed each local network by its driver's scope: one host, or a list.
+        for place in (n.host,) if n.host else n.hosts:
+            _docker(spec, n.key_path, lambda n=n, place=place, options=options: sim.host(place).networks.create(
+                n.name, driver=n.driver, options=options, internal=n.internal, attachable=n.attachable,
                 subnet=n.subnet, ip_range=n.ip_range, gateway=n.gateway, labels=dict(n.labels)))
     for c in _creation_order(spec.containers):
         _docker(spec, c.key_path, lambda c=c: _run_container(sim, c), lambda field, c=c: _container_field(c, field))
+    sim.run(0.0)  # the swarm, if any, settles before the file's t = 0
     for e in spec.events:
         sim.schedule(e)
     return sim

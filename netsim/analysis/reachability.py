@@ -294,7 +294,7 @@ def _by_name_rows(sim: "Simulation", prober: Prober) -> pd.DataFrame:
                 disposition, detail = unresolved(resolver)
                 rows.append((shown, name, "", "", "", False, disposition, detail, ""))
                 continue
-            owner = resolver.engine.containers.get(answer.owners[0])  # the resolver's networks are its host's
+            owner = answer_owner(sim, resolver, answer)
             if owner is src:
                 continue
             addr = answer.addresses[0]
@@ -302,6 +302,13 @@ def _by_name_rows(sim: "Simulation", prober: Prober) -> pd.DataFrame:
             rows.append((shown, name, sim.display_name(owner), str(addr), answer.network, reachable, disposition,
                          detail, path_of(steps)))
     return pd.DataFrame(rows, columns=NAME_COLUMNS)
+
+
+def answer_owner(sim: "Simulation", resolver: "Container", answer: Answer) -> "Container":
+    """The container behind a DNS answer's first address: on the resolver's host, or for a swarm
+    network on the node the record came from."""
+    host = answer.hosts[0] if answer.hosts else resolver.host
+    return sim.host(host).containers.get(answer.owners[0])
 
 
 def unresolved(resolver: Optional["Container"]) -> tuple[str, str]:

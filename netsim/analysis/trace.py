@@ -21,7 +21,7 @@ from ..datapath.skb import Step
 from ..engine.dns import resolve
 from ..errors import NetsimError
 from .disposition import NAME_UNRESOLVED, NO_REPLY, classify
-from .reachability import PING_TIMEOUT, Prober, _resolver_of, unresolved
+from .reachability import PING_TIMEOUT, Prober, _resolver_of, answer_owner, unresolved
 
 if TYPE_CHECKING:
     from scapy.packet import Packet as ScapyPacket
@@ -66,7 +66,7 @@ def _by_name(sim: "Simulation", kind: str, src: str, name: str) -> Target:
     answer = resolve(resolver, name) if resolver is not None else None
     if resolver is None or answer is None:
         return Target(None, None, None, unresolved(resolver)[0])
-    owner = resolver.engine.containers.get(answer.owners[0])  # the resolver's networks are its host's
+    owner = answer_owner(sim, resolver, answer)
     return Target(answer.addresses[0], sim.display_name(owner), owner.ns, answer.source)
 
 

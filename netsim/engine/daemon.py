@@ -9,6 +9,7 @@ publish ports on the gateway endpoint, and register names for the embedded DNS.
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
@@ -22,15 +23,16 @@ from ..datapath.world import World
 from ..errors import DockerError
 from .cluster import AddressAllocator, ClusterAgent, SwarmNetwork
 from .config import DaemonConfig
-from .dns import NameTable
+from .dns import NameTable, Record
 from .drivers import lookup
-from .drivers.api import Driver, EndpointInfo, HostInterface, LegacyLinks, NetworkInfo, PortPublisher
+from .drivers.api import Driver, EndpointInfo, HostInterface, LegacyLinks, NetworkInfo, PortPublisher, TableEntry
 from .drivers.options import DriverOptions
 from .ipam import AddressPool, pick_subnet
 from .ports import PortBinding, port_bindings
 from .profile import EngineProfile
 
 RANDOM_PORTS = (49153, 65535)  # B23: ip_local_port_range fallback
+ENDPOINT_TABLE = "endpoint_table"  # libnetwork's service records, gossiped per network
 GW_NETWORK = "docker_gwbridge"  # libnetwork's external-connectivity network for gateway-less drivers (B46)
 
 
@@ -47,6 +49,7 @@ class Endpoint:
     gateway: Optional[IPv4Address] = None  # what the driver offered
     gateway_service: bool = True  # whether the container needs docker_gwbridge when nothing offers a gateway
     table_keys: tuple[tuple[str, str], ...] = ()  # (table, key) the driver published for it
+    resolvable: bool = True  # False for the docker_gwbridge endpoint, named gateway_<id>, not after the container
 
     @property
     def plen(self) -> int:
@@ -565,15 +568,21 @@ class Engine:
             raise
         ep.interface, ep.gateway, ep.mac = info.interface, info.gateway, info.interface.mac
         ep.gateway_service = not info.disable_gateway_service
-        if info.table_entries and self.agent is not None:
-            for entry in info.table_entries:
+        if self.agent is not None and net.driver.SCOPE == "swarm":
+            # The driver's records (overlay peers), and libnetwork's own service record that makes
+            # the name resolve on the other nodes (addServiceInfoToCluster).
+            record = {"name": ctr.name, "aliases": list(aliases), "ip": str(addr), "host": self.host}
+            entries = (*info.table_entries, TableEntry(ENDPOINT_TABLE, ep.id, json.dumps(record, sort_keys=True).encode()))
+            for entry in entries:
                 self.agent.add_table_entry(net.id, entry)
-            ep.table_keys = tuple((e.table, e.key) for e in info.table_entries)
+            ep.table_keys = tuple((e.table, e.key) for e in entries)
         ctr.ns.add_device(info.interface)
         ctr.ns.add_address(info.interface, ip(addr), ep.plen)
         ctr.endpoints[net.name] = ep
         net.endpoints[ctr.name] = ep
-        net.names.add(ep)
+        ep.resolvable = net.name != GW_NETWORK
+        if ep.resolvable:
+            net.names.add(ep)
         ctr.links.extend((target, alias) for target, alias in (_split_link(l) for l in links))
         self._select_gateway(ctr)
         self._default_gw(ctr)
@@ -596,7 +605,8 @@ class Engine:
             net.pool.release(ep.address)
         del ctr.endpoints[net.name]
         del net.endpoints[ctr.name]
-        net.names.remove(ep)
+        if ep.resolvable:
+            net.names.remove(ep)
         if not net.endpoints and net.driver.SCOPE == "swarm":
             self.networks._deinstantiate(net)
         self._select_gateway(ctr)
@@ -622,6 +632,19 @@ class Engine:
             if best is not None:
                 for binding in ctr.ports:
                     self._program_port(ctr, binding)
+
+    def service_record(self, nid: str, key: str, value: Optional[bytes]) -> None:
+        """NetworkDB told of another node's endpoint on a swarm network (None: it is gone)."""
+        net = next((n for n in self.networks if n.id == nid), None)
+        if net is None:
+            return
+        if value is None:
+            net.names.remove_remote(key)
+            return
+        record = json.loads(value)
+        names = [record["name"], *record["aliases"]]
+        net.names.add_remote(key, [*names, *(f"{n}.{net.name}" for n in names)],
+                             Record(record["name"], record.get("host", ""), IPv4Address(record["ip"])))
 
     def _default_gw(self, ctr: Container) -> None:
         """libnetwork's setupDefaultGW / clearDefaultGW: a container whose endpoints offer no

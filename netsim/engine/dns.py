@@ -25,6 +25,16 @@ class Answer:
     owners: tuple[str, ...]  # container names, aligned with addresses
     source: str  # "hosts" | "dns" | "link-alias"
     network: str = ""
+    hosts: tuple[str, ...] = ()  # the host of each owner (a swarm network's may be another node)
+
+
+@dataclass(frozen=True)
+class Record:
+    """One endpoint as the embedded DNS knows it: a local endpoint, or one NetworkDB told of."""
+
+    owner: str  # container name
+    host: str
+    address: IPv4Address
 
 
 def _names(ep: "Endpoint") -> set[str]:
@@ -44,22 +54,41 @@ class NameTable:
     """
 
     def __init__(self) -> None:
-        self._endpoints: dict[str, dict[str, "Endpoint"]] = {}  # name -> container name -> endpoint
+        self._records: dict[str, dict[str, Record]] = {}  # name -> record key -> record
+        self._remote: dict[str, tuple[set[str], Record]] = {}  # record key -> (names, record)
 
     def add(self, ep: "Endpoint") -> None:
-        for name in _names(ep):
-            self._endpoints.setdefault(name, {})[ep.container.name] = ep
+        self._add(_names(ep), ep.container.name, Record(ep.container.name, ep.container.host, ep.address))
 
     def remove(self, ep: "Endpoint") -> None:
-        for name in _names(ep):
-            holders = self._endpoints[name]
-            del holders[ep.container.name]
-            if not holders:
-                del self._endpoints[name]
+        self._remove(_names(ep), ep.container.name)
 
-    def lookup(self, name: str) -> list["Endpoint"]:
-        """The endpoints answering to ``name`` (already lower-case)."""
-        return list(self._endpoints.get(name, {}).values())
+    def add_remote(self, key: str, names: Iterable[str], record: Record) -> None:
+        """A swarm network's endpoint on another node, from NetworkDB's endpoint_table."""
+        self.remove_remote(key)
+        lowered = {n.lower() for n in names}
+        self._remote[key] = (lowered, record)
+        self._add(lowered, key, record)
+
+    def remove_remote(self, key: str) -> None:
+        known = self._remote.pop(key, None)
+        if known is not None:
+            self._remove(known[0], key)
+
+    def _add(self, names: set[str], key: str, record: Record) -> None:
+        for name in names:
+            self._records.setdefault(name, {})[key] = record
+
+    def _remove(self, names: set[str], key: str) -> None:
+        for name in names:
+            holders = self._records[name]
+            del holders[key]
+            if not holders:
+                del self._records[name]
+
+    def lookup(self, name: str) -> list[Record]:
+        """The records answering to ``name`` (already lower-case)."""
+        return list(self._records.get(name, {}).values())
 
 
 def resolve(ctr: "Container", name: str) -> Optional[Answer]:
@@ -80,8 +109,8 @@ def resolve(ctr: "Container", name: str) -> Optional[Answer]:
     for ep in user_eps:
         hits = ep.network.names.lookup(wanted)
         if hits:
-            return Answer(tuple(h.address for h in hits), tuple(h.container.name for h in hits), "dns",
-                          ep.network.name)
+            return Answer(tuple(h.address for h in hits), tuple(h.owner for h in hits), "dns",
+                          ep.network.name, tuple(h.host for h in hits))
     return None
 
 
@@ -111,7 +140,7 @@ def names_of(ctr: "Container") -> list[str]:
         names.append(ctr.hostname)
     for ep in ctr.endpoints.values():
         names.extend(ep.aliases)
-    names.extend(f"{ctr.name}.{net}" for net, ep in ctr.endpoints.items() if ep.network.user_defined)
+    names.extend(f"{ctr.name}.{net}" for net, ep in ctr.endpoints.items() if ep.network.user_defined and ep.resolvable)
     return list(dict.fromkeys(names))
 
 

@@ -12,7 +12,8 @@ from ...errors import DockerError, suggest
 from .bridge import BridgeDriver
 from .host import HostDriver
 from .null import NullDriver
-from .pending import IpvlanDriver, MacvlanDriver, OverlayDriver
+from .overlay import OverlayDriver
+from .pending import IpvlanDriver, MacvlanDriver
 
 if TYPE_CHECKING:
     from .api import Driver

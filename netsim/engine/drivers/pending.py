@@ -1,9 +1,9 @@
 """Drivers whose options and scope are declared but whose data path is not built yet.
 
-overlay (swarm scope, VXLAN between hosts), macvlan and ipvlan (a parent NIC on each host)
-are validated by the loader from these declarations, exactly as they will be once built;
-``create_network`` refuses them with one clear line.  Each moves to a package of its own
-(``drivers/overlay/``, ``drivers/macvlan.py``) when its issue builds the data path.
+macvlan and ipvlan (a parent NIC on each host) are validated by the loader from these
+declarations, exactly as they will be once built; ``create_network`` refuses them with one
+clear line.  Each moves to a module of its own (``drivers/macvlan.py``) when its issue builds
+the data path.
 """
 
 from __future__ import annotations
@@ -16,17 +16,9 @@ from ...errors import DockerError
 from .api import EndpointInfo, HostContext, JoinInfo, NetworkInfo, Scope
 from .options import DriverOptions, OptionError, choice, option
 
-__all__ = ["OverlayDriver", "MacvlanDriver", "IpvlanDriver"]
+__all__ = ["MacvlanDriver", "IpvlanDriver"]
 
 _PARENT = re.compile(r"eth0(?:\.(\d+))?", re.ASCII)
-
-
-def _encrypted(text: str) -> bool:
-    # Docker's overlay driver turns encryption on when the option is present, whatever its value.
-    if text in ("0", "f", "F", "FALSE", "false", "False"):
-        raise OptionError(f"Docker encrypts an overlay whenever the 'encrypted' option is present, even as {text!r}",
-                          "remove driver_opts.encrypted to leave the network unencrypted")
-    return True
 
 
 def _parent(text: str) -> str:
@@ -36,11 +28,6 @@ def _parent(text: str) -> str:
         raise OptionError(f"-o parent interface was not found on the host: {text}",
                           "use parent: eth0, or eth0.<VLAN id 1-4094> for an 802.1Q sub-interface")
     return text
-
-
-@dataclass(frozen=True)
-class OverlayOptions(DriverOptions):
-    encrypted: bool = option(False, "encrypted", _encrypted, "encrypted", "bool", from_yaml=bool)
 
 
 @dataclass(frozen=True)
@@ -63,8 +50,8 @@ class _Pending:
         self.host = host
 
     def create_network(self, net: NetworkInfo) -> None:
-        raise DockerError(f"driver {self.TYPE!r} is not simulated yet (only bridge, host and none are)",
-                          fix="use driver: bridge for now; overlay and macvlan arrive in later releases",
+        raise DockerError(f"driver {self.TYPE!r} is not simulated yet (bridge, overlay, host and none are)",
+                          fix="use driver: bridge or overlay for now; macvlan and ipvlan arrive in a later release",
                           field="driver")
 
     def delete_network(self, nid: str) -> None:
@@ -75,12 +62,6 @@ class _Pending:
 
     def leave(self, nid: str, eid: str) -> None:
         """join never succeeded, so there is nothing to leave."""
-
-
-class OverlayDriver(_Pending):
-    TYPE: ClassVar[str] = "overlay"
-    SCOPE: ClassVar[Scope] = "swarm"
-    Options: ClassVar[type[DriverOptions]] = OverlayOptions
 
 
 class MacvlanDriver(_Pending):

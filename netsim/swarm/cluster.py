@@ -1,0 +1,237 @@
+"""The swarm: which hosts are members with which role, its networks, and each node's agent.
+
+``sim.swarm.init(host)`` / ``join(host, role=)`` / ``leave(host, force=)`` follow ``docker swarm``;
+``create_network`` is ``docker network create -d overlay`` on a manager.  Each member runs a
+NetworkDB over the simulated underlay (UDP 7946 in its host namespace) and plugs a
+``NodeAgent`` into its engine: the engine instantiates swarm networks through it (B36), the
+overlay driver's peer records go out through it, and what NetworkDB hears of other nodes
+comes back to the driver (B42).
+
+Modelled so far: membership by init/join/leave, manager-side allocation (B37), attachability
+(B35), lazy instantiation and Peers (B36), NetworkDB gossip (B42, B57c).  Not yet: raft
+(a manager's word is final at once), dispatcher heartbeats, memberlist failure detection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+from typing import TYPE_CHECKING, Literal, Optional, Union
+
+from ..engine.cluster import SwarmNetwork
+from ..engine.daemon import ENDPOINT_TABLE
+from ..engine.drivers.api import TableEntry, TableWatcher
+from ..errors import DockerError
+from .ipam import GlobalAllocator, SerialPool
+from .networkdb import NetworkDB
+from .transport import SimTransport
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..engine.daemon import Engine
+    from ..simulation import Host, Simulation
+
+__all__ = ["Swarm", "Node", "NodeAgent", "Role"]
+
+Role = Literal["manager", "worker"]
+
+NOT_MANAGER = ('This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this '
+               "node to swarm and try again.")
+WORKER_NOT_MANAGER = ("This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. "
+                      "Please run this command on a manager node or promote the current node to a manager.")
+ALREADY_MEMBER = ('This node is already part of a swarm. Use "docker swarm leave" to leave this swarm and join '
+                  "another one.")
+VXLANID_OPTION = "com.docker.network.driver.overlay.vxlanid_list"
+_ID_CHARS = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+@dataclass
+class Node:
+    host: str
+    role: Role
+    db: NetworkDB
+    agent: "NodeAgent"
+    leader: bool = False
+
+
+@dataclass
+class Swarm:
+    sim: "Simulation"
+    nodes: dict[str, Node] = field(default_factory=dict)
+    networks: dict[str, SwarmNetwork] = field(default_factory=dict)  # by name
+
+    def __post_init__(self) -> None:
+        self._alloc = GlobalAllocator()
+        self._ids = self.sim.stream("swarm", "ids")
+
+    # ---- membership -----------------------------------------------------------------------------
+
+    def init(self, host: str) -> Node:
+        """``docker swarm init`` on ``host``: it becomes the manager and leader; the ingress network's
+        subnet (10.0.0.0/24) and VNI (4096) are taken, as swarmkit creates ingress at init."""
+        if self.nodes:
+            raise DockerError(ALREADY_MEMBER if host in self.nodes else
+                              "this simulation already has a swarm; hosts join it (swarm_join)",
+                              fix="join the existing swarm instead of initialising another")
+        node = self._add(host, "manager")
+        node.leader = True
+        if "ingress" not in self.networks:
+            self._allocate("ingress", "overlay", None, None, internal=False, attachable=False, options={})
+        return node
+
+    def join(self, host: str, role: Role = "worker") -> Node:
+        """``docker swarm join --token <role token> <manager>:2377``."""
+        if host in self.nodes:
+            raise DockerError(ALREADY_MEMBER, fix=f"make {host} leave first")
+        if not self.managers():
+            raise DockerError("no swarm to join: no host has run swarm init", fix="give one host swarm: manager first")
+        return self._add(host, role)
+
+    def leave(self, host: str, force: bool = False) -> None:
+        """``docker swarm leave [--force]`` (B57c): the node says goodbye on gossip, its standalone
+        containers are force-disconnected from attachable swarm networks, and it is no longer in swarm mode."""
+        node = self.nodes.get(host)
+        if node is None:
+            raise DockerError("This node is not part of a swarm", fix=f"{host} is not a member")
+        if node.role == "manager" and not force:
+            managers = len(self.managers())
+            if managers == 1:
+                raise DockerError("You are attempting to leave the swarm on a node that is participating as a "
+                                  "manager. Removing the last manager erases all current state of the swarm. "
+                                  "Use `--force` to ignore this message.", fix="leave with force")
+            if managers - 1 < managers // 2 + 1:
+                raise DockerError(f"You are attempting to leave the swarm on a node that is participating as a "
+                                  f"manager. Removing this node leaves {managers - 1} managers out of {managers}. "
+                                  "Without a Raft quorum your swarm will be inaccessible.", fix="leave with force")
+        engine = self._engine(host)
+        for ctr in list(engine.containers):
+            for ep in list(ctr.endpoints.values()):
+                if ep.network.driver.SCOPE == "swarm":
+                    ep.network.disconnect(ctr, force=True)
+        node.db.leave_cluster()
+        engine.agent = None
+        del self.nodes[host]
+        if node.leader and self.managers():
+            self.nodes[self.managers()[0]].leader = True  # raft elects another (timing not modelled yet)
+
+    def managers(self) -> list[str]:
+        return [n.host for n in self.nodes.values() if n.role == "manager"]
+
+    def _add(self, host: str, role: Role) -> Node:
+        h = self._host(host)
+        engine = self._engine(host)
+        transport = SimTransport(h.ns, int(h.address))
+        db = NetworkDB(self.sim.env, host, transport, self.sim.stream("swarm", "networkdb", host))
+        agent = NodeAgent(self, host, engine, db)
+        node = Node(host, role, db, agent)
+        self.nodes[host] = node
+        engine.agent = agent
+        peers = {n.host: int(self._host(n.host).address) for n in self.nodes.values() if n.host != host}
+        db.join_cluster(peers)
+        return node
+
+    # ---- networks -------------------------------------------------------------------------------
+
+    def create_network(self, name: str, driver: str = "overlay", on: Optional[str] = None,
+                       subnet: Optional[Union[str, IPv4Network]] = None,
+                       gateway: Optional[Union[str, IPv4Address]] = None, internal: bool = False,
+                       attachable: bool = False, options: Optional[dict[str, str]] = None,
+                       labels: Optional[dict[str, str]] = None) -> SwarmNetwork:
+        """``docker network create -d overlay`` on manager ``on`` (any manager when not given)."""
+        if on is not None and on not in self.nodes:
+            raise DockerError(NOT_MANAGER, fix=f"make {on} a swarm manager, or create the network on one")
+        if on is not None and self.nodes[on].role != "manager":
+            raise DockerError(WORKER_NOT_MANAGER, fix="create the network on a manager")
+        if not self.managers():
+            raise DockerError(NOT_MANAGER, fix="give one host swarm: manager")
+        if name in self.networks:
+            raise DockerError(f"network with name {name} already exists")
+        net = self._allocate(name, driver, IPv4Network(subnet) if subnet else None,
+                             IPv4Address(gateway) if gateway else None, internal, attachable, dict(options or {}))
+        net.labels = dict(labels or {})
+        return net
+
+    def _allocate(self, name: str, driver: str, subnet: Optional[IPv4Network], gateway: Optional[IPv4Address],
+                  internal: bool, attachable: bool, options: dict[str, str]) -> SwarmNetwork:
+        sub = self._alloc.subnet(subnet)
+        gw = gateway or sub.network_address + 1
+        if VXLANID_OPTION in options:  # -o com.docker.network.driver.overlay.vxlanid_list=N: the user's VNI
+            self._alloc.take_vni(int(options[VXLANID_OPTION].split(",")[0]))
+        else:
+            options = {**options, VXLANID_OPTION: str(self._alloc.vni())}
+        nid = "".join(self._ids.choice(_ID_CHARS) for _ in range(25))
+        net = SwarmNetwork(nid, name, driver, sub, gw, SerialPool(sub, gw), internal, attachable, options)
+        self.networks[name] = net
+        return net
+
+    def network(self, name: str) -> Optional[SwarmNetwork]:
+        return self.networks.get(name) or next((n for n in self.networks.values() if n.id == name), None)
+
+    def peers(self, host: str, name: str) -> list[str]:
+        """``docker network inspect NAME`` on ``host``: the ``Peers``, the nodes with the network (B36)."""
+        net = self.network(name)
+        node = self.nodes.get(host)
+        return node.db.peers(net.id) if net is not None and node is not None else []
+
+    def nodes_frame(self) -> "pd.DataFrame":
+        """``docker node ls``: hostname, role, status, availability, manager status."""
+        import pandas as pd
+
+        rows = [(n.host, n.role, "Ready", "Active", ("Leader" if n.leader else "Reachable") if n.role == "manager"
+                 else "") for n in self.nodes.values()]
+        return pd.DataFrame(rows, columns=["hostname", "role", "status", "availability", "manager_status"])
+
+    def messages(self) -> int:
+        return sum(n.db.messages_sent for n in self.nodes.values())
+
+    # ---- helpers --------------------------------------------------------------------------------
+
+    def _host(self, host: str) -> "Host":
+        return self.sim.host(host)
+
+    def _engine(self, host: str) -> "Engine":
+        engine = self._host(host).engine
+        if engine is None:
+            raise DockerError(f"host {host} runs no Docker engine", fix="set docker: true")
+        return engine
+
+
+class NodeAgent:
+    """One node's side of the seam (engine.cluster.ClusterAgent): its engine talks to the swarm here."""
+
+    def __init__(self, swarm: Swarm, host: str, engine: "Engine", db: NetworkDB) -> None:
+        self.swarm = swarm
+        self.host = host
+        self.engine = engine
+        self.db = db
+        db.watchers.append(self._notify)
+
+    def network(self, name: str) -> Optional[SwarmNetwork]:
+        return self.swarm.network(name)
+
+    def attach(self, network: SwarmNetwork, container: str) -> None:
+        if not network.attachable:
+            raise DockerError(f"Could not attach to network {network.name}: rpc error: code = PermissionDenied "
+                              f"desc = network {network.name} not manually attachable",
+                              fix=f"create {network.name} with attachable: true", field=f"networks.{network.name}")
+
+    def network_joined(self, nid: str) -> None:
+        self.db.join_network(nid)
+
+    def network_left(self, nid: str) -> None:
+        self.db.leave_network(nid)
+
+    def add_table_entry(self, nid: str, entry: TableEntry) -> None:
+        self.db.create_entry(nid, entry.table, entry.key, entry.value)
+
+    def delete_table_entry(self, nid: str, table: str, key: str) -> None:
+        self.db.delete_entry(nid, table, key)
+
+    def _notify(self, nid: str, table: str, key: str, value: Optional[bytes]) -> None:
+        if table == ENDPOINT_TABLE:
+            self.engine.service_record(nid, key, value)
+            return
+        net = next((n for n in self.engine.networks if n.id == nid), None)
+        if net is not None and isinstance(net.driver, TableWatcher):
+            net.driver.event_notify(nid, table, key, value)

@@ -1,0 +1,311 @@
+"""NetworkDB: the eventually consistent tables swarm nodes gossip per network (libnetwork/networkdb).
+
+Each node keeps, for every network it takes part in, tables of entries (``overlay_peer_table``:
+endpoint id -> {address, MAC, VTEP}).  An entry is owned by the node that wrote it and carries
+that node's Lamport time; a newer time wins.  Changes spread two ways, as in moby:
+
+- **gossip**: every ``gossip_interval`` (200 ms) a node sends its queued events of a network to
+  up to ``gossip_fanout`` (3) random other nodes of that network; each event is sent
+  ``retransmit_mult x ceil(log10(N + 1))`` times (N = the network's nodes), and a node that
+  learns something new queues it again, so news spreads epidemically;
+- **bulk sync**: when a node joins a network it asks one random member for the whole table
+  and sends its own, and every ``bulk_sync_interval`` (30 s) it does so with one random member
+  (moby sends these over TCP; here they are datagrams on the same transport).
+
+Which nodes take part in which network is itself news, gossiped cluster-wide the same way
+(moby carries it in memberlist broadcasts).  Watchers (the overlay driver) hear of every
+entry another node adds, updates or deletes.  This module knows nothing of the data plane:
+it sends and receives bytes through a ``Transport`` and runs as simpy processes.
+
+Not modelled yet: memberlist's failure detection (nodes are members until they leave),
+tombstone reaping, message packing limits (1400-byte UDP buffers).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Generator, Iterator, Optional
+
+if TYPE_CHECKING:
+    import simpy
+
+    from .transport import Transport
+
+__all__ = ["NetworkDB", "NetworkDBConfig", "Watcher"]
+
+#: (network id, table, key, value or None for a delete), for entries other nodes own.
+Watcher = Callable[[str, str, str, Optional[bytes]], None]
+
+
+@dataclass(frozen=True)
+class NetworkDBConfig:
+    gossip_interval: float = 0.2  # memberlist GossipInterval, NetworkDB's per-network gossip tick
+    gossip_fanout: int = 3  # mRandomNodes(3, ...)
+    retransmit_mult: int = 4  # memberlist RetransmitMult
+    bulk_sync_interval: float = 30.0  # PushPullInterval
+
+
+@dataclass
+class _Entry:
+    owner: str
+    ltime: int
+    value: Optional[bytes]  # None: deleted (a tombstone)
+
+
+@dataclass
+class _Event:
+    message: dict[str, object]
+    left: int  # transmissions to go
+
+
+@dataclass
+class _Peer:
+    address: int
+    networks: dict[str, tuple[int, bool]] = field(default_factory=dict)  # nid -> (ltime, left)
+
+
+class NetworkDB:
+    def __init__(self, env: "simpy.Environment", name: str, transport: "Transport", rng: random.Random,
+                 config: NetworkDBConfig = NetworkDBConfig()) -> None:
+        self.env = env
+        self.name = name
+        self.transport = transport
+        self.rng = rng
+        self.config = config
+        self.ltime = 0
+        self.nodes: dict[str, _Peer] = {name: _Peer(transport.address)}
+        self.entries: dict[tuple[str, str, str], _Entry] = {}
+        self.watchers: list[Watcher] = []
+        self.messages_sent = 0
+        self._network_queue: dict[str, list[_Event]] = {}
+        self._node_queue: list[_Event] = []
+        self._running = True
+        transport.listen(self._receive)
+        env.process(self._gossip_loop())
+        env.process(self._bulk_sync_loop())
+
+    # ---- what the node does ---------------------------------------------------------------------
+
+    def join_cluster(self, peers: dict[str, int]) -> None:
+        """Know the other members (memberlist's join); ask one of them for the cluster's network state."""
+        for node, address in peers.items():
+            self.nodes.setdefault(node, _Peer(address))
+        others = self._others(self.nodes)
+        if others:
+            self._send(self.rng.choice(others), {"k": "state?"})
+        # memberlist's alive message: the others learn of the new member epidemically.
+        alive = {"k": "alive", "node": self.name, "addr": self.transport.address}
+        self._node_queue.append(_Event(alive, self._retransmits(len(self.nodes))))
+
+    def leave_cluster(self) -> None:
+        for nid in list(self.my_networks()):
+            self.leave_network(nid)
+        self._flush_queues()
+        self._running = False
+
+    def join_network(self, nid: str) -> None:
+        self._tick()
+        self.nodes[self.name].networks[nid] = (self.ltime, False)
+        self._node_event(nid, self.ltime, left=False)
+        members = self._members(nid)
+        if members:
+            self._bulk_sync(nid, self.rng.choice(members), reply=True)
+
+    def leave_network(self, nid: str) -> None:
+        self._tick()
+        self.nodes[self.name].networks[nid] = (self.ltime, True)
+        self._node_event(nid, self.ltime, left=True)
+        for key in [k for k in self.entries if k[0] == nid]:
+            del self.entries[key]
+
+    def create_entry(self, nid: str, table: str, key: str, value: bytes) -> None:
+        self._tick()
+        self.entries[(nid, table, key)] = _Entry(self.name, self.ltime, value)
+        self._table_event(nid, table, key, self.name, self.ltime, value)
+
+    def delete_entry(self, nid: str, table: str, key: str) -> None:
+        self._tick()
+        self.entries[(nid, table, key)] = _Entry(self.name, self.ltime, None)
+        self._table_event(nid, table, key, self.name, self.ltime, None)
+
+    # ---- what it knows --------------------------------------------------------------------------
+
+    def my_networks(self) -> Iterator[str]:
+        return (nid for nid, (_, left) in self.nodes[self.name].networks.items() if not left)
+
+    def peers(self, nid: str) -> list[str]:
+        """The nodes that have the network instantiated, as this node knows (``Peers`` of inspect, B36)."""
+        return sorted(n for n, peer in self.nodes.items() if nid in peer.networks and not peer.networks[nid][1])
+
+    def table(self, nid: str, table: str) -> dict[str, bytes]:
+        return {k[2]: e.value for k, e in self.entries.items()
+                if k[0] == nid and k[1] == table and e.value is not None}
+
+    # ---- gossip ---------------------------------------------------------------------------------
+
+    def _retransmits(self, n: int) -> int:
+        return self.config.retransmit_mult * max(1, math.ceil(math.log10(n + 1)))
+
+    def _node_event(self, nid: str, ltime: int, left: bool) -> None:
+        message = {"k": "net", "nid": nid, "node": self.name, "lt": ltime, "left": left}
+        self._node_queue.append(_Event(message, self._retransmits(len(self.nodes))))
+
+    def _table_event(self, nid: str, table: str, key: str, owner: str, ltime: int, value: Optional[bytes]) -> None:
+        message = {"k": "tbl", "nid": nid, "tbl": table, "key": key, "own": owner, "lt": ltime,
+                   "val": value.hex() if value is not None else None}
+        queue = self._network_queue.setdefault(nid, [])
+        queue.append(_Event(message, self._retransmits(len(self._members(nid)) + 1)))
+
+    def _gossip_loop(self) -> Generator[Any, Any, None]:
+        while self._running:
+            yield self.env.timeout(self.config.gossip_interval)
+            self._gossip_once()
+
+    def _gossip_once(self) -> None:
+        if self._node_queue:
+            self._spread(self._node_queue, self._others(self.nodes))
+        for nid, queue in list(self._network_queue.items()):
+            if queue:
+                self._spread(queue, self._members(nid))
+
+    def _spread(self, queue: list[_Event], candidates: list[str]) -> None:
+        targets = self.rng.sample(candidates, min(self.config.gossip_fanout, len(candidates)))
+        if not targets:
+            return
+        batch = [event.message for event in queue]
+        for event in queue:
+            event.left -= 1
+        queue[:] = [event for event in queue if event.left > 0]
+        for target in targets:
+            self._send(target, {"k": "batch", "m": batch})
+
+    def _flush_queues(self) -> None:
+        """A leaving node sends what it has queued at once (its leave, above all) to everyone."""
+        for target in self._others(self.nodes):
+            batch = [e.message for e in self._node_queue]
+            if batch:
+                self._send(target, {"k": "batch", "m": batch})
+        self._node_queue.clear()
+
+    def _bulk_sync_loop(self) -> Generator[Any, Any, None]:
+        while self._running:
+            yield self.env.timeout(self.config.bulk_sync_interval)
+            for nid in sorted(self.my_networks()):
+                members = self._members(nid)
+                if members:
+                    self._bulk_sync(nid, self.rng.choice(members), reply=True)
+
+    def _bulk_sync(self, nid: str, target: str, reply: bool) -> None:
+        rows = [[t, k, e.owner, e.ltime, e.value.hex() if e.value is not None else None]
+                for (n, t, k), e in sorted(self.entries.items()) if n == nid]
+        self._send(target, {"k": "bulk", "nid": nid, "from": self.name, "reply": reply, "rows": rows})
+
+    # ---- the wire -------------------------------------------------------------------------------
+
+    def _send(self, target: str, message: dict[str, object]) -> None:
+        peer = self.nodes.get(target)
+        if peer is None:
+            return
+        self.messages_sent += 1
+        self.transport.send(peer.address, json.dumps({"from": self.name, **message}, sort_keys=True,
+                                                     separators=(",", ":")).encode())
+
+    def _receive(self, src: int, data: bytes) -> None:
+        if not self._running:
+            return
+        try:
+            message = json.loads(data)
+        except ValueError:
+            return  # not ours: NetworkDB drops what it cannot decode
+        sender = message.get("from")
+        kind = message.get("k")
+        if isinstance(sender, str) and sender != self.name:
+            # Whoever talks to us is a member at the address it talks from (memberlist's join handshake).
+            self.nodes.setdefault(sender, _Peer(src)).address = src
+        if kind == "batch":
+            for item in message["m"]:
+                self._handle(item)
+        elif kind == "bulk":
+            self._handle_bulk(message)
+        elif kind == "state?":
+            self._send(sender, {"k": "state", "nodes": {n: [p.address, {nid: list(v) for nid, v in p.networks.items()}]
+                                                       for n, p in self.nodes.items()}})
+        elif kind == "state":
+            for node, (address, networks) in message["nodes"].items():
+                peer = self.nodes.setdefault(node, _Peer(address))
+                for nid, (ltime, left) in networks.items():
+                    self._witness(ltime)
+                    if node != self.name and ltime > peer.networks.get(nid, (-1, False))[0]:
+                        peer.networks[nid] = (ltime, left)
+
+    def _handle(self, message: dict[str, object]) -> None:
+        if message.get("k") == "alive":
+            node, address = str(message["node"]), int(message["addr"])  # type: ignore[call-overload]
+            if node != self.name and (node not in self.nodes or self.nodes[node].address != address):
+                self.nodes.setdefault(node, _Peer(address)).address = address
+                self._node_queue.append(_Event(dict(message), self._retransmits(len(self.nodes))))
+        elif message.get("k") == "net":
+            node, nid, ltime, left = str(message["node"]), str(message["nid"]), int(message["lt"]), message["left"]  # type: ignore[call-overload]
+            if node == self.name:
+                return
+            self._witness(ltime)
+            peer = self.nodes.get(node)
+            if peer is None or ltime <= peer.networks.get(nid, (-1, False))[0]:
+                return
+            peer.networks[nid] = (ltime, bool(left))
+            self._node_queue.append(_Event(dict(message), self._retransmits(len(self.nodes))))
+            if left:
+                self._forget(nid, node)
+        elif message.get("k") == "tbl":
+            self._apply(message["nid"], message["tbl"], message["key"], message["own"], message["lt"],  # type: ignore[arg-type]
+                        message["val"], rebroadcast=True)  # type: ignore[arg-type]
+
+    def _handle_bulk(self, message: dict[str, object]) -> None:
+        nid = str(message["nid"])
+        for table, key, owner, ltime, value in message["rows"]:  # type: ignore[attr-defined]
+            self._apply(nid, table, key, owner, ltime, value, rebroadcast=False)
+        if message.get("reply") and nid in set(self.my_networks()):
+            self._bulk_sync(nid, message["from"], reply=False)  # type: ignore[arg-type]
+
+    def _apply(self, nid: str, table: str, key: str, owner: str, ltime: int, value: Optional[str],
+               rebroadcast: bool) -> None:
+        if nid not in set(self.my_networks()) or owner == self.name:
+            return
+        self._witness(ltime)
+        current = self.entries.get((nid, table, key))
+        if current is not None and current.ltime >= ltime:
+            return
+        data = bytes.fromhex(value) if value is not None else None
+        self.entries[(nid, table, key)] = _Entry(owner, ltime, data)
+        if rebroadcast:
+            self._table_event(nid, table, key, owner, ltime, data)
+        if data is not None or current is not None and current.value is not None:
+            for watcher in self.watchers:
+                watcher(nid, table, key, data)
+
+    def _forget(self, nid: str, node: str) -> None:
+        """A node left the network: its entries go, and the watchers hear deletes (B57)."""
+        for k, entry in list(self.entries.items()):
+            if k[0] == nid and entry.owner == node:
+                del self.entries[k]
+                if entry.value is not None:
+                    for watcher in self.watchers:
+                        watcher(nid, k[1], k[2], None)
+
+    # ---- helpers --------------------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        self.ltime += 1
+
+    def _witness(self, ltime: int) -> None:
+        self.ltime = max(self.ltime, ltime)
+
+    def _members(self, nid: str) -> list[str]:
+        return [n for n in sorted(self.nodes) if n != self.name and nid in self.nodes[n].networks
+                and not self.nodes[n].networks[nid][1]]
+
+    def _others(self, nodes: dict[str, _Peer]) -> list[str]:
+        return [n for n in sorted(nodes) if n != self.name]

@@ -1,0 +1,103 @@
+"""How swarm protocols reach the network: memberlist's ``Transport`` pattern.
+
+NetworkDB (and, later, memberlist and raft) send and receive datagrams only through a
+``Transport``, so they run unchanged over the simulated underlay (``SimTransport``: UDP on
+7946 in the host's namespace, through its routes, netfilter and NIC, so a blocked port or a
+partition really stops them) and over a ``MockNetwork`` for unit tests of thousands of nodes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable, Protocol
+
+from ..datapath.packet import UDP, Ether, IPv4
+from ..datapath.skb import Skb
+
+if TYPE_CHECKING:
+    import simpy
+
+    from ..datapath.netns import Namespace
+
+__all__ = ["Transport", "SimTransport", "MockNetwork", "GOSSIP_PORT"]
+
+GOSSIP_PORT = 7946  # memberlist's BindPort; NetworkDB's, not configurable (B44)
+
+Receiver = Callable[[int, bytes], None]  # (source address, datagram)
+
+
+class Transport(Protocol):
+    address: int
+
+    def send(self, dst: int, data: bytes) -> None: ...
+
+    def listen(self, receiver: Receiver) -> None: ...
+
+
+class SimTransport:
+    """UDP datagrams from and to one host namespace, on the gossip port."""
+
+    def __init__(self, ns: "Namespace", address: int, port: int = GOSSIP_PORT) -> None:
+        self.ns = ns
+        self.address = address
+        self.port = port
+        self.sent = 0
+        self._receiver: "Receiver | None" = None
+
+    def listen(self, receiver: Receiver) -> None:
+        self._receiver = receiver
+        self.ns.sockets[("udp", self.port)] = self._deliver
+
+    def close(self) -> None:
+        if self.ns.sockets.get(("udp", self.port)) == self._deliver:
+            del self.ns.sockets[("udp", self.port)]
+
+    def send(self, dst: int, data: bytes) -> None:
+        self.sent += 1
+        skb = Skb(Ether(0, 0, IPv4(self.address, dst, UDP(self.port, self.port, data), ttl=64)), origin=self.ns)
+        self.ns.ip_local_out(skb)
+
+    def _deliver(self, ns: "Namespace", skb: Skb) -> None:
+        pkt = skb.frame.payload
+        data = pkt.payload.data  # type: ignore[union-attr]
+        if self._receiver is not None and isinstance(data, bytes):
+            self._receiver(pkt.src, data)  # type: ignore[union-attr]
+
+
+class MockNetwork:
+    """Every node one hop from every other, ``latency`` apart; ``cut`` pairs hear nothing of each other."""
+
+    def __init__(self, env: "simpy.Environment", latency: float = 0.0005) -> None:
+        self.env = env
+        self.latency = latency
+        self.nodes: dict[int, "MockTransport"] = {}
+        self.cut: set[frozenset[int]] = set()
+        self.sent = 0
+
+    def transport(self, address: int) -> "MockTransport":
+        node = MockTransport(self, address)
+        self.nodes[address] = node
+        return node
+
+    def deliver(self, src: int, dst: int, data: bytes) -> None:
+        self.sent += 1
+        target = self.nodes.get(dst)
+        if target is None or frozenset((src, dst)) in self.cut:
+            return
+        self.env.timeout(self.latency).callbacks.append(lambda _e: target.receive(src, data))
+
+
+class MockTransport:
+    def __init__(self, network: MockNetwork, address: int) -> None:
+        self.network = network
+        self.address = address
+        self._receiver: "Receiver | None" = None
+
+    def listen(self, receiver: Receiver) -> None:
+        self._receiver = receiver
+
+    def send(self, dst: int, data: bytes) -> None:
+        self.network.deliver(self.address, dst, data)
+
+    def receive(self, src: int, data: bytes) -> None:
+        if self._receiver is not None:
+            self._receiver(src, data)
