@@ -32,11 +32,12 @@ def handles(*kinds: str) -> Callable[[Handler], Handler]:
 def _attachment(sim: "Simulation", event: "EventSpec") -> str:
     """``docker network connect/disconnect`` on a running container (B13, B14)."""
     ctr = sim.container(event.container or "")
-    net = ctr.engine.networks.get(event.network or "")
     if event.kind == "connect":
+        # A swarm network the node has no copy of yet is instantiated for it, if the swarm agrees.
+        net = ctr.engine.networks._for_attach(event.network or "", ctr.name)
         net.connect(ctr, aliases=event.aliases, ipv4_address=event.ipv4_address)
     else:
-        net.disconnect(ctr)
+        ctr.engine.networks.get(event.network or "").disconnect(ctr)
     return f"{event.kind} {event.container} {event.network}"
 
 

@@ -10,8 +10,9 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "netsim"
 
 FORBIDDEN = {
-    "datapath": ("engine", "topology", "simulation", "analysis", "cli"),
-    "engine": ("topology", "simulation", "analysis", "cli"),
+    "datapath": ("engine", "topology", "simulation", "analysis", "cli", "swarm"),
+    "engine": ("topology", "simulation", "analysis", "cli", "swarm"),
+    "swarm": ("topology", "analysis", "cli"),
 }
 
 
@@ -67,6 +68,14 @@ def test_the_driver_contract_imports_nothing_of_the_engine_at_run_time() -> None
         runtime = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
         modules = {("." * node.level) + (node.module or "") for node in runtime if isinstance(node, ast.ImportFrom)}
         assert {m for m in modules if m.startswith(".")} <= {".options", "...errors"}, (name, modules)
+
+
+def test_swarm_protocols_reach_the_network_only_through_their_transport() -> None:
+    # memberlist's pattern: NetworkDB (and what joins it: memberlist, raft) imports the standard
+    # library and its transport, so it runs over a MockNetwork as over the simulated underlay.
+    for name in ("networkdb.py",):
+        modules = _imports(PACKAGE / "swarm" / name) - {"netsim.swarm"}  # the package of a relative import
+        assert all(m.startswith("netsim.swarm.transport") for m in modules), (name, modules)
 
 
 def test_the_datapath_imports_light() -> None:

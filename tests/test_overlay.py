@@ -1,0 +1,167 @@
+"""Swarm overlay networks across hosts, each test named by the behaviour of docker-semantics.md it checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+from scapy.layers.inet import IP, UDP
+
+import netsim
+from netsim.errors import DockerError
+from netsim.simulation import build
+from netsim.topology import parse_spec
+
+THREE_NODES = """
+hosts:
+  node1: {swarm: manager}
+  node2: {swarm: worker}
+  node3: {swarm: worker}
+networks:
+  appnet: {driver: overlay, attachable: true}
+  other: {driver: overlay, attachable: true}
+containers:
+  web: {host: node1, networks: [appnet]}
+  api: {host: node2, networks: [appnet]}
+  db: {host: node3, networks: [other]}
+"""
+
+
+def _sim(text: str = THREE_NODES, **changes: Any) -> netsim.Simulation:
+    data = yaml.safe_load(text)
+    data.update(changes)
+    return build(parse_spec(data))
+
+
+def _row(table: Any, src: str, dst: str, network: str) -> Any:
+    rows = table[(table.src == src) & (table.dst == dst) & (table.network == network)]
+    assert len(rows) == 1, rows
+    return rows.iloc[0]
+
+
+def test_b34_overlay_networks_need_a_swarm_manager() -> None:
+    sim = netsim.Simulation("no-swarm")
+    sim.add_host("h1")
+    with pytest.raises(DockerError, match="This node is not a swarm manager"):
+        sim.swarm.create_network("o1", attachable=True)
+    sim.swarm.init("h1")
+    sim.add_host("h2")
+    sim.swarm.join("h2")
+    with pytest.raises(DockerError, match="Worker nodes can't be used to view or modify cluster state"):
+        sim.swarm.create_network("o1", on="h2")
+
+
+def test_b35_a_network_created_without_attachable_refuses_standalone_containers() -> None:
+    text = THREE_NODES.replace("appnet: {driver: overlay, attachable: true}", "appnet: {driver: overlay}")
+    with pytest.raises(netsim.TopologyError) as err:
+        _sim(text)
+    assert err.value.key_path == "containers.web.networks[0]"
+    assert "rpc error: code = PermissionDenied desc = network appnet not manually attachable" in err.value.message
+
+
+def test_b36_a_node_instantiates_a_network_only_when_a_container_uses_it() -> None:
+    sim = _sim()
+    assert "appnet" in sim.host("node1").networks and "appnet" in sim.host("node2").networks
+    assert "appnet" not in sim.host("node3").networks
+    assert sim.swarm.peers("node1", "appnet") == ["node1", "node2"]
+    assert sim.swarm.peers("node3", "other") == ["node3"]
+
+
+def test_b37_addresses_vnis_and_kernel_names() -> None:
+    sim = _sim()
+    appnet, other = sim.swarm.network("appnet"), sim.swarm.network("other")
+    assert appnet is not None and other is not None
+    assert (str(appnet.subnet), str(other.subnet)) == ("10.0.1.0/24", "10.0.2.0/24"), "ingress took 10.0.0.0/24"
+    vni = appnet.options["com.docker.network.driver.overlay.vxlanid_list"]
+    assert vni == "4097", "ingress took 4096"
+    web = sim.container("web")
+    ep = web.endpoints["appnet"]
+    assert str(ep.address) == "10.0.1.2" and f"{ep.mac:012x}" == "02420a000102", "02:42 + the address"
+    overlay_ns = next(ns for ns in sim.world.namespaces.values() if ns.host == "node1" and ns.name.startswith("1-"))
+    assert overlay_ns.name == f"1-{appnet.id[:10]}"
+    assert set(overlay_ns.devices) >= {f"ov-001001-{appnet.id[:5]}", f"vx-001001-{appnet.id[:5]}"}
+
+
+def test_b38_cross_host_reachability_by_address_and_name_with_ttl_64() -> None:
+    sim = _sim()
+    table = sim.reachability()
+    assert _row(table, "web", "api", "appnet").reachable and _row(table, "api", "web", "appnet").reachable
+    names = sim.reachability_by_name()
+    hit = names[(names.src == "web") & (names.name == "api")].iloc[0]
+    assert hit.reachable and hit.addr == "10.0.1.3"
+    trace = sim.trace("web", "api")
+    delivered = next(s for s in trace.steps if s.node == "api" and s.action == "RECEIVED")
+    assert delivered.frame.payload.ttl == 64
+
+
+def test_b39_different_overlays_are_isolated() -> None:
+    sim = _sim()
+    table = sim.reachability()
+    assert not _row(table, "web", "db", "other").reachable
+    names = sim.reachability_by_name()
+    assert names[(names.src == "web") & (names.name == "db")].iloc[0].disposition == "NAME_UNRESOLVED"
+
+
+def test_b40_the_overlay_mtu_is_1450_and_1422_bytes_fit() -> None:
+    sim = _sim()
+    assert sim.container("web").ns.devices["eth0"].mtu == 1450
+    assert sim.trace("web", "api", size=1422).reachable
+    refused = sim.trace("web", "api", size=1423)
+    assert not refused.reachable and "message too long, mtu=1450" in refused.detail
+
+
+def test_b41_the_outer_frame_on_the_wire() -> None:
+    sim = _sim()
+    trace = sim.trace("web", "api")
+    wire = next(s for s in trace.steps if s.node == "node1" and s.action == "TRANSMITTED")
+    frame = next(pkt for step, pkt in trace.frames() if step is wire)
+    assert (frame[IP].src, frame[IP].dst, frame[UDP].dport) == ("192.168.100.11", "192.168.100.12", 4789)
+    assert bytes(frame)[14 + 20 + 8:14 + 20 + 8 + 8] == bytes.fromhex("08000000001001") + b"\x00"
+
+
+def test_b42_a_new_container_is_reachable_from_other_hosts_after_a_few_gossip_rounds() -> None:
+    sim = _sim(events=[{"at": "1s", "connect": {"container": "db", "network": "appnet"}}])
+    sim.run(1.0)
+    assert not _row(sim.reachability(), "web", "db", "appnet").reachable, "the news has not spread yet"
+    sim.run(2.0)
+    assert _row(sim.reachability(), "web", "db", "appnet").reachable
+    assert sim.swarm.peers("node1", "appnet") == ["node1", "node2", "node3"]
+
+
+def test_b46_egress_goes_through_docker_gwbridge_with_masquerade() -> None:
+    sim = _sim()
+    web = sim.container("web")
+    assert set(web.endpoints) == {"appnet", "docker_gwbridge"}
+    gw = web.endpoints["docker_gwbridge"]
+    assert str(gw.address).startswith("172.18.") and web.gateway_endpoint is gw
+    table = sim.reachability()
+    assert _row(table, "web", "node2", "underlay").reachable, "out through docker_gwbridge, masqueraded"
+
+
+def test_b47_a_host_cannot_reach_overlay_addresses() -> None:
+    sim = _sim()
+    table = sim.reachability()
+    assert not _row(table, "node1", "web", "appnet").reachable
+    assert not _row(table, "node2", "web", "appnet").reachable
+
+
+def test_b57c_a_graceful_leave_disconnects_and_is_seen_at_once() -> None:
+    sim = _sim(events=[{"at": "2s", "swarm_leave": "node2"}])
+    assert _row(sim.reachability(at=1.0), "web", "api", "appnet").reachable
+    sim.run(2.0)
+    api = sim.container("api")
+    assert "appnet" not in api.endpoints and "appnet" not in sim.host("node2").networks
+    sim.run(2.01)  # the leave goes out at once, to every node: no suspicion delay
+    assert sim.swarm.peers("node1", "appnet") == ["node1"]
+    names = sim.reachability_by_name()
+    assert names[(names.src == "web") & (names.name == "api")].iloc[0].disposition == "NAME_UNRESOLVED"
+
+
+def test_gossip_is_deterministic_for_a_seed() -> None:
+    def run() -> tuple[int, str]:
+        sim = _sim(events=[{"at": "1s", "connect": {"container": "db", "network": "appnet"}}])
+        sim.run(3.0)
+        return sim.swarm.messages(), sim.reachability().to_csv()
+
+    assert run() == run()
