@@ -294,15 +294,19 @@ def trace(topology: str, src: str, dst: str, port: Optional[int], udp_port: Opti
 @click.option("--count", "-c", type=_Count(min=1), default=3, show_default=True, help="Echoes to send.")
 @click.option("--interval", "-i", callback=_duration, metavar="DURATION", default="1s", show_default=True,
               help="Simulated time between echoes, e.g. 1s or 200ms.")
+@click.option("--size", "-s", type=click.IntRange(0, 65507), default=56, show_default=True,
+              help="ICMP payload bytes, as ping -s.")
+@click.option("--df", is_flag=True, help="Set Don't Fragment, as ping -M do: too big fails with the MTU.")
 @_at
 @_seed
-def ping(topology: str, src: str, dst: str, count: int, interval: float, at: Optional[float],
-         seed: Optional[int]) -> None:
+def ping(topology: str, src: str, dst: str, count: int, interval: float, size: int, df: bool,
+         at: Optional[float], seed: Optional[int]) -> None:
     """Ping DST from SRC in simulated time; exit 0 if any reply came back, else 1.
 
     \b
-    Example:
+    Examples:
       netsim ping topologies/basic.yaml web api --count 3 --interval 200ms
+      netsim ping topologies/overlay.yaml web api --size 1423 --df   # message too long, mtu=1450
     """
     from .analysis.render import ping_statistics
 
@@ -312,7 +316,7 @@ def ping(topology: str, src: str, dst: str, count: int, interval: float, at: Opt
     results = []
     for seq in range(1, count + 1):
         sim.run(start + (seq - 1) * interval)
-        result = sim.ping(src, dst)
+        result = sim.ping(src, dst, size=size, df=df)
         results.append(result)
         click.echo(f"seq={seq} t={result.sent_at:.6g}s {result}")
     click.echo(ping_statistics(dst, results))

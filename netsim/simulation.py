@@ -360,9 +360,10 @@ class Simulation:
         from .analysis.trace import trace
         return trace(self, src, dst, proto, port, size, df)
 
-    def ping(self, src: str, dst: str, timeout: float = 1.0) -> "PingResult":
+    def ping(self, src: str, dst: str, timeout: float = 1.0, size: int = 56, df: bool = False) -> "PingResult":
+        """One echo in simulated time; ``size`` and ``df`` as ``ping -s SIZE -M do``."""
         from .analysis.trace import ping
-        return ping(self, src, dst, timeout)
+        return ping(self, src, dst, timeout, size, df)
 
     def __repr__(self) -> str:
         return f"<Simulation {self.name} seed={self.seed} engine={self.profile.version} t={self.now:g}s " \

@@ -14,6 +14,7 @@ from ipaddress import IPv4Address
 from typing import TYPE_CHECKING, Optional
 
 from ..datapath.addr import ip
+from ..datapath.drop import DropReason
 from ..datapath.frames import to_scapy
 from ..datapath.probe import Probe
 from ..datapath.scheduler import SimpyScheduler
@@ -148,11 +149,18 @@ class PingResult:
         head = f"{self.src} -> {self.dst}" + (f" ({self.addr})" if self.addr and self.addr != self.dst else "")
         if self.reachable and self.rtt is not None:
             return f"{head}: reply in {self.rtt * 1e6:.1f} us"
+        if self.disposition == "MESSAGE_TOO_LONG":
+            return f"{head}: local error: {self.detail}"  # what ping(8) prints for EMSGSIZE
         return f"{head}: {self.disposition} {self.detail}".rstrip()
 
 
-def ping(sim: "Simulation", src: str, dst: str, timeout: float = PING_TIMEOUT) -> PingResult:
-    """Send one ICMP echo at the current simulated time and run the clock until reply or timeout."""
+def ping(sim: "Simulation", src: str, dst: str, timeout: float = PING_TIMEOUT, size: int = 56,
+         df: bool = False) -> PingResult:
+    """Send one ICMP echo at the current simulated time and run the clock until reply or timeout.
+
+    ``size`` is the payload (``ping -s``), ``df`` sets Don't Fragment (``ping -M do``): a packet
+    that does not fit the sender's interface fails at once with ``message too long, mtu=M``.
+    """
     if timeout <= 0:
         raise NetsimError("ping timeout must be positive")
     target = aim(sim, src, dst)
@@ -162,9 +170,10 @@ def ping(sim: "Simulation", src: str, dst: str, timeout: float = PING_TIMEOUT) -
     env = sim.env
     replied = env.event()
     with sim.world.clock(SimpyScheduler(env)):
-        probe = Probe(sim.endpoint(src).ns, ip(target.addr), on_reply=replied.succeed)
+        probe = Probe(sim.endpoint(src).ns, ip(target.addr), on_reply=replied.succeed, size=size, df=df)
         probe.send()
-        if not probe.no_route:  # ENETUNREACH comes back at once, as from a real ping
+        local_error = any(d.reason is DropReason.MESSAGE_TOO_LONG for d in probe.drops)
+        if not probe.no_route and not local_error:  # ENETUNREACH and EMSGSIZE come back at once, as to ping
             env.run(until=env.any_of([replied, env.timeout(timeout)]))
         probe.close()
     expected = target.ns if target.ns is not None else probe.responder

@@ -30,7 +30,7 @@ import re
 import shutil
 import subprocess
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Iterable, Optional
@@ -38,7 +38,8 @@ from typing import Iterable, Optional
 from netsim.datapath.addr import ip_str, mac_str
 from netsim.datapath.bridge import Bridge
 from netsim.datapath.device import Loopback, Nic, Veth
-from netsim.datapath.netns import Namespace
+from netsim.datapath.netns import NUD_PERMANENT, Namespace
+from netsim.datapath.vxlan import Vxlan
 from netsim.simulation import Simulation
 
 TTL_STEP = 8
@@ -139,7 +140,8 @@ class Realized:
 
     sim: Simulation
     prefix: str
-    netns: dict[str, str] = field(default_factory=dict)  # sim namespace name -> real netns
+    netns: dict[str, str] = field(default_factory=dict)  # namespace label -> real netns
+    labels: dict[tuple[str, str], str] = field(default_factory=dict)  # namespace key -> label
     underlay: Optional[str] = None  # the extra namespace holding the underlay bridge
     ttl: dict[str, int] = field(default_factory=dict)  # sim namespace name -> ip_default_ttl
     restore: dict[str, tuple[bool, str]] = field(default_factory=dict)  # sim ns -> (accepted, stderr)
@@ -151,11 +153,15 @@ class Realized:
     def build(self) -> None:
         world = self.sim.world
         namespaces = list(world.namespaces.values())
+        names = Counter(ns.name for ns in namespaces)
         for i, ns in enumerate(namespaces):
-            self.netns[ns.name] = f"{self.prefix}-n-{ns.name}"
+            # Endpoints' namespaces have names of their own; an overlay's (1-<id>) repeats per host.
+            label = ns.name if names[ns.name] == 1 else f"{ns.host}.{ns.name}"
+            self.labels[ns.key] = label
+            self.netns[label] = f"{self.prefix}-n-{label}"
             ttl = TTL_MAX - i * TTL_STEP
             if ttl >= TTL_MIN:
-                self.ttl[ns.name] = ttl
+                self.ttl[label] = ttl
         switches = world.switches
         if len(switches) > 1:
             raise NotImplementedError("more than one underlay switch")
@@ -167,9 +173,9 @@ class Realized:
             run(["ip", "netns", "add", name])
             self.created.append(name)
 
-        self._parallel(lambda ns: self._sysctls(self.netns[ns.name], {
+        self._parallel(lambda ns: self._sysctls(self.netns[self.label(ns)], {
             **_SIM_ASSUMED_SYSCTLS,
-            "net.ipv4.ip_default_ttl": str(self.ttl.get(ns.name, 64)),
+            "net.ipv4.ip_default_ttl": str(self.ttl.get(self.label(ns), 64)),
         }), namespaces)
         if self.underlay:
             self._sysctls(self.underlay, {**_SIM_ASSUMED_SYSCTLS,
@@ -177,6 +183,7 @@ class Realized:
 
         # Phase 1: devices each namespace creates (bridges; veth pairs, peer put in its netns).
         create: dict[str, list[str]] = defaultdict(list)
+        moves: dict[str, list[str]] = defaultdict(list)
         enslave: dict[str, list[str]] = defaultdict(list)
         done: set[int] = set()
         for ns in namespaces:
@@ -184,8 +191,8 @@ class Realized:
                 if isinstance(dev, Loopback):
                     continue
                 if isinstance(dev, Bridge):
-                    create[ns.name].append(f"link add {dev.name} address {mac_str(dev.mac)} mtu {dev.mtu} "
-                                           f"type bridge stp_state 0 forward_delay 0")
+                    create[self.label(ns)].append(f"link add {dev.name} address {mac_str(dev.mac)} mtu {dev.mtu} "
+                                                  f"type bridge stp_state 0 forward_delay 0")
                 elif isinstance(dev, Veth):
                     if id(dev) in done:
                         continue
@@ -193,12 +200,20 @@ class Realized:
                     if peer is None or peer.ns is None:
                         raise NotImplementedError(f"{ns.name}:{dev.name}: veth without a peer")
                     done.update((id(dev), id(peer)))
-                    where = "" if peer.ns is ns else f" netns {self.netns[peer.ns.name]}"
-                    create[ns.name].append(
+                    where = "" if peer.ns is ns else f" netns {self.netns[self.label(peer.ns)]}"
+                    create[self.label(ns)].append(
                         f"link add {dev.name} address {mac_str(dev.mac)} mtu {dev.mtu} type veth "
                         f"peer name {peer.name} address {mac_str(peer.mac)} mtu {peer.mtu}{where}")
                 elif isinstance(dev, Nic):
                     pass  # below, with the underlay
+                elif isinstance(dev, Vxlan):
+                    # Made in the namespace of its socket, then moved, as Docker's overlay driver does.
+                    under = self.label(dev.underlay)
+                    create[under].append(
+                        f"link add {dev.name} address {mac_str(dev.mac)} mtu {dev.mtu} type vxlan id {dev.vni} "
+                        f"dstport {dev.port} local {ip_str(dev.local)} {'' if dev.learning else 'no'}learning "
+                        f"{'' if dev.proxy else 'no'}proxy l2miss l3miss noudpcsum")
+                    moves[under].append(f"link set {dev.name} netns {self.netns[self.label(ns)]}")
                 else:
                     raise NotImplementedError(f"{ns.name}:{dev.name}: device kind {dev.kind} not realized")
         if self.underlay:
@@ -207,7 +222,7 @@ class Realized:
             create[""].append(f"link add sw0 mtu {mtu} type bridge stp_state 0 forward_delay 0 ageing_time 30000")
             for port, nic in enumerate(sw.nics):
                 assert nic.ns is not None
-                create[nic.ns.name].append(
+                create[self.label(nic.ns)].append(
                     f"link add {nic.name} address {mac_str(nic.mac)} mtu {nic.mtu} type veth "
                     f"peer name p{port} mtu {nic.mtu} netns {self.underlay}")
             # A Linux bridge floods the port attached last first, the sim's switch port 0 first:
@@ -218,11 +233,12 @@ class Realized:
             enslave[""].append("link set sw0 up")
         # Creation order matters only in that peers land in namespaces that already exist.
         self._batch_all(create)
+        self._batch_all(moves)
 
         # Phase 2: bridge ports, MTUs, addresses, links up (routes need an up device).
         config: dict[str, list[str]] = defaultdict(list, enslave)
         for ns in namespaces:
-            lines = config[ns.name]
+            lines = config[self.label(ns)]
             for dev in ns.devices.values():
                 if dev.master is not None:
                     lines.append(f"link set {dev.name} master {dev.master.name}")
@@ -239,7 +255,20 @@ class Realized:
 
         # Phase 3: routes the kernel does not add itself; devices the simulation has down.
         routes: dict[str, list[str]] = defaultdict(list)
+        fdb: dict[str, list[str]] = defaultdict(list)
         for ns in namespaces:
+            # What a control plane wrote: permanent neighbours, static FDB entries (B42).
+            for (dev_name, addr), entry in ns.neigh.items():
+                if entry.state == NUD_PERMANENT:
+                    routes[self.label(ns)].append(f"neigh replace {ip_str(addr)} lladdr {mac_str(entry.mac)} "
+                                                  f"dev {dev_name} nud permanent")
+            for dev in ns.devices.values():
+                if isinstance(dev, Vxlan):
+                    fdb[self.label(ns)].extend(f"fdb add {mac_str(m)} dev {dev.name} dst {ip_str(dev.fdb[m])} self "
+                                               "permanent" for m in sorted(dev.static))
+                elif isinstance(dev, Bridge):
+                    fdb[self.label(ns)].extend(f"fdb add {mac_str(m)} dev {dev.fdb[m].name} master static"
+                                               for m in sorted(dev.static))
             for r in ns.routes:
                 if r.gateway is None and r.src is not None:
                     continue  # connected: the kernel's, compared separately
@@ -252,22 +281,29 @@ class Realized:
                     line += f" src {ip_str(r.src)}"
                 if r.metric:
                     line += f" metric {r.metric}"
-                routes[ns.name].append(line)
+                routes[self.label(ns)].append(line)
             for dev in ns.devices.values():
                 if not dev.up and not isinstance(dev, Nic):
-                    routes[ns.name].append(f"link set {dev.name} down")
+                    routes[self.label(ns)].append(f"link set {dev.name} down")
         self._batch_all(routes)
+        for label, cmds in fdb.items():
+            if cmds:
+                run(["bridge", "-n", self.netns[label], "-batch", "-"], input="\n".join(cmds) + "\n")
         # The sim's link_down is a lost carrier: eth0 stays up with its routes, the cable is
         # cut at the switch port (an admin-down eth0 would make the kernel drop its routes).
         self.set_carrier([nic for nic in switches[0].nics if nic.link is not None and not nic.link.up] if self.underlay else [], False)
 
         # Phase 4: forwarding, br_netfilter, iptables.
-        self._parallel(lambda ns: self._sysctls(self.netns[ns.name], {
+        self._parallel(lambda ns: self._sysctls(self.netns[self.label(ns)], {
             "net.ipv4.ip_forward": "1" if ns.ip_forward else "0",
             "net.bridge.bridge-nf-call-iptables": "1" if ns.br_nf_call_iptables else "0",
         }), namespaces)
         self._parallel(self._iptables, namespaces)
         self.wait_carrier()
+
+    def label(self, ns: Namespace) -> str:
+        """The name this build knows a namespace by: its own, or HOST.NAME when several hosts have one."""
+        return self.labels[ns.key]
 
     def _sysctls(self, netns: str, values: dict[str, str]) -> None:
         run(["ip", "netns", "exec", netns, "sysctl", "-q", "-w"] + [f"{k}={v}" for k, v in values.items()])
@@ -287,11 +323,11 @@ class Realized:
     def _iptables(self, ns: Namespace) -> None:
         """Load ``ns.nf.save()``; a namespace without rules has no hooks, so only --test it."""
         text = ns.nf.save()
-        args = ["ip", "netns", "exec", self.netns[ns.name], "iptables-restore"]
+        args = ["ip", "netns", "exec", self.netns[self.label(ns)], "iptables-restore"]
         if ns.nf.empty:
             args.append("--test")
         proc = run(args, input=text, check=False)
-        self.restore[ns.name] = (proc.returncode == 0, proc.stderr.strip())
+        self.restore[self.label(ns)] = (proc.returncode == 0, proc.stderr.strip())
 
     def set_carrier(self, nics: list[Nic], up: bool) -> None:
         """Plug (``up``) or pull the cable of these host NICs at their underlay switch port."""
@@ -306,7 +342,7 @@ class Realized:
 
     def _key(self, nic: Nic) -> tuple[str, str]:
         assert nic.ns is not None
-        return self.netns[nic.ns.name], nic.name
+        return self.netns[self.label(nic.ns)], nic.name
 
     def wait_carrier(self, timeout: float = 5.0) -> None:
         """Wait until every veth that should have carrier has it (both ends up, cable not cut)."""

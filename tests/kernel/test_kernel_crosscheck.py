@@ -134,18 +134,18 @@ def compare(c: Case) -> tuple[list[str], list[str]]:
 def test_iptables_restore_accepts_every_ruleset(case: Case) -> None:
     refused = {ns: err for ns, (ok, err) in case.real.restore.items() if not ok}
     assert not refused, "iptables-restore refused:\n" + "\n".join(
-        f"{ns}: {err}\n{by_name(case.sim)[ns].nf.save()}" for ns, err in refused.items())
+        f"{ns}: {err}\n{by_label(case)[ns].nf.save()}" for ns, err in refused.items())
 
 
-def by_name(sim: Simulation) -> dict[str, Namespace]:
-    """The simulation's namespaces by name (a file's names are unique, as the real netns names must be)."""
-    return {ns.name: ns for ns in sim.world.namespaces.values()}
+def by_label(case: Case) -> dict[str, Namespace]:
+    """The simulation's namespaces by the label the real build gave each (HOST.NAME where names repeat)."""
+    return {case.real.label(ns): ns for ns in case.sim.world.namespaces.values()}
 
 
 def test_iptables_save_round_trips(case: Case) -> None:
     """What the kernel holds, printed back by iptables-save, is the simulation's ruleset."""
     problems = []
-    for name, ns in by_name(case.sim).items():
+    for name, ns in by_label(case).items():
         if ns.nf.empty:
             continue
         want = parse_save(ns.nf.save())
@@ -158,7 +158,7 @@ def test_iptables_save_round_trips(case: Case) -> None:
 
 def test_routes_match_kernel(case: Case) -> None:
     problems = []
-    for name, ns in by_name(case.sim).items():
+    for name, ns in by_label(case).items():
         want, got = sim_routes(ns), case.real.kernel_routes(name)
         if want != got:
             problems.append(f"{name}: only in sim {sorted(want - got, key=str)}; "
