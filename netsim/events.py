@@ -7,9 +7,11 @@ handler carries the event out on the live simulation and returns the line for th
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
+    from .datapath.netfilter import Rule
     from .simulation import Simulation
     from .topology.spec import EventSpec
 
@@ -48,6 +50,52 @@ def _link(sim: "Simulation", event: "EventSpec") -> str:
     if link is not None:
         link.up = event.kind == "link_up"
     return f"{event.kind} {event.host}"
+
+
+@handles("node_fail", "node_recover")
+def _node(sim: "Simulation", event: "EventSpec") -> str:
+    """The machine freezes (sends, answers and decides nothing) or resumes as it was."""
+    host = event.host or ""
+    frozen = event.kind == "node_fail"
+    if frozen:
+        sim.world.frozen.add(host)
+    else:
+        sim.world.frozen.discard(host)
+    if sim.swarm.nodes:
+        sim.swarm.freeze(host, frozen)
+    return f"{event.kind} {host}"
+
+
+@handles("partition", "heal")
+def _partition(sim: "Simulation", event: "EventSpec") -> str:
+    """The underlay splits into sides that hear nothing of each other, or becomes whole again."""
+    if event.kind == "heal":
+        sim.switch.partition(None)
+        return "heal"
+    sim.switch.partition([list(group) for group in event.groups])
+    return "partition " + " | ".join(", ".join(group) for group in event.groups)
+
+
+@handles("block", "unblock")
+def _block(sim: "Simulation", event: "EventSpec") -> str:
+    """A firewall between the listed hosts: each drops what the others send it on that port (B44)."""
+    number, _, proto = event.port.partition("/")
+    match = f"-p {proto} -m {proto} --dport {number}" if proto else f"-p {number}"
+    for host in event.hosts:
+        nf = sim.host(host).ns.nf
+        for other in event.hosts:
+            if other == host:
+                continue
+            rule = f"-A INPUT -s {sim.host(other).address}/32 {match} -j DROP"
+            if event.kind == "block":
+                nf.insert("filter", rule)
+            else:
+                nf.delete("filter", partial(_is_rule, rule))
+    return f"{event.kind} {event.port} between {', '.join(event.hosts)}"
+
+
+def _is_rule(text: str, rule: "Rule") -> bool:
+    return rule.text == text
 
 
 @handles("swarm_join")

@@ -22,7 +22,7 @@ BUILTIN_CHAINS = {
     "filter": ("INPUT", "FORWARD", "OUTPUT"),
 }
 
-PROTOS = {"tcp": 6, "udp": 17, "icmp": 1, "sctp": 132}
+PROTOS = {"tcp": 6, "udp": 17, "icmp": 1, "esp": 50, "sctp": 132}
 
 
 @dataclass(frozen=True)

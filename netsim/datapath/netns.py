@@ -173,6 +173,9 @@ class Namespace:
 
     def ip_local_out(self, skb: Skb) -> None:
         """A locally generated packet, its source address already chosen by ``route_output``."""
+        if self.host in self.world.frozen:
+            skb.drop(self.name, "-", DropReason.NODE_FROZEN, f"{self.host} is frozen")
+            return
         dst = skb.frame.payload.dst  # type: ignore[union-attr]
         route, _ = self.route_output(dst)
         if route is None:
@@ -199,6 +202,9 @@ class Namespace:
     # ---- receive path --------------------------------------------------------------------------
 
     def netif_receive(self, dev: NetDevice, skb: Skb) -> None:
+        if self.host in self.world.frozen:
+            skb.drop(self.name, dev.name, DropReason.NODE_FROZEN, f"{self.host} is frozen")
+            return
         frame = skb.frame
         if frame.dst != dev.mac and frame.dst != BROADCAST_MAC and not isinstance(dev, Loopback):
             skb.drop(self.name, dev.name, DropReason.OTHERHOST)

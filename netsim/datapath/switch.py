@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .addr import BROADCAST_MAC, is_multicast_mac
+from .drop import DropReason
 from .link import Link
 from .skb import Skb
 
@@ -43,6 +44,7 @@ class Switch:
         self.ports: list[SwitchPort] = []
         self.nics: list["Nic"] = []  # what each port is cabled to, by port index
         self.fdb: dict[int, int] = {}  # MAC -> port
+        self.groups: "list[int] | None" = None  # a partition: each port's side; frames cross no sides
 
     def attach(self, nic: "Nic") -> Link:
         """Plug ``nic`` into a new port with a cable of the switch's latency and bandwidth."""
@@ -58,14 +60,26 @@ class Switch:
         if not is_multicast_mac(frame.src):
             self.fdb[frame.src] = port
         out = self.fdb.get(frame.dst)
+        groups = self.groups
         if frame.dst == BROADCAST_MAC or is_multicast_mac(frame.dst) or out is None:
-            targets = [p for p in range(len(self.ports)) if p != port]
+            targets = [p for p in range(len(self.ports)) if p != port and (groups is None or groups[p] == groups[port])]
             skb.step(self.name, f"port{port}", "FLOODED", f"to {len(targets)} ports")
             for i, p in enumerate(targets):
                 self.ports[p].xmit(skb if i == len(targets) - 1 else skb.clone())
+        elif groups is not None and groups[out] != groups[port]:
+            skb.drop(self.name, f"port{port}", DropReason.UNDERLAY_PARTITION,
+                     f"{self.nics[port].node} and {self.nics[out].node} are on different sides")
         elif out != port:
             skb.step(self.name, f"port{port}", "SWITCHED", f"-> port{out} ({self.nics[out].node})")
             self.ports[out].xmit(skb)
+
+    def partition(self, sides: "list[list[str]] | None") -> None:
+        """Cut the fabric into sides by host name (hosts not listed make one more side); None heals it."""
+        if sides is None:
+            self.groups = None
+            return
+        side = {host: index for index, hosts in enumerate(sides) for host in hosts}
+        self.groups = [side.get(nic.node, len(sides)) for nic in self.nics]
 
     def learned(self) -> object:
         return self.fdb

@@ -27,6 +27,7 @@ class World:
         self.sched: Scheduler = InstantScheduler()
         self.namespaces: dict[tuple[str, str], "Namespace"] = {}  # by (host, name)
         self.switches: list["Switch"] = []
+        self.frozen: set[str] = set()  # machines that neither send nor receive (node_fail)
 
     def learners(self) -> Iterator[Learner]:
         for ns in self.namespaces.values():

@@ -23,6 +23,7 @@ from ..engine.daemon import ENDPOINT_TABLE
 from ..engine.drivers.api import TableEntry, TableWatcher
 from ..errors import DockerError
 from .ipam import GlobalAllocator, SerialPool
+from .memberlist import Memberlist
 from .networkdb import NetworkDB
 from .transport import SimTransport
 
@@ -50,6 +51,7 @@ _ID_CHARS = "0123456789abcdefghijklmnopqrstuvwxyz"
 class Node:
     host: str
     role: Role
+    members: Memberlist
     db: NetworkDB
     agent: "NodeAgent"
     leader: bool = False
@@ -110,6 +112,7 @@ class Swarm:
                 if ep.network.driver.SCOPE == "swarm":
                     ep.network.disconnect(ctr, force=True)
         node.db.leave_cluster()
+        node.members.leave()
         engine.agent = None
         del self.nodes[host]
         if node.leader and self.managers():
@@ -122,13 +125,15 @@ class Swarm:
         h = self._host(host)
         engine = self._engine(host)
         transport = SimTransport(h.ns, int(h.address))
-        db = NetworkDB(self.sim.env, host, transport, self.sim.stream("swarm", "networkdb", host))
+        members = Memberlist(self.sim.env, host, transport, self.sim.stream("swarm", "memberlist", host))
+        db = NetworkDB(self.sim.env, host, members, self.sim.stream("swarm", "networkdb", host))
         agent = NodeAgent(self, host, engine, db)
-        node = Node(host, role, db, agent)
+        node = Node(host, role, members, db, agent)
+        # NetworkDB bootstraps from the managers (B52); the first node has nobody to call.
+        bootstrap = {m: int(self._host(m).address) for m in self.managers()}
         self.nodes[host] = node
         engine.agent = agent
-        peers = {n.host: int(self._host(n.host).address) for n in self.nodes.values() if n.host != host}
-        db.join_cluster(peers)
+        members.join(bootstrap)
         return node
 
     # ---- networks -------------------------------------------------------------------------------
@@ -183,7 +188,18 @@ class Swarm:
         return pd.DataFrame(rows, columns=["hostname", "role", "status", "availability", "manager_status"])
 
     def messages(self) -> int:
-        return sum(n.db.messages_sent for n in self.nodes.values())
+        """Datagrams the members sent on 7946 so far (memberlist's own and NetworkDB's)."""
+        return sum(n.members.messages_sent for n in self.nodes.values())
+
+    def freeze(self, host: str, frozen: bool) -> None:
+        """node_fail / node_recover: the machine stops (or resumes) as it was; its swarm state stays."""
+        node = self.nodes.get(host)
+        if node is not None:
+            node.members.frozen = frozen
+
+    def view(self, observer: str) -> dict[str, str]:
+        """What ``observer``'s memberlist thinks of every member: alive, suspect, dead or left."""
+        return {m.name: m.state for m in self.nodes[observer].members.members.values()}
 
     # ---- helpers --------------------------------------------------------------------------------
 

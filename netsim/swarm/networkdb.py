@@ -14,11 +14,14 @@ that node's Lamport time; a newer time wins.  Changes spread two ways, as in mob
 
 Which nodes take part in which network is itself news, gossiped cluster-wide the same way
 (moby carries it in memberlist broadcasts).  Watchers (the overlay driver) hear of every
-entry another node adds, updates or deletes.  This module knows nothing of the data plane:
-it sends and receives bytes through a ``Transport`` and runs as simpy processes.
+entry another node adds, updates or deletes.  Members come from ``memberlist``: when it
+declares a node dead, that node's entries are hidden and the watchers hear deletes (B57a);
+when the node is back, a bulk sync of the common networks brings them back (B57b); a node
+that left has its entries deleted at once (B57c).  This module knows nothing of the data
+plane: its datagrams ride memberlist's user messages, and it runs as simpy processes.
 
-Not modelled yet: memberlist's failure detection (nodes are members until they leave),
-tombstone reaping, message packing limits (1400-byte UDP buffers).
+Not modelled yet: tombstone reaping, message packing limits (1400-byte UDP buffers), the
+engine-29 regression that leaves names NXDOMAIN after a rejoin (moby#53141).
 """
 
 from __future__ import annotations
@@ -29,10 +32,16 @@ import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Generator, Iterator, Optional
 
+from .memberlist import ALIVE, DEAD, LEFT, SUSPECT
+from .transport import UDP_BUFFER_SIZE, pack
+
+# What a batch may fill of a datagram, leaving room for the headers of both layers' envelopes.
+_ROOM = UDP_BUFFER_SIZE - 200
+
 if TYPE_CHECKING:
     import simpy
 
-    from .transport import Transport
+    from .memberlist import Member, Memberlist
 
 __all__ = ["NetworkDB", "NetworkDBConfig", "Watcher"]
 
@@ -63,42 +72,32 @@ class _Event:
 
 @dataclass
 class _Peer:
-    address: int
     networks: dict[str, tuple[int, bool]] = field(default_factory=dict)  # nid -> (ltime, left)
 
 
 class NetworkDB:
-    def __init__(self, env: "simpy.Environment", name: str, transport: "Transport", rng: random.Random,
+    def __init__(self, env: "simpy.Environment", name: str, members: "Memberlist", rng: random.Random,
                  config: NetworkDBConfig = NetworkDBConfig()) -> None:
         self.env = env
         self.name = name
-        self.transport = transport
+        self.memberlist = members
         self.rng = rng
         self.config = config
         self.ltime = 0
-        self.nodes: dict[str, _Peer] = {name: _Peer(transport.address)}
+        self.nodes: dict[str, _Peer] = {name: _Peer()}
         self.entries: dict[tuple[str, str, str], _Entry] = {}
         self.watchers: list[Watcher] = []
         self.messages_sent = 0
+        self._hidden: dict[tuple[str, str, str], _Entry] = {}  # entries of failed nodes, until they return
         self._network_queue: dict[str, list[_Event]] = {}
         self._node_queue: list[_Event] = []
         self._running = True
-        transport.listen(self._receive)
+        members.on_user = self._receive
+        members.on_change.append(self._member_changed)
         env.process(self._gossip_loop())
         env.process(self._bulk_sync_loop())
 
     # ---- what the node does ---------------------------------------------------------------------
-
-    def join_cluster(self, peers: dict[str, int]) -> None:
-        """Know the other members (memberlist's join); ask one of them for the cluster's network state."""
-        for node, address in peers.items():
-            self.nodes.setdefault(node, _Peer(address))
-        others = self._others(self.nodes)
-        if others:
-            self._send(self.rng.choice(others), {"k": "state?"})
-        # memberlist's alive message: the others learn of the new member epidemically.
-        alive = {"k": "alive", "node": self.name, "addr": self.transport.address}
-        self._node_queue.append(_Event(alive, self._retransmits(len(self.nodes))))
 
     def leave_cluster(self) -> None:
         for nid in list(self.my_networks()):
@@ -137,8 +136,9 @@ class NetworkDB:
         return (nid for nid, (_, left) in self.nodes[self.name].networks.items() if not left)
 
     def peers(self, nid: str) -> list[str]:
-        """The nodes that have the network instantiated, as this node knows (``Peers`` of inspect, B36)."""
-        return sorted(n for n, peer in self.nodes.items() if nid in peer.networks and not peer.networks[nid][1])
+        """The live nodes that have the network instantiated, as this node knows (``Peers``, B36)."""
+        return sorted(n for n, peer in self.nodes.items() if nid in peer.networks and not peer.networks[nid][1]
+                      and self._reachable(n))
 
     def table(self, nid: str, table: str) -> dict[str, bytes]:
         return {k[2]: e.value for k, e in self.entries.items()
@@ -151,7 +151,7 @@ class NetworkDB:
 
     def _node_event(self, nid: str, ltime: int, left: bool) -> None:
         message = {"k": "net", "nid": nid, "node": self.name, "lt": ltime, "left": left}
-        self._node_queue.append(_Event(message, self._retransmits(len(self.nodes))))
+        self._node_queue.append(_Event(message, self._retransmits(self.memberlist.num_members())))
 
     def _table_event(self, nid: str, table: str, key: str, owner: str, ltime: int, value: Optional[bytes]) -> None:
         message = {"k": "tbl", "nid": nid, "tbl": table, "key": key, "own": owner, "lt": ltime,
@@ -165,8 +165,10 @@ class NetworkDB:
             self._gossip_once()
 
     def _gossip_once(self) -> None:
+        if self.memberlist.frozen:
+            return
         if self._node_queue:
-            self._spread(self._node_queue, self._others(self.nodes))
+            self._spread(self._node_queue, self._others())
         for nid, queue in list(self._network_queue.items()):
             if queue:
                 self._spread(queue, self._members(nid))
@@ -175,24 +177,26 @@ class NetworkDB:
         targets = self.rng.sample(candidates, min(self.config.gossip_fanout, len(candidates)))
         if not targets:
             return
-        batch = [event.message for event in queue]
+        batches = pack([event.message for event in queue], _ROOM)
         for event in queue:
             event.left -= 1
         queue[:] = [event for event in queue if event.left > 0]
         for target in targets:
-            self._send(target, {"k": "batch", "m": batch})
+            for batch in batches:
+                self._send(target, {"k": "batch", "m": batch})
 
     def _flush_queues(self) -> None:
         """A leaving node sends what it has queued at once (its leave, above all) to everyone."""
-        for target in self._others(self.nodes):
-            batch = [e.message for e in self._node_queue]
-            if batch:
+        for target in self._others():
+            for batch in pack([e.message for e in self._node_queue], _ROOM):
                 self._send(target, {"k": "batch", "m": batch})
         self._node_queue.clear()
 
     def _bulk_sync_loop(self) -> Generator[Any, Any, None]:
         while self._running:
             yield self.env.timeout(self.config.bulk_sync_interval)
+            if self.memberlist.frozen:
+                continue
             for nid in sorted(self.my_networks()):
                 members = self._members(nid)
                 if members:
@@ -206,57 +210,66 @@ class NetworkDB:
     # ---- the wire -------------------------------------------------------------------------------
 
     def _send(self, target: str, message: dict[str, object]) -> None:
-        peer = self.nodes.get(target)
-        if peer is None:
-            return
         self.messages_sent += 1
-        self.transport.send(peer.address, json.dumps({"from": self.name, **message}, sort_keys=True,
+        self.memberlist.send_user(target, json.dumps({"from": self.name, **message}, sort_keys=True,
                                                      separators=(",", ":")).encode())
 
-    def _receive(self, src: int, data: bytes) -> None:
+    def _member_changed(self, member: "Member") -> None:
+        """memberlist's events: a new or returning member is asked for its networks and synced with;
+        a failed one's entries are hidden; one that left has them deleted (B57)."""
+        if member.name == self.name:
+            return
+        peer = self.nodes.setdefault(member.name, _Peer())
+        if member.state == ALIVE:
+            self._send(member.name, {"k": "state?"})
+            for nid in sorted(self.my_networks()):
+                if nid in peer.networks and not peer.networks[nid][1]:
+                    self._bulk_sync(nid, member.name, reply=True)
+            self._reveal(member.name)
+        elif member.state in (DEAD, LEFT):
+            for nid in list(peer.networks):
+                self._forget(nid, member.name, hide=member.state == DEAD)
+
+    def _reachable(self, node: str) -> bool:
+        member = self.memberlist.members.get(node)
+        return node == self.name or member is not None and member.state in (ALIVE, SUSPECT)
+
+    def _receive(self, sender: str, data: bytes) -> None:
         if not self._running:
             return
         try:
             message = json.loads(data)
         except ValueError:
             return  # not ours: NetworkDB drops what it cannot decode
-        sender = message.get("from")
         kind = message.get("k")
-        if isinstance(sender, str) and sender != self.name:
-            # Whoever talks to us is a member at the address it talks from (memberlist's join handshake).
-            self.nodes.setdefault(sender, _Peer(src)).address = src
+        self.nodes.setdefault(sender, _Peer())
         if kind == "batch":
             for item in message["m"]:
                 self._handle(item)
         elif kind == "bulk":
             self._handle_bulk(message)
         elif kind == "state?":
-            self._send(sender, {"k": "state", "nodes": {n: [p.address, {nid: list(v) for nid, v in p.networks.items()}]
+            self._send(sender, {"k": "state", "nodes": {n: {nid: list(v) for nid, v in p.networks.items()}
                                                        for n, p in self.nodes.items()}})
         elif kind == "state":
-            for node, (address, networks) in message["nodes"].items():
-                peer = self.nodes.setdefault(node, _Peer(address))
+            for node, networks in message["nodes"].items():
+                peer = self.nodes.setdefault(node, _Peer())
                 for nid, (ltime, left) in networks.items():
                     self._witness(ltime)
                     if node != self.name and ltime > peer.networks.get(nid, (-1, False))[0]:
                         peer.networks[nid] = (ltime, left)
 
     def _handle(self, message: dict[str, object]) -> None:
-        if message.get("k") == "alive":
-            node, address = str(message["node"]), int(message["addr"])  # type: ignore[call-overload]
-            if node != self.name and (node not in self.nodes or self.nodes[node].address != address):
-                self.nodes.setdefault(node, _Peer(address)).address = address
-                self._node_queue.append(_Event(dict(message), self._retransmits(len(self.nodes))))
-        elif message.get("k") == "net":
+        if message.get("k") == "net":
             node, nid, ltime, left = str(message["node"]), str(message["nid"]), int(message["lt"]), message["left"]  # type: ignore[call-overload]
             if node == self.name:
                 return
             self._witness(ltime)
-            peer = self.nodes.get(node)
-            if peer is None or ltime <= peer.networks.get(nid, (-1, False))[0]:
+            peer = self.nodes.setdefault(node, _Peer())
+            if ltime <= peer.networks.get(nid, (-1, False))[0]:
                 return
             peer.networks[nid] = (ltime, bool(left))
-            self._node_queue.append(_Event(dict(message), self._retransmits(len(self.nodes))))
+            self._node_queue.append(_Event(dict(message), self._retransmits(self.memberlist.num_members())))
             if left:
                 self._forget(nid, node)
         elif message.get("k") == "tbl":
@@ -286,14 +299,26 @@ class NetworkDB:
             for watcher in self.watchers:
                 watcher(nid, table, key, data)
 
-    def _forget(self, nid: str, node: str) -> None:
-        """A node left the network: its entries go, and the watchers hear deletes (B57)."""
+    def _forget(self, nid: str, node: str, hide: bool = False) -> None:
+        """A node left the network, or failed (``hide``): its entries go, the watchers hear deletes
+        (B57).  Hidden entries wait for the node to come back; deleted ones do not."""
         for k, entry in list(self.entries.items()):
-            if k[0] == nid and entry.owner == node:
+            if k[0] == nid and entry.owner == node and entry.value is not None:
+                if hide:
+                    self._hidden[k] = entry
                 del self.entries[k]
-                if entry.value is not None:
+                for watcher in self.watchers:
+                    watcher(nid, k[1], k[2], None)
+
+    def _reveal(self, node: str) -> None:
+        """A failed node is alive again: what it owned is back, before the bulk sync refreshes it."""
+        for k, entry in list(self._hidden.items()):
+            if entry.owner == node:
+                del self._hidden[k]
+                if k[0] in set(self.my_networks()) and k not in self.entries:
+                    self.entries[k] = entry
                     for watcher in self.watchers:
-                        watcher(nid, k[1], k[2], None)
+                        watcher(k[0], k[1], k[2], entry.value)
 
     # ---- helpers --------------------------------------------------------------------------------
 
@@ -305,7 +330,7 @@ class NetworkDB:
 
     def _members(self, nid: str) -> list[str]:
         return [n for n in sorted(self.nodes) if n != self.name and nid in self.nodes[n].networks
-                and not self.nodes[n].networks[nid][1]]
+                and not self.nodes[n].networks[nid][1] and self._reachable(n)]
 
-    def _others(self, nodes: dict[str, _Peer]) -> list[str]:
-        return [n for n in sorted(nodes) if n != self.name]
+    def _others(self) -> list[str]:
+        return [m.name for m in self.memberlist.alive_members()]

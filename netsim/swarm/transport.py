@@ -8,7 +8,8 @@ partition really stops them) and over a ``MockNetwork`` for unit tests of thousa
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Protocol
+import json
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from ..datapath.packet import UDP, Ether, IPv4
 from ..datapath.skb import Skb
@@ -18,11 +19,29 @@ if TYPE_CHECKING:
 
     from ..datapath.netns import Namespace
 
-__all__ = ["Transport", "SimTransport", "MockNetwork", "GOSSIP_PORT"]
+__all__ = ["Transport", "SimTransport", "MockNetwork", "GOSSIP_PORT", "UDP_BUFFER_SIZE", "pack"]
 
 GOSSIP_PORT = 7946  # memberlist's BindPort; NetworkDB's, not configurable (B44)
+#: memberlist's UDPBufferSize as NetworkDB sets it (control-plane MTU 1500 less 100): no datagram is larger.
+UDP_BUFFER_SIZE = 1400
 
 Receiver = Callable[[int, bytes], None]  # (source address, datagram)
+
+
+def pack(items: list[dict[str, Any]], room: int) -> list[list[dict[str, Any]]]:
+    """memberlist's compound messages: as many queued items per datagram as ``room`` bytes hold
+    (at least one each), in queue order."""
+    batches: list[list[dict[str, Any]]] = []
+    size = room
+    for item in items:
+        length = len(json.dumps(item, sort_keys=True, separators=(",", ":"))) + 1
+        if batches and size + length <= room:
+            batches[-1].append(item)
+            size += length
+        else:
+            batches.append([item])
+            size = length
+    return batches
 
 
 class Transport(Protocol):
@@ -53,7 +72,9 @@ class SimTransport:
 
     def send(self, dst: int, data: bytes) -> None:
         self.sent += 1
-        skb = Skb(Ether(0, 0, IPv4(self.address, dst, UDP(self.port, self.port, data), ttl=64)), origin=self.ns)
+        # A UDP socket without IP_PMTUDISC_DO: no DF, the kernel would fragment what does not fit.
+        skb = Skb(Ether(0, 0, IPv4(self.address, dst, UDP(self.port, self.port, data), ttl=64, flags=0)),
+                  origin=self.ns)
         self.ns.ip_local_out(skb)
 
     def _deliver(self, ns: "Namespace", skb: Skb) -> None:

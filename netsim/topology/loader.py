@@ -31,6 +31,7 @@ from netsim.errors import quote as _quote
 from netsim.errors import suggest as _suggest
 
 from .spec import (
+    BLOCKABLE,
     EVENT_KINDS,
     GATEWAY_NAME,
     AttachSpec,
@@ -1129,6 +1130,20 @@ class _Parser:
                 ),
                 key_path=path,
             )
+        if kind == "heal":
+            if args is not True:
+                self.fail(args_path, "heal takes true", "write heal: true")
+            return EventSpec(at=at, kind=kind, key_path=path)
+        if kind == "partition":
+            return EventSpec(at=at, kind=kind, groups=self.partition(args, args_path), key_path=path)
+        if kind in ("block", "unblock"):
+            fields = self.fields(args, args_path, ("hosts", "port"), nullable=False)
+            for key in ("hosts", "port"):
+                if key not in fields:
+                    self.fail(args_path, f"{kind} needs {key}", f"write {kind}: {{hosts: [h1, h2], port: 7946/udp}}")
+            hosts = self.host_list(fields["hosts"], f"{args_path}.hosts", least=2)
+            port = self.choice(fields["port"], f"{args_path}.port", BLOCKABLE, "blockable port")
+            return EventSpec(at=at, kind=kind, hosts=hosts, port=port, key_path=path)
         keys = _SWARM_JOIN_KEYS if kind == "swarm_join" else _HOST_EVENT_KEYS
         if isinstance(args, str):
             fields = {"host": args}
@@ -1143,6 +1158,31 @@ class _Parser:
         if kind == "swarm_join":
             role = cast(SwarmRole, self.choice(fields.get("role", "worker"), f"{args_path}.role", _ROLES, "swarm role"))
         return EventSpec(at=at, kind=kind, host=host, role=role, key_path=path)
+
+    def host_list(self, value: Any, path: str, least: int = 1) -> tuple[str, ...]:
+        entries = self.items(value, path)
+        if len(entries) < least:
+            self.fail(path, f"list at least {least} hosts", f"e.g. [{', '.join(list(self.hosts)[:2])}]")
+        hosts: list[str] = []
+        for at, raw in entries:
+            name = self.host_ref(raw, at, docker=False)
+            if name in hosts:
+                self.fail(at, f"host {name} is listed twice", f"remove the second {name}")
+            hosts.append(name)
+        return tuple(hosts)
+
+    def partition(self, value: Any, path: str) -> tuple[tuple[str, ...], ...]:
+        """``[[h1, h2], [h3]]``: groups that hear nothing of each other; unlisted hosts form one more."""
+        groups = [self.host_list(raw, at) for at, raw in self.items(value, path)]
+        if len(groups) < 2:
+            self.fail(path, "a partition needs at least two groups", "write partition: [[node1, node2], [node3]]")
+        seen: dict[str, int] = {}
+        for index, group in enumerate(groups):
+            for host in group:
+                if host in seen:
+                    self.fail(f"{path}[{index}]", f"host {host} is in two groups", "put each host in one group")
+                seen[host] = index
+        return tuple(groups)
 
     def check_event_sequence(self, events: list[EventSpec]) -> None:
         """Replay swarm membership in time order, for the references of connect events.

@@ -20,7 +20,10 @@ Proto = Literal["tcp", "udp", "sctp"]
 
 #: Event kinds of topology format v1; ``connect``/``disconnect`` act now, the rest are
 #: validated now and acted on by later features.
-EVENT_KINDS = ("connect", "disconnect", "swarm_join", "swarm_leave", "link_down", "link_up")
+EVENT_KINDS = ("connect", "disconnect", "swarm_join", "swarm_leave", "link_down", "link_up", "node_fail",
+               "node_recover", "partition", "heal", "block", "unblock")
+#: What ``block``/``unblock`` take: the swarm's ports (B44) and IPsec's protocol.
+BLOCKABLE = ("7946/udp", "7946/tcp", "4789/udp", "2377/tcp", "esp")
 
 
 #: The machine that routes the underlay to the outside when ``underlay.gateway`` is set; it takes this name.
@@ -120,13 +123,17 @@ class EventSpec:
     at: float  # seconds
     kind: str  # one of EVENT_KINDS
     # connect/disconnect: container, network (+ aliases, ipv4_address for connect);
-    # swarm_join: host, role; swarm_leave / link_down / link_up: host
+    # swarm_join: host, role; swarm_leave / link_down / link_up / node_fail / node_recover: host;
+    # partition: groups; block / unblock: hosts, port; heal: nothing
     container: Optional[str] = None
     network: Optional[str] = None
     host: Optional[str] = None
     role: Optional[SwarmRole] = None
     aliases: tuple[str, ...] = ()
     ipv4_address: Optional[IPv4Address] = None
+    groups: tuple[tuple[str, ...], ...] = ()
+    hosts: tuple[str, ...] = ()
+    port: str = ""
     key_path: str = ""
 
 
