@@ -126,6 +126,7 @@ class Simulation:
         self.world.sched = SimpyScheduler(self.env)
         self.hosts: dict[str, Host] = {}
         self.events_log: list[tuple[float, str]] = []
+        self.changes: list[tuple[float, str]] = []  # (time, cause) of every change of forwarding state noted
         self.switch = Switch(self.world, "underlay", self.underlay.latency, self.underlay.bandwidth)
         self.world.switches.append(self.switch)
         if self.underlay.gateway is not None:
@@ -250,8 +251,15 @@ class Simulation:
     def now(self) -> float:
         return float(self.env.now)
 
-    def run(self, until: float) -> None:
-        """Advance simulated time to ``until``, applying the timeline's events up to and at it."""
+    def run(self, until: Union[float, str]) -> None:
+        """Advance simulated time to ``until`` (seconds, or a duration like ``"30s"``), applying the
+        timeline's events up to and at it."""
+        if isinstance(until, str):
+            from .topology.loader import parse_duration
+            try:
+                until = parse_duration(until)
+            except ValueError as err:
+                raise NetsimError(f"until={until!r}: {err}; write e.g. 30s or 500ms") from None
         env = self.env
         if until > env.now:
             env.run(until=until)
@@ -276,7 +284,13 @@ class Simulation:
 
     def apply(self, event: EventSpec) -> None:
         """Carry out one timeline event now, through the handler registered for its kind."""
-        self._log(HANDLERS[event.kind](self, event))
+        text = HANDLERS[event.kind](self, event)
+        self._log(text)
+        self.note_change(text)
+
+    def note_change(self, cause: str) -> None:
+        """Something that may change who reaches whom happened now (an event, what gossip learned)."""
+        self.changes.append((self.now, cause))
 
     def _log(self, text: str) -> None:
         self.events_log.append((self.now, text))
@@ -347,6 +361,12 @@ class Simulation:
         from .analysis.reachability import reachability_by_name
         self.run(at if at is not None else self.now)
         return reachability_by_name(self)
+
+    def reachability_changes(self, until: Union[float, str], step: float = 0.1) -> "pd.DataFrame":
+        """Walk the clock from now to ``until`` and list every cell of the address and by-name tables
+        that changes: time, src, dst, addr, name, network, old, new, cause (``step`` is the resolution)."""
+        from .analysis.changes import reachability_changes
+        return reachability_changes(self, until, step)
 
     def ports(self, at: Optional[float] = None) -> "pd.DataFrame":
         """Who reaches which listening TCP/UDP port at ``at`` (default: now), and who answers it."""

@@ -102,7 +102,7 @@ def test_run_manifest_records_inputs_versions_and_file_hashes(tmp_path: Path) ->
     assert [at for at, _ in manifest["events"]] == [e.at for e in spec.events]
     assert manifest["events"][0][1].startswith("connect roamer green")
     names = [f["name"] for f in manifest["files"]]
-    assert names == sorted(BASIC_FILES - {"manifest.json"} | {"timeline.csv"})
+    assert names == sorted(BASIC_FILES - {"manifest.json"} | {"timeline.csv", "changes.csv"})
     for entry in manifest["files"]:
         assert hashlib.sha256((tmp_path / "r" / entry["name"]).read_bytes()).hexdigest() == entry["sha256"]
     assert {"wall_time_s", "created", "python"} <= set(manifest)

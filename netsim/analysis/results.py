@@ -58,6 +58,7 @@ class RunOutput:
     by_name: pd.DataFrame
     ports: pd.DataFrame
     timeline: Optional[pd.DataFrame]  # None when the topology has no events
+    changes: Optional[pd.DataFrame]  # every cell that changes over the timeline; None without events
     started: float  # time.perf_counter() when the run began; wall_time_s counts from here
 
     @property
@@ -72,8 +73,19 @@ def simulate(topology: "str | os.PathLike[str]", seed: Optional[int] = None, wor
     times = sorted({event.at for event in spec.events})
     sim = build(spec, seed)
     table, by_name, ports = sim.reachability(workers=workers), sim.reachability_by_name(), sim.ports()
+    changes = None
+    if times:
+        # A second run of the same file, walked in slices: what changes between the event instants
+        # too (gossip detecting a failure), not only at them.  A swarm gets time to notice the last event.
+        watch = WATCH_AFTER_LAST_EVENT if any(h.swarm for h in spec.hosts) else 0.0
+        changes = build(spec, seed).reachability_changes(times[-1] + watch)
     return RunOutput(os.fspath(topology), spec, sim, table, by_name, ports,
-                     timeline(sim, times, workers) if times else None, started)
+                     timeline(sim, times, workers) if times else None, changes, started)
+
+
+#: How long a run with a swarm keeps watching after its last event: B56's longest detection
+#: window (about 31 s for 20 nodes) with room to spare, so a failure's effects are all listed.
+WATCH_AFTER_LAST_EVENT = 35.0
 
 
 def timeline(sim: Simulation, times: list[float], workers: int = 1) -> pd.DataFrame:
@@ -287,6 +299,8 @@ def write_results(out: RunOutput, folder: Path, force: bool = False) -> list[Pat
     }
     if out.timeline is not None:
         writers["timeline.csv"] = _text(to_csv(out.timeline))
+    if out.changes is not None:
+        writers["changes.csv"] = _text(to_csv(out.changes))
     with atomic_folder(folder, force, keep=(Path(out.topology), Path.cwd())) as staging:
         try:
             for name, write in writers.items():

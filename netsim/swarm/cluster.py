@@ -15,6 +15,7 @@ Modelled so far: membership by init/join/leave, manager-side allocation (B37), a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from ipaddress import IPv4Address, IPv4Network
 from typing import TYPE_CHECKING, Literal, Optional, Union
 
@@ -23,7 +24,7 @@ from ..engine.daemon import ENDPOINT_TABLE
 from ..engine.drivers.api import TableEntry, TableWatcher
 from ..errors import DockerError
 from .ipam import GlobalAllocator, SerialPool
-from .memberlist import Memberlist
+from .memberlist import Member, Memberlist
 from .networkdb import NetworkDB
 from .transport import SimTransport
 
@@ -118,6 +119,9 @@ class Swarm:
         if node.leader and self.managers():
             self.nodes[self.managers()[0]].leader = True  # raft elects another (timing not modelled yet)
 
+    def _member_changed(self, host: str, member: Member) -> None:
+        self.sim.note_change(f"memberlist on {host}: {member.name} {member.state}")
+
     def managers(self) -> list[str]:
         return [n.host for n in self.nodes.values() if n.role == "manager"]
 
@@ -129,6 +133,7 @@ class Swarm:
         db = NetworkDB(self.sim.env, host, members, self.sim.stream("swarm", "networkdb", host))
         agent = NodeAgent(self, host, engine, db)
         node = Node(host, role, members, db, agent)
+        members.on_change.append(partial(self._member_changed, host))
         # NetworkDB bootstraps from the managers (B52); the first node has nobody to call.
         bootstrap = {m: int(self._host(m).address) for m in self.managers()}
         self.nodes[host] = node
@@ -245,6 +250,10 @@ class NodeAgent:
         self.db.delete_entry(nid, table, key)
 
     def _notify(self, nid: str, table: str, key: str, value: Optional[bytes]) -> None:
+        swarm_net = self.swarm.network(nid)
+        what = "removed" if value is None else "added"
+        self.swarm.sim.note_change(f"networkdb on {self.host}: {table} entry {what} on "
+                                   f"{swarm_net.name if swarm_net is not None else nid}")
         if table == ENDPOINT_TABLE:
             self.engine.service_record(nid, key, value)
             return
