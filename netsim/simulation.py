@@ -419,6 +419,9 @@ def _build(spec: TopologySpec, seed: Optional[int]) -> Simulation:
         _docker(spec, h.key_path, lambda h=h: sim.add_host(h.name, h.address, docker=h.docker, daemon=h.daemon))
         for index, (to, via) in enumerate(h.routes):
             _docker(spec, f"{h.key_path}.routes[{index}]", lambda h=h, to=to, via=via: sim.host(h.name).add_route(to, via))
+        link = sim.host(h.name).eth0.link
+        if link is not None and h.link_mtu is not None:
+            link.mtu = h.link_mtu  # a VPN hop or a small fabric: the NIC still says 1500 (T3)
     # The first manager in file order runs swarm init; the others join with their role's token.
     for h in sorted(members, key=lambda h: h.swarm != "manager"):
         _docker(spec, f"{h.key_path}.swarm", lambda h=h: sim.swarm.join(h.name, h.swarm) if sim.swarm.managers()

@@ -58,3 +58,27 @@ def test_timeline_instants_match_golden(topology: Path, at: float, update_golden
     sim = netsim.load(topology)
     golden = GOLDEN / topology.stem / f"seed={sim.seed},at={at:g}s.reachability.csv"
     _check(sim.reachability(at=at), golden, ADDRESS_KEY, update_golden)
+
+
+SWARM_WITH_EVENTS = [t for t in TOPOLOGIES if (spec := netsim.load_spec(t)).events and any(h.swarm for h in spec.hosts)]
+CHANGE_KEY = ["time", "src", "dst", "addr", "name", "network", "old", "new"]
+
+
+@pytest.mark.parametrize("topology", SWARM_WITH_EVENTS, ids=lambda p: p.stem)
+def test_reachability_changes_match_golden(topology: Path, update_golden: bool) -> None:
+    # What moves over the timeline, and when: detection times are part of the contract (B56),
+    # so a change to the gossip model shows up here as a reviewable diff of times.
+    from netsim.analysis.results import WATCH_AFTER_LAST_EVENT
+
+    spec = netsim.load_spec(topology)
+    sim = netsim.build(spec)
+    changes = sim.reachability_changes(max(e.at for e in spec.events) + WATCH_AFTER_LAST_EVENT)
+    golden = GOLDEN / topology.stem / f"seed={sim.seed}.changes.csv"
+    text = changes[CHANGE_KEY].to_csv(index=False, float_format="%.6f", lineterminator="\n")
+    if update_golden:
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(text)
+        return
+    assert golden.exists(), f"no golden file {golden}: run pytest --update-golden and review it"
+    assert text == golden.read_text(), f"{topology.stem}: reachability changes differ from {golden}"
+

@@ -57,7 +57,8 @@ _HOSTNAME_RE = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,
 
 _TOP_KEYS = ("name", "seed", "engine", "underlay", "hosts", "networks", "containers", "events")
 _UNDERLAY_KEYS = ("subnet", "gateway", "latency", "bandwidth", "mtu")
-_HOST_KEYS = ("docker", "swarm", "address", "daemon", "routes")
+_HOST_KEYS = ("docker", "swarm", "address", "daemon", "routes", "link")
+_LINK_KEYS = ("mtu",)
 _ROUTE_RE = re.compile(r"\s*(\S+)\s+via\s+(\S+)\s*\Z", re.ASCII)
 #: dockerd's option names (daemon.json), as hosts.NAME.daemon takes them.
 _DAEMON_FLAGS = {"icc": "icc", "userland-proxy": "userland_proxy", "ip-forward": "ip_forward", "iptables": "iptables",
@@ -477,8 +478,10 @@ class _Parser:
             owners[address] = name
             daemon = self.daemon(body["daemon"], f"{path}.daemon", docker) if "daemon" in body else DaemonConfig()
             routes = tuple(self.route(raw_route, at) for at, raw_route in self.items(body.get("routes"), f"{path}.routes"))
+            link = self.fields(body.get("link"), f"{path}.link", _LINK_KEYS)
+            link_mtu = self.integer(link["mtu"], f"{path}.link.mtu", *_MTU_RANGE) if "mtu" in link else None
             hosts[name] = HostSpec(name=name, address=address, docker=docker, swarm=swarm, daemon=daemon,
-                                   routes=routes, key_path=path)
+                                   routes=routes, link_mtu=link_mtu, key_path=path)
         return hosts
 
     def route(self, value: Any, path: str) -> tuple[IPv4Network, IPv4Address]:

@@ -47,6 +47,7 @@ class HostSpec:
     swarm: Optional[SwarmRole] = None
     daemon: DaemonConfig = DaemonConfig()  # hosts.NAME.daemon, dockerd's options
     routes: tuple[tuple[IPv4Network, IPv4Address], ...] = ()  # static routes (to, via), as `ip route add`
+    link_mtu: Optional[int] = None  # hosts.NAME.link.mtu: the largest packet its cable's path carries
     key_path: str = ""
 
 

@@ -222,9 +222,11 @@ class Realized:
             create[""].append(f"link add sw0 mtu {mtu} type bridge stp_state 0 forward_delay 0 ageing_time 30000")
             for port, nic in enumerate(sw.nics):
                 assert nic.ns is not None
+                # A smaller path MTU on the cable: the switch port drops longer frames, both ways.
+                port_mtu = nic.link.mtu if nic.link is not None and nic.link.mtu is not None else nic.mtu
                 create[self.label(nic.ns)].append(
                     f"link add {nic.name} address {mac_str(nic.mac)} mtu {nic.mtu} type veth "
-                    f"peer name p{port} mtu {nic.mtu} netns {self.underlay}")
+                    f"peer name p{port} mtu {port_mtu} netns {self.underlay}")
             # A Linux bridge floods the port attached last first, the sim's switch port 0 first:
             # attach in reverse so that ties (two hosts answering one ARP) break the same way.
             for port in reversed(range(len(sw.ports))):
