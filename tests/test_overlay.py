@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -165,3 +166,30 @@ def test_gossip_is_deterministic_for_a_seed() -> None:
         return sim.swarm.messages(), sim.reachability().to_csv()
 
     assert run() == run()
+
+
+def test_t3_an_underlay_hop_black_holes_big_overlay_packets_and_the_mtu_option_fixes_it() -> None:
+    sim = netsim.load(Path(__file__).resolve().parent.parent / "topologies" / "overlay-mtu.yaml")
+    assert sim.ping("web", "10.0.1.3", size=1300, df=True).reachable, "small packets pass"
+    lost = sim.ping("web", "10.0.1.3", size=1400, df=True)
+    assert not lost.reachable and lost.disposition == "FRAME_TOO_LONG", "silently dropped on the hop"
+    fixed = sim.ping("web", "10.0.2.3", size=1400, df=True)
+    assert fixed.disposition == "MESSAGE_TOO_LONG" and "mtu=1350" in fixed.detail, "refused at the sender"
+    assert "local error: message too long, mtu=1350" in str(fixed)
+    assert sim.ping("web", "10.0.2.3", size=1322, df=True).reachable, "1322 + 28 = 1350 fits end to end"
+
+
+def test_b40_a_9000_mtu_option_on_a_1500_underlay_passes_only_1422_byte_payloads() -> None:
+    text = THREE_NODES.replace("appnet: {driver: overlay, attachable: true}",
+                               "appnet: {driver: overlay, attachable: true, mtu: 9000}")
+    sim = _sim(text)
+    assert sim.container("web").ns.devices["eth0"].mtu == 8950
+    assert sim.trace("web", "api", size=1422).reachable
+    too_big = sim.ping("web", "api", size=1423, df=True)
+    assert too_big.disposition == "FRAG_NEEDED" and "mtu = 1450" in too_big.detail
+
+
+def test_b49_an_encrypted_overlay_has_a_1424_byte_mtu() -> None:
+    text = THREE_NODES.replace("appnet: {driver: overlay, attachable: true}",
+                               "appnet: {driver: overlay, attachable: true, encrypted: true}")
+    assert _sim(text).container("web").ns.devices["eth0"].mtu == 1424
