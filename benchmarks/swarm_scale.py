@@ -64,14 +64,14 @@ def main() -> None:
     t3 = time.perf_counter()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     victim = f"h{args.hosts - 1:03d}"
-    dead = sum(1 for h in sim.swarm.nodes if h != victim and sim.swarm.view(h)[victim] == "dead")
+    dead = sum(1 for h in sim.swarm.members if h != victim and sim.swarm.view(h)[victim] == "dead")
 
     print(f"topology        {spec.name}: {args.hosts} hosts (3 managers), {args.overlays} overlays, "
           f"{args.containers} containers")
     print(f"build           {t1 - t0:6.2f} s  ({events_before:,} simulated events while the swarm settles from -5 s)")
     print(f"run to {args.until:g} s      {t2 - t1:6.2f} s  ({events - events_before:,} simulated events, "
           f"{sim.swarm.messages():,} gossip datagrams in all)")
-    print(f"failure seen    by {dead} of {len(sim.swarm.nodes) - 1} survivors at t = {args.until:g} s")
+    print(f"failure seen    by {dead} of {len(sim.swarm.members) - 1} survivors at t = {args.until:g} s")
     print(f"reachability    {t3 - t2:6.2f} s  ({len(table):,} rows, {int(table.reachable.sum()):,} reachable, "
           f"workers={args.workers})")
     print(f"total           {t3 - t0:6.2f} s")

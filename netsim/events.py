@@ -61,7 +61,7 @@ def _node(sim: "Simulation", event: "EventSpec") -> str:
         sim.world.frozen.add(host)
     else:
         sim.world.frozen.discard(host)
-    if sim.swarm.nodes:
+    if sim.swarm.members:
         sim.swarm.freeze(host, frozen)
     return f"{event.kind} {host}"
 

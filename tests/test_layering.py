@@ -74,7 +74,9 @@ def test_swarm_protocols_reach_the_network_only_through_their_transport() -> Non
     # memberlist's pattern: NetworkDB (and what joins it: memberlist, raft) imports the standard
     # library and its transport, so it runs over a MockNetwork as over the simulated underlay.
     allowed = {"memberlist.py": ("netsim.swarm.transport",),
-               "networkdb.py": ("netsim.swarm.transport", "netsim.swarm.memberlist")}
+               "networkdb.py": ("netsim.swarm.transport", "netsim.swarm.memberlist"),
+               "raft.py": ("netsim.swarm.transport",),
+               "dispatcher.py": ("netsim.swarm.transport",)}
     for name, ok in allowed.items():
         modules = _imports(PACKAGE / "swarm" / name) - {"netsim.swarm"}  # the package of a relative import
         assert all(m.startswith(ok) for m in modules), (name, modules)

@@ -13,6 +13,7 @@ import pytest
 import simpy
 import yaml
 
+from netsim.errors import DockerError
 from netsim.simulation import Simulation, build
 from netsim.swarm.memberlist import DEAD, Memberlist, MemberlistConfig
 from netsim.swarm.transport import MockNetwork
@@ -131,3 +132,41 @@ def test_b56_memberlist_on_a_mock_network_detects_a_crash_within_the_suspicion_w
             break
     assert detected, f"never declared dead (n={n})"
     assert low <= detected[0] <= high + 2 * config.probe_interval, (n, detected[0], low, high)
+
+
+MANAGERS = {"hosts": {"m1": {"swarm": "manager"}, "m2": {"swarm": "manager"}, "m3": {"swarm": "manager"},
+                      "w1": {"swarm": "worker"}}}
+
+
+def _status(sim: Simulation) -> dict[str, tuple[str, str]]:
+    nodes = sim.swarm.nodes()
+    return {h: (s, m) for h, s, m in zip(nodes.hostname, nodes.status, nodes.manager_status)}
+
+
+def test_b54_a_new_leader_within_10_to_20_seconds_of_losing_the_old_one() -> None:
+    sim = build(parse_spec({**MANAGERS, "events": [{"at": "5s", "node_fail": "m1"}]}))
+    assert sim.swarm.leader() == "m1" and _status(sim)["m2"] == ("Ready", "Reachable")
+    sim.run(14.9)
+    assert sim.swarm.leader() is None, "no follower's election timeout (10 to 19 ticks) has run out yet"
+    t = 15.0
+    while sim.swarm.leader() is None and t < 30:
+        t = round(t + 0.1, 6)
+        sim.run(t)
+    assert sim.swarm.leader() in ("m2", "m3") and 15.0 <= t <= 25.0, t
+    assert _status(sim)["m1"][1] == "Unreachable"
+
+
+def test_b53_without_a_quorum_the_managers_decide_nothing_and_the_data_plane_keeps_going() -> None:
+    sim = build(parse_spec({**MANAGERS, "events": [{"at": "2s", "node_fail": "m2"}, {"at": "2s", "node_fail": "m3"}]}))
+    sim.run(20.0)  # the leader's CheckQuorum has seen no majority for an election timeout
+    assert sim.swarm.leader() is None
+    with pytest.raises(DockerError, match="The swarm does not have a leader"):
+        sim.swarm.create_network("late", attachable=True)
+
+
+def test_b55_a_silent_worker_is_down_after_three_heartbeat_periods() -> None:
+    sim = build(parse_spec({**MANAGERS, "events": [{"at": "10s", "node_fail": "w1"}]}))
+    sim.run(18.0)
+    assert _status(sim)["w1"][0] == "Ready", "its last heartbeat is at most 5.5 s old, the grace 13.5 s or more"
+    sim.run(26.6)
+    assert _status(sim)["w1"][0] == "Down", "3 x (5 s +- 0.5 s) after its last heartbeat at the latest"

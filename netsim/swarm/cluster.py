@@ -14,6 +14,7 @@ Modelled so far: membership by init/join/leave, manager-side allocation (B37), a
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from functools import partial
 from ipaddress import IPv4Address, IPv4Network
@@ -24,9 +25,11 @@ from ..engine.daemon import ENDPOINT_TABLE
 from ..engine.drivers.api import TableEntry, TableWatcher
 from ..errors import DockerError
 from .ipam import GlobalAllocator, SerialPool
+from .dispatcher import UNKNOWN, Dispatcher
 from .memberlist import Member, Memberlist
 from .networkdb import NetworkDB
-from .transport import SimTransport
+from .raft import LEADER, Raft
+from .transport import MANAGER_PORT, SimTransport
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -55,13 +58,30 @@ class Node:
     members: Memberlist
     db: NetworkDB
     agent: "NodeAgent"
-    leader: bool = False
+    control: SimTransport  # TCP 2377: raft between managers, heartbeats to the leader
+    dispatcher: Dispatcher
+    raft: Optional[Raft] = None  # managers only
+
+    @property
+    def leader(self) -> bool:
+        return self.raft is not None and self.raft.state == LEADER
+
+    def receive(self, src: int, data: bytes) -> None:
+        """What arrives on 2377, to raft or to the dispatcher."""
+        try:
+            message = json.loads(data)
+        except ValueError:
+            return
+        if message.get("p") == "raft" and self.raft is not None:
+            self.raft.receive(message)
+        elif message.get("p") == "hb":
+            self.dispatcher.receive(message)
 
 
 @dataclass
 class Swarm:
     sim: "Simulation"
-    nodes: dict[str, Node] = field(default_factory=dict)
+    members: dict[str, Node] = field(default_factory=dict)  # by host
     networks: dict[str, SwarmNetwork] = field(default_factory=dict)  # by name
 
     def __post_init__(self) -> None:
@@ -73,28 +93,30 @@ class Swarm:
     def init(self, host: str) -> Node:
         """``docker swarm init`` on ``host``: it becomes the manager and leader; the ingress network's
         subnet (10.0.0.0/24) and VNI (4096) are taken, as swarmkit creates ingress at init."""
-        if self.nodes:
-            raise DockerError(ALREADY_MEMBER if host in self.nodes else
+        if self.members:
+            raise DockerError(ALREADY_MEMBER if host in self.members else
                               "this simulation already has a swarm; hosts join it (swarm_join)",
                               fix="join the existing swarm instead of initialising another")
         node = self._add(host, "manager")
-        node.leader = True
+        if node.raft is not None:  # always, for a manager
+            node.raft.bootstrap()
         if "ingress" not in self.networks:
             self._allocate("ingress", "overlay", None, None, internal=False, attachable=False, options={})
         return node
 
     def join(self, host: str, role: Role = "worker") -> Node:
         """``docker swarm join --token <role token> <manager>:2377``."""
-        if host in self.nodes:
+        if host in self.members:
             raise DockerError(ALREADY_MEMBER, fix=f"make {host} leave first")
         if not self.managers():
             raise DockerError("no swarm to join: no host has run swarm init", fix="give one host swarm: manager first")
+        self._require_quorum()
         return self._add(host, role)
 
     def leave(self, host: str, force: bool = False) -> None:
         """``docker swarm leave [--force]`` (B57c): the node says goodbye on gossip, its standalone
         containers are force-disconnected from attachable swarm networks, and it is no longer in swarm mode."""
-        node = self.nodes.get(host)
+        node = self.members.get(host)
         if node is None:
             raise DockerError("This node is not part of a swarm", fix=f"{host} is not a member")
         if node.role == "manager" and not force:
@@ -114,29 +136,79 @@ class Swarm:
                     ep.network.disconnect(ctr, force=True)
         node.db.leave_cluster()
         node.members.leave()
+        node.dispatcher.running = False
+        if node.raft is not None:
+            node.raft.running = False
+            for other in self.members.values():
+                if other.raft is not None:
+                    other.raft.peers.pop(host, None)
+        node.control.close()
+        self._host(host).ns.listening.discard(("tcp", 0, MANAGER_PORT))
         engine.agent = None
-        del self.nodes[host]
-        if node.leader and self.managers():
-            self.nodes[self.managers()[0]].leader = True  # raft elects another (timing not modelled yet)
+        del self.members[host]
 
     def _member_changed(self, host: str, member: Member) -> None:
         self.sim.note_change(f"memberlist on {host}: {member.name} {member.state}")
 
+    def _raft_changed(self, raft: Raft) -> None:
+        self.sim.note_change(f"raft on {raft.name}: {raft.state} in term {raft.term}")
+        if raft.state == LEADER:
+            self.members[raft.name].dispatcher.lead(sorted(self.members))
+
+    def leader(self) -> Optional[str]:
+        """The manager that leads with the highest term (None while there is no leader). A frozen
+        machine that still believes it leads answers nobody, so it does not count."""
+        leaders = [n for n in self.members.values() if n.raft is not None and n.raft.state == LEADER
+                   and not n.raft.frozen]
+        return max(leaders, key=lambda n: n.raft.term if n.raft else 0).host if leaders else None
+
+    def _leader_address(self, host: str) -> Optional[int]:
+        """Where ``host``'s heartbeats go: the leader its raft knows, or (a worker) the swarm's leader."""
+        node = self.members.get(host)
+        known = node.raft.leader if node is not None and node.raft is not None and node.raft.leader else self.leader()
+        return int(self._host(known).address) if known is not None and known in self.members else None
+
+    def _require_quorum(self) -> None:
+        """B53: cluster writes need a leader with a majority of the managers behind it."""
+        leader = self.leader()
+        raft = self.members[leader].raft if leader is not None else None
+        if raft is None or not raft.has_quorum():
+            raise DockerError("rpc error: code = Unknown desc = The swarm does not have a leader. It's possible "
+                              "that too few managers are online. Make sure more than half of the managers are "
+                              "online.", fix="bring a majority of the managers back")
+
     def managers(self) -> list[str]:
-        return [n.host for n in self.nodes.values() if n.role == "manager"]
+        return [n.host for n in self.members.values() if n.role == "manager"]
 
     def _add(self, host: str, role: Role) -> Node:
         h = self._host(host)
         engine = self._engine(host)
+        env = self.sim.env
         transport = SimTransport(h.ns, int(h.address))
-        members = Memberlist(self.sim.env, host, transport, self.sim.stream("swarm", "memberlist", host))
-        db = NetworkDB(self.sim.env, host, members, self.sim.stream("swarm", "networkdb", host))
+        members = Memberlist(env, host, transport, self.sim.stream("swarm", "memberlist", host))
+        db = NetworkDB(env, host, members, self.sim.stream("swarm", "networkdb", host))
         agent = NodeAgent(self, host, engine, db)
-        node = Node(host, role, members, db, agent)
+        control = SimTransport(h.ns, int(h.address), MANAGER_PORT, proto="tcp")
+        dispatcher = Dispatcher(env, host, control, self.sim.stream("swarm", "dispatcher", host),
+                                partial(self._leader_address, host))
+        node = Node(host, role, members, db, agent, control, dispatcher)
+        control.listen(node.receive)
+        if role == "manager":
+            h.ns.listening.add(("tcp", 0, MANAGER_PORT))  # the manager API and raft (B51)
+            peers = {m: int(self._host(m).address) for m in self.managers()}
+            node.raft = Raft(env, host, control, self.sim.stream("swarm", "raft", host), peers)
+            node.raft.on_change.append(self._raft_changed)
+            for other in self.members.values():
+                if other.raft is not None and other.host != host:
+                    other.raft.add_peer(host, int(h.address))
         members.on_change.append(partial(self._member_changed, host))
+        leader = self.leader()
+        if leader is not None:  # the join is the leader's first word from the node
+            lead = self.members[leader].dispatcher
+            lead.expiry[host] = env.now + lead.config.grace_multiplier * lead.config.period
         # NetworkDB bootstraps from the managers (B52); the first node has nobody to call.
         bootstrap = {m: int(self._host(m).address) for m in self.managers()}
-        self.nodes[host] = node
+        self.members[host] = node
         engine.agent = agent
         members.join(bootstrap)
         return node
@@ -149,14 +221,15 @@ class Swarm:
                        attachable: bool = False, options: Optional[dict[str, str]] = None,
                        labels: Optional[dict[str, str]] = None) -> SwarmNetwork:
         """``docker network create -d overlay`` on manager ``on`` (any manager when not given)."""
-        if on is not None and on not in self.nodes:
+        if on is not None and on not in self.members:
             raise DockerError(NOT_MANAGER, fix=f"make {on} a swarm manager, or create the network on one")
-        if on is not None and self.nodes[on].role != "manager":
+        if on is not None and self.members[on].role != "manager":
             raise DockerError(WORKER_NOT_MANAGER, fix="create the network on a manager")
         if not self.managers():
             raise DockerError(NOT_MANAGER, fix="give one host swarm: manager")
         if name in self.networks:
             raise DockerError(f"network with name {name} already exists")
+        self._require_quorum()
         net = self._allocate(name, driver, IPv4Network(subnet) if subnet else None,
                              IPv4Address(gateway) if gateway else None, internal, attachable, dict(options or {}))
         net.labels = dict(labels or {})
@@ -181,30 +254,42 @@ class Swarm:
     def peers(self, host: str, name: str) -> list[str]:
         """``docker network inspect NAME`` on ``host``: the ``Peers``, the nodes with the network (B36)."""
         net = self.network(name)
-        node = self.nodes.get(host)
+        node = self.members.get(host)
         return node.db.peers(net.id) if net is not None and node is not None else []
 
-    def nodes_frame(self) -> "pd.DataFrame":
-        """``docker node ls``: hostname, role, status, availability, manager status."""
+    def nodes(self) -> "pd.DataFrame":
+        """``docker node ls`` as the leader sees it: hostname, role, status (Ready or Down, from the
+        dispatcher's heartbeats; Unknown without a leader), availability, manager status (Leader,
+        Reachable, Unreachable, from raft)."""
         import pandas as pd
 
-        rows = [(n.host, n.role, "Ready", "Active", ("Leader" if n.leader else "Reachable") if n.role == "manager"
-                 else "") for n in self.nodes.values()]
+        leader = self.leader()
+        lead = self.members[leader] if leader is not None else None
+        rows = []
+        for n in self.members.values():
+            status = lead.dispatcher.status(n.host) if lead is not None else UNKNOWN
+            manager = ""
+            if n.role == "manager":
+                reachable = lead is not None and lead.raft is not None and lead.raft.reachable(n.host)
+                manager = "Leader" if n.host == leader else "Reachable" if reachable else "Unreachable"
+            rows.append((n.host, n.role, status, "Active", manager))
         return pd.DataFrame(rows, columns=["hostname", "role", "status", "availability", "manager_status"])
 
     def messages(self) -> int:
         """Datagrams the members sent on 7946 so far (memberlist's own and NetworkDB's)."""
-        return sum(n.members.messages_sent for n in self.nodes.values())
+        return sum(n.members.messages_sent for n in self.members.values())
 
     def freeze(self, host: str, frozen: bool) -> None:
         """node_fail / node_recover: the machine stops (or resumes) as it was; its swarm state stays."""
-        node = self.nodes.get(host)
+        node = self.members.get(host)
         if node is not None:
-            node.members.frozen = frozen
+            node.members.frozen = node.dispatcher.frozen = frozen
+            if node.raft is not None:
+                node.raft.frozen = frozen
 
     def view(self, observer: str) -> dict[str, str]:
         """What ``observer``'s memberlist thinks of every member: alive, suspect, dead or left."""
-        return {m.name: m.state for m in self.nodes[observer].members.members.values()}
+        return {m.name: m.state for m in self.members[observer].members.members.values()}
 
     # ---- helpers --------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
-from ..datapath.packet import UDP, Ether, IPv4
+from ..datapath.packet import TCP, TCP_ACK, TCP_PSH, UDP, Ether, IPv4
 from ..datapath.skb import Skb
 
 if TYPE_CHECKING:
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["Transport", "SimTransport", "MockNetwork", "GOSSIP_PORT", "UDP_BUFFER_SIZE", "pack"]
 
 GOSSIP_PORT = 7946  # memberlist's BindPort; NetworkDB's, not configurable (B44)
+MANAGER_PORT = 2377  # the managers' API: raft between managers, the dispatcher's heartbeats (B44, B51)
 #: memberlist's UDPBufferSize as NetworkDB sets it (control-plane MTU 1500 less 100): no datagram is larger.
 UDP_BUFFER_SIZE = 1400
 
@@ -53,28 +54,35 @@ class Transport(Protocol):
 
 
 class SimTransport:
-    """UDP datagrams from and to one host namespace, on the gossip port."""
+    """Messages from and to one host namespace: UDP datagrams on the gossip port, or, with
+    ``proto="tcp"``, data segments of an established connection (raft and the dispatcher on
+    2377: one segment per message; the handshake and retransmissions are not modelled)."""
 
-    def __init__(self, ns: "Namespace", address: int, port: int = GOSSIP_PORT) -> None:
+    def __init__(self, ns: "Namespace", address: int, port: int = GOSSIP_PORT, proto: str = "udp") -> None:
         self.ns = ns
         self.address = address
         self.port = port
+        self.proto = proto
         self.sent = 0
         self._receiver: "Receiver | None" = None
 
     def listen(self, receiver: Receiver) -> None:
         self._receiver = receiver
-        self.ns.sockets[("udp", self.port)] = self._deliver
+        self.ns.sockets[(self.proto, self.port)] = self._deliver
 
     def close(self) -> None:
-        if self.ns.sockets.get(("udp", self.port)) == self._deliver:
-            del self.ns.sockets[("udp", self.port)]
+        if self.ns.sockets.get((self.proto, self.port)) == self._deliver:
+            del self.ns.sockets[(self.proto, self.port)]
 
     def send(self, dst: int, data: bytes) -> None:
         self.sent += 1
-        # A UDP socket without IP_PMTUDISC_DO: no DF, the kernel would fragment what does not fit.
-        skb = Skb(Ether(0, 0, IPv4(self.address, dst, UDP(self.port, self.port, data), ttl=64, flags=0)),
-                  origin=self.ns)
+        if self.proto == "tcp":
+            seg: "TCP | UDP" = TCP(self.port, self.port, flags=TCP_PSH | TCP_ACK, data=data)
+            pkt = IPv4(self.address, dst, seg, ttl=64)
+        else:
+            # A UDP socket without IP_PMTUDISC_DO: no DF, the kernel would fragment what does not fit.
+            pkt = IPv4(self.address, dst, UDP(self.port, self.port, data), ttl=64, flags=0)
+        skb = Skb(Ether(0, 0, pkt), origin=self.ns)
         self.ns.ip_local_out(skb)
 
     def _deliver(self, ns: "Namespace", skb: Skb) -> None:
