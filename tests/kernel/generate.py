@@ -11,6 +11,11 @@ connects and disconnects are replayed against the attachments they change.
 
 Sizes are small (1-3 Docker hosts of 1-6 containers, 0-2 plain machines) so that one
 topology realized in real namespaces and pinged row by row takes seconds.
+
+Some topologies form a swarm of their Docker hosts and add attachable overlays (internal, or
+with an mtu option, at times) that containers of those hosts join; those draws come from a
+stream of their own (``random.Random(f"{seed}:swarm")``), so the bridge-only part of every
+seed is the same with or without them.
 """
 
 from __future__ import annotations
@@ -78,6 +83,8 @@ class _Generator:
     def __init__(self, seed: int) -> None:
         self.seed = seed
         self.rng = random.Random(seed)
+        self.swarm_rng = random.Random(f"{seed}:swarm")
+        self.overlays: list[str] = []
         self.nets: dict[str, _Net] = {}
         self.host_nets: dict[str, list[str]] = {}
         self.containers: dict[str, dict[str, Any]] = {}
@@ -118,6 +125,21 @@ class _Generator:
             for i, body in enumerate(hosts.values())}
         self.docker_hosts = [h for h in order if h in docker]
         self.all_hosts = order
+        srng = self.swarm_rng
+        overlays: dict[str, Any] = {}
+        if len(self.docker_hosts) >= 2 and srng.random() < 0.4:
+            for i, host in enumerate(self.docker_hosts):  # the first Docker host runs swarm init
+                hosts[host]["swarm"] = "manager" if i == 0 or srng.random() < 0.3 else "worker"
+            for i in range(srng.randint(1, 2)):
+                body: dict[str, Any] = {"driver": "overlay", "attachable": True}
+                if srng.random() < 0.2:
+                    body["internal"] = True
+                if srng.random() < 0.2:
+                    body["mtu"] = srng.choice((1400, 9000))
+                if srng.random() < 0.3:
+                    body["subnet"] = f"10.0.{60 + i}.0/24"
+                overlays[f"ov{i}"] = body
+            self.overlays = list(overlays)
 
         networks: dict[str, Any] = {}
         for host in self.docker_hosts:
@@ -134,8 +156,11 @@ class _Generator:
         merged: list[str] = []
         while any(queues.values()):
             merged.append(queues[rng.choice([h for h, q in queues.items() if q])].pop(0))
-        if merged:
-            topo["networks"] = {name: networks[name] for name in merged}
+        if merged or overlays:
+            topo["networks"] = {**{name: networks[name] for name in merged}, **overlays}
+        for host in self.docker_hosts:
+            if self.overlays:
+                self.host_nets[host].extend(self.overlays)  # containers of swarm hosts may join them
 
         containers: dict[str, Any] = {}
         for host in self.docker_hosts:
@@ -251,6 +276,9 @@ class _Generator:
         rng = self.rng
         if net == "bridge":
             return {}
+        if net in self.overlays:
+            # Aliases only: a static address on an overlay would have to dodge the managers' serial IPAM.
+            return {"aliases": ["api"]} if self.swarm_rng.random() < 0.3 else {}
         out: dict[str, Any] = {}
         if rng.random() < 0.4:
             out["aliases"] = rng.sample(("api", "db", "cache", "web", "svc.internal", "x-1"), rng.randint(1, 2))
