@@ -365,3 +365,19 @@ def test_every_icmp_type_round_trips(icmp_type: int) -> None:
     """Exhaustive over types (the property test above samples them): 16 data bytes cover every extra field."""
     frame = Ether(1, 2, IPv4(ip("10.0.0.1"), ip("10.0.0.2"), ICMP(icmp_type, 0, 0x1234, 0x5678, bytes(range(16)))))
     assert from_bytes(to_bytes(frame)) == frame
+
+
+def test_esp_transport_mode_bytes_have_linux_offsets_and_decode_back() -> None:
+    # B49: SPI, sequence, 8-byte IV, then the (pseudo-)ciphertext with padding, pad length,
+    # next header (17), and an 8-byte ICV: 26 bytes and the padding on top of the datagram.
+    from netsim.datapath.packet import ESP, UDP, VXLAN, ARP, ARPOP_REQUEST, Ether as E, IPv4 as IP4
+
+    inner = UDP(40000, 4789, VXLAN(4097, E(0xFFFFFFFFFFFF, 0x02420A000102, ARP(ARPOP_REQUEST, 0x02420A000102, 1, 0, 2))))
+    esp = ESP(0x1234, 7, inner)
+    frame = E(0x525400000002, 0x525400000001, IP4(0xC0A8640B, 0xC0A8640C, esp, ttl=64))
+    raw = to_bytes(frame)
+    assert raw[14 + 9] == 50, "IP protocol ESP"
+    assert raw[34:42] == bytes.fromhex("0000123400000007") and raw[42:50] == (7).to_bytes(8, "big")
+    assert len(raw) == 14 + 20 + 16 + 8 + 8 + 42 + esp.padding + 10
+    assert (8 + 8 + 42 + esp.padding + 2) % 4 == 0
+    assert from_scapy(to_scapy(frame)) == frame

@@ -41,3 +41,15 @@ def test_k3_underlay_mtu_below_1500() -> None:
     assert sim.ping("web", fixed, size=1272, df=True).reachable
     refused = sim.ping("web", fixed, size=1273, df=True)
     assert "local error: message too long, mtu=1300" in str(refused), "the mtu option turns the black hole into an error"
+
+
+def test_k8_esp_blocked_breaks_only_the_encrypted_overlay() -> None:
+    sim = netsim.load(INCIDENTS / "k8-esp-blocked.yaml")
+    api = sim.container("api")
+    clear, secure = (str(api.endpoints[n].address) for n in ("clear", "secure"))
+    assert sim.ping("web", secure).reachable, "before the block: ESP between the hosts"
+    sim.run(2.0)
+    assert sim.ping("web", clear).reachable, "the clear overlay is plain VXLAN: unaffected"
+    lost = sim.ping("web", secure)
+    assert not lost.reachable and lost.disposition == "DENIED"
+    assert _by_name(sim, "web", "api") == "ACCEPTED", "gossip works, names resolve (first network's answer)"

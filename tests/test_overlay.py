@@ -193,3 +193,35 @@ def test_b49_an_encrypted_overlay_has_a_1424_byte_mtu() -> None:
     text = THREE_NODES.replace("appnet: {driver: overlay, attachable: true}",
                                "appnet: {driver: overlay, attachable: true, encrypted: true}")
     assert _sim(text).container("web").ns.devices["eth0"].mtu == 1424
+
+
+def test_b49_an_encrypted_overlay_crosses_the_underlay_as_esp_and_refuses_plaintext() -> None:
+    from netsim.datapath.addr import ip
+    from netsim.datapath.packet import UDP as UDPRecord
+    from netsim.datapath.packet import ARP, ARPOP_REQUEST, VXLAN, Ether, IPv4
+    from netsim.datapath.skb import Skb
+
+    text = THREE_NODES.replace("appnet: {driver: overlay, attachable: true}",
+                               "appnet: {driver: overlay, attachable: true, encrypted: true}")
+    sim = _sim(text)
+    trace = sim.trace("web", "api")
+    assert trace.reachable
+    wire = next(pkt for step, pkt in trace.frames() if step.node == "node1" and step.action == "TRANSMITTED")
+    assert wire[IP].proto == 50 and not wire.haslayer(UDP), "ESP (IP protocol 50), no UDP/4789 in the clear"
+    assert [s.action for s in trace.steps if s.node == "node2"][:2] == ["RECEIVED", "DECRYPTED"]
+
+    drops: list[str] = []
+
+    class Watch:
+        def dropped(self, skb: Skb, reason: Any, detail: str) -> None:
+            drops.append(f"{reason.value}: {detail}")
+
+    node1, node2 = sim.host("node1"), sim.host("node2")
+    inner = sim.container("web").ns.devices["eth0"]
+    vni = int(sim.swarm.network("appnet").options["com.docker.network.driver.overlay.vxlanid_list"])
+    forged = IPv4(ip(str(node1.address)), ip(str(node2.address)),
+                  UDPRecord(40000, 4789, VXLAN(vni, Ether(0xFFFFFFFFFFFF, inner.mac,
+                                                          ARP(ARPOP_REQUEST, inner.mac, 0, 0, 0)))))
+    node1.ns.ip_local_out(Skb(Ether(0, 0, forged), Watch(), origin=node1.ns))
+    sim.run(sim.now + 0.01)
+    assert drops and "plaintext VXLAN for encrypted vni" in drops[-1]

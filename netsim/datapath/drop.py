@@ -42,6 +42,8 @@ class DropReason(Enum):
     VXLAN_ENTRY_EXISTS = "VXLAN_ENTRY_EXISTS"
     #: a frame longer than an L2 hop's MTU: dropped there, silently, as no router sees it (rx_length_errors)
     FRAME_TOO_LONG = "FRAME_TOO_LONG"
+    #: no IPsec SA for what the policy says must be protected, or for the SPI that arrived (XfrmOutNoStates, XfrmInNoStates)
+    XFRM_NO_STATE = "XFRM_NO_STATE"
     #: the machine is frozen (node_fail): it sends and receives nothing
     NODE_FROZEN = "NODE_FROZEN"
     #: the underlay is partitioned and the two ends are on different sides

@@ -27,6 +27,7 @@ fragments, TCP options). Checksums are not checked on input, and they are recomp
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from typing import Any, Union
 
@@ -47,8 +48,11 @@ from netsim.datapath.packet import (
     ETH_P_8021Q,
     ETH_P_ARP,
     ETH_P_IP,
+    ESP,
+    ESP_HEADER,
     ICMP,
     ICMP_QUOTE_MAX,
+    IPPROTO_ESP,
     IPPROTO_ICMP,
     IPPROTO_TCP,
     IPPROTO_UDP,
@@ -135,7 +139,48 @@ def _l4_to_scapy(pkt: IPv4) -> Packet:
         ), seg.data)
         tcp.chksum = checksum(_pseudo_header(pkt) + bytes(tcp))
         return tcp
+    if type(seg) is ESP:
+        return Raw(_esp_bytes(pkt, seg))
     return _udp_to_scapy(pkt, seg)  # type: ignore[arg-type]
+
+
+# ESP (RFC 4303, transport mode) as Docker's encrypted overlays send it: SPI, sequence, an 8-byte
+# IV, the encrypted payload with its padding, pad length and next header, and an 8-byte ICV.
+# netsim holds no keys: the "ciphertext" is the plaintext XOR a keystream drawn from SHA-256 of
+# the SPI, sequence and IV, and the ICV the first 8 bytes of SHA-256 of everything before it. So
+# lengths, headers and offsets are Linux's, the bytes do not show the payload, and a frame decodes
+# back to its record; they are not AES-GCM and no other tool can decrypt them.
+
+def _keystream(spi: int, seq: int, iv: bytes, length: int) -> bytes:
+    out = bytearray()
+    block = 0
+    while len(out) < length:
+        out += hashlib.sha256(struct.pack("!IIQ", spi, seq, block) + iv).digest()
+        block += 1
+    return bytes(out[:length])
+
+
+def _esp_bytes(pkt: IPv4, esp: ESP) -> bytes:
+    inner = bytes(_udp_to_scapy(pkt._replace(payload=esp.inner), esp.inner))
+    plain = inner + bytes(range(1, esp.padding + 1)) + bytes((esp.padding, IPPROTO_UDP))
+    iv = struct.pack("!Q", esp.seq)
+    cipher = bytes(a ^ b for a, b in zip(plain, _keystream(esp.spi, esp.seq, iv, len(plain))))
+    head = struct.pack("!II", esp.spi, esp.seq) + iv + cipher
+    return head + hashlib.sha256(head).digest()[:8]
+
+
+def _esp_from_bytes(seg: bytes) -> ESP:
+    if len(seg) < ESP_HEADER + 10:
+        raise ValueError(f"truncated ESP: {len(seg)} bytes")
+    spi, seq = struct.unpack("!II", seg[:8])
+    iv, cipher, icv = seg[8:16], seg[16:-8], seg[-8:]
+    if hashlib.sha256(seg[:-8]).digest()[:8] != icv:
+        raise ValueError("ESP integrity check failed: not a frame netsim wrote")
+    plain = bytes(a ^ b for a, b in zip(cipher, _keystream(spi, seq, iv, len(cipher))))
+    pad, next_header = plain[-2], plain[-1]
+    if next_header != IPPROTO_UDP:
+        raise ValueError(f"ESP carrying IP protocol {next_header} cannot be represented (only UDP)")
+    return ESP(spi, seq, _udp_from_bytes(plain[:-2 - pad]))
 
 
 def _udp_to_scapy(pkt: IPv4, seg: UDP) -> Packet:
@@ -257,11 +302,13 @@ def _ipv4_from_bytes(data: bytes) -> IPv4:
         raise ValueError("IPv4 fragments cannot be represented")
     seg = data[20:length]
     if proto == IPPROTO_ICMP:
-        payload: Union[ICMP, TCP, UDP] = _icmp_from_bytes(seg)
+        payload: Union[ICMP, TCP, UDP, ESP] = _icmp_from_bytes(seg)
     elif proto == IPPROTO_TCP:
         payload = _tcp_from_bytes(seg)
     elif proto == IPPROTO_UDP:
         payload = _udp_from_bytes(seg)
+    elif proto == IPPROTO_ESP:
+        payload = _esp_from_bytes(seg)
     else:
         raise ValueError(f"IP protocol {proto} cannot be represented (only ICMP, TCP, UDP)")
     return IPv4(src, dst, payload, ttl=ttl, ident=ident, tos=tos, flags=flags)

@@ -17,7 +17,7 @@ from .conntrack import Conntrack, related
 from .device import Loopback, NetDevice
 from .drop import DropReason
 from .netfilter import Netfilter, Packet, Rule, describe
-from .packet import (ARP, ARPOP_REPLY, ARPOP_REQUEST, ICMP, ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_ECHOREPLY,
+from .packet import (ARP, ARPOP_REPLY, ARPOP_REQUEST, ESP, ICMP, ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_ECHOREPLY,
                      ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, IP_DF, TCP,
                      TCP_ACK, TCP_RST, TCP_SYN, UDP, Ether, IPv4)
 from .route import Route, RouteTable
@@ -35,6 +35,10 @@ ARP_LOCKTIME = 1.0  # neigh/default/locktime: a resolved entry ignores other ans
 # written (`ip neigh replace ... nud permanent`, as Docker's overlay driver does from gossip),
 # which no ARP answer overrides and no flush of learned state removes.
 NUD_INCOMPLETE, NUD_FAILED, NUD_REACHABLE, NUD_PERMANENT = 0, 1, 2, 3  # from NUD_REACHABLE up: a MAC to use
+
+#: The mark Docker's mangle rules put on an encrypted overlay's VXLAN datagrams; its xfrm policy
+#: sends what carries it through the SA to the destination in ESP transport mode (encryption.go).
+XFRM_MARK = 0xD0C4E3
 
 
 # The kernel's ICMP socket sends replies and errors with IP_PMTUDISC_DONT (icmp_sk_init): no DF,
@@ -88,6 +92,10 @@ class Namespace:
         self.nf = Netfilter()
         self.ct = Conntrack()
         self.listening: set[tuple[str, int, int]] = set()  # (protocol, bound address or 0 = any, port)
+        # IPsec SAs (`ip xfrm state`): outbound SPI by peer address, inbound peer address by SPI.
+        self.xfrm_out: dict[int, int] = {}
+        self.xfrm_in: dict[int, int] = {}
+        self._esp_seq: dict[int, int] = {}
         # Open sockets by (protocol, local port); ICMP echo sockets by ("icmp", echo id), as ping's are.
         self.sockets: dict[tuple[str, int], SocketHandler] = {}
         self._next_ident = 0
@@ -186,6 +194,9 @@ class Namespace:
         if not self._filter(skb, "OUTPUT", "", route.dev.name):
             return
         pkt: IPv4 = skb.frame.payload  # type: ignore[assignment]
+        if skb.mark == XFRM_MARK and not self._xfrm_output(skb, pkt):
+            return
+        pkt = skb.frame.payload  # type: ignore[assignment]
         if pkt.dst != dst:  # OUTPUT DNAT: route again
             route, _ = self.route_output(pkt.dst)
             if route is None:
@@ -279,8 +290,39 @@ class Namespace:
             self.icmp_rcv(skb, pkt, seg)
         elif type(seg) is TCP:
             self.tcp_rcv(skb, pkt, seg)
+        elif type(seg) is ESP:
+            self._xfrm_input(dev, skb, pkt, seg)
         else:
             self.udp_rcv(skb, pkt, seg)  # type: ignore[arg-type]
+
+    # ---- IPsec (xfrm), transport mode -----------------------------------------------------------
+
+    def xfrm_add(self, peer: int, spi_out: int, spi_in: int) -> None:
+        """``ip xfrm state add``: a pair of SAs with ``peer``, one each way."""
+        self.xfrm_out[peer] = spi_out
+        self.xfrm_in[spi_in] = peer
+
+    def _xfrm_output(self, skb: Skb, pkt: IPv4) -> bool:
+        spi = self.xfrm_out.get(pkt.dst)
+        if spi is None:  # the policy demands ESP, and no SA exists: XfrmOutNoStates
+            skb.drop(self.name, "-", DropReason.XFRM_NO_STATE, f"no SA to {ip_str(pkt.dst)}")
+            return False
+        seq = self._esp_seq[spi] = self._esp_seq.get(spi, 0) + 1
+        skb.frame = Ether(0, 0, pkt._replace(payload=ESP(spi, seq, pkt.payload)))  # type: ignore[arg-type]
+        # xfrm_output resets the plaintext's conntrack (nf_reset_ct): the ESP packet is a new one.
+        skb.ct, skb.ct_new, skb.ct_reply = None, False, False
+        skb.step(self.name, "-", "ENCRYPTED", f"ESP spi={spi:#x} seq={seq} to {ip_str(pkt.dst)}")
+        return True
+
+    def _xfrm_input(self, dev: NetDevice, skb: Skb, pkt: IPv4, esp: ESP) -> None:
+        if self.xfrm_in.get(esp.spi) != pkt.src:
+            skb.drop(self.name, dev.name, DropReason.XFRM_NO_STATE, f"no SA for spi {esp.spi:#x} from {ip_str(pkt.src)}")
+            return
+        frame = skb.frame
+        skb.frame = Ether(frame.dst, frame.src, pkt._replace(payload=esp.inner), frame.vlan)
+        skb.secpath = True
+        skb.step(self.name, dev.name, "DECRYPTED", f"ESP spi={esp.spi:#x} seq={esp.seq}")
+        self.ip_local_deliver(dev, skb)  # xfrm reinjects the plaintext: INPUT sees it again
 
     def icmp_rcv(self, skb: Skb, pkt: IPv4, icmp: ICMP) -> None:
         if icmp.type == ICMP_ECHO:
@@ -545,6 +587,8 @@ def _l4(pkt: IPv4) -> str:
         return f"ICMP {kind} id={seg.ident} seq={seg.seq} ttl={pkt.ttl}"
     if type(seg) is TCP:
         return f"TCP {seg.sport} > {seg.dport} flags={seg.flags:#x}"
+    if type(seg) is ESP:
+        return f"ESP spi={seg.spi:#x} seq={seg.seq}"
     return f"UDP {seg.sport} > {seg.dport}"  # type: ignore[union-attr]
 
 

@@ -18,6 +18,7 @@ ETH_P_8021Q = 0x8100
 IPPROTO_ICMP = 1
 IPPROTO_TCP = 6
 IPPROTO_UDP = 17
+IPPROTO_ESP = 50
 
 ICMP_ECHOREPLY = 0
 ICMP_DEST_UNREACH = 3
@@ -81,7 +82,32 @@ class UDP(NamedTuple):
     data: Union[bytes, VXLAN] = b""
 
 
-L4 = Union[ICMP, TCP, UDP]
+class ESP(NamedTuple):
+    """IPsec ESP in transport mode (RFC 4303) around a datagram, as Docker's encrypted overlays send
+    VXLAN: AES-GCM (``rfc4106(gcm(aes))``) with an 8-byte IV and an 8-byte ICV (encryption.go)."""
+
+    spi: int
+    seq: int
+    inner: "UDP"  # the protected payload
+    sport: int = 0  # ESP has no ports: conntrack and netfilter see it as the generic protocol 50
+    dport: int = 0
+
+    @property
+    def padding(self) -> int:
+        """Bytes of padding so payload, pad length and next header end on a 4-byte boundary."""
+        return -(l4_length(self.inner) + 2) % 4
+
+    @property
+    def length(self) -> int:
+        return ESP_HEADER + l4_length(self.inner) + self.padding + ESP_TRAILER
+
+
+ESP_HEADER = 16  # SPI 4 + sequence 4 + IV 8
+ESP_TRAILER = 10  # pad length 1 + next header 1 + ICV 8
+#: What ESP adds before padding (B49): 26 bytes, so an encrypted overlay's MTU is (1450 - 26) & ~3.
+ESP_OVERHEAD = ESP_HEADER + ESP_TRAILER
+
+L4 = Union[ICMP, TCP, UDP, ESP]
 
 
 class IPv4(NamedTuple):
@@ -127,7 +153,7 @@ class Ether(NamedTuple):
         return 14 + (4 if self.vlan is not None else 0) + body
 
 
-_PROTO_OF = {ICMP: IPPROTO_ICMP, TCP: IPPROTO_TCP, UDP: IPPROTO_UDP}
+_PROTO_OF = {ICMP: IPPROTO_ICMP, TCP: IPPROTO_TCP, UDP: IPPROTO_UDP, ESP: IPPROTO_ESP}
 
 
 def l4_length(seg: L4) -> int:
@@ -136,7 +162,9 @@ def l4_length(seg: L4) -> int:
         return 8 + (min(quoted.length, ICMP_QUOTE_MAX) if type(quoted) is IPv4 else len(quoted))
     if type(seg) is TCP:
         return 20 + len(seg.data)
-    data = seg.data  # UDP
+    if type(seg) is ESP:
+        return seg.length
+    data = seg.data  # type: ignore[union-attr]  # UDP
     return 8 + (8 + data.inner.length if type(data) is VXLAN else len(data))
 
 

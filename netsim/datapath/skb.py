@@ -50,7 +50,7 @@ class Observer(Protocol):
 
 
 class Skb:
-    __slots__ = ("frame", "observer", "steps", "ct", "ct_reply", "ct_new", "hops", "origin")
+    __slots__ = ("frame", "observer", "steps", "ct", "ct_reply", "ct_new", "hops", "origin", "mark", "secpath")
 
     def __init__(self, frame: Ether, observer: Optional[Observer] = None,
                  steps: Optional[list[Step]] = None, origin: Optional["Namespace"] = None) -> None:
@@ -62,6 +62,8 @@ class Skb:
         self.ct_reply = False  # True when the packet travels in the entry's reply direction
         self.ct_new = False  # entry created by this packet, confirmed when it leaves the hook path
         self.hops = 0  # devices crossed: guards against L2 loops
+        self.mark = 0  # skb->mark: an encrypted overlay's VXLAN datagrams carry the one its xfrm policy selects
+        self.secpath = False  # arrived through an IPsec SA (xfrm_input): what `-m policy --pol ipsec` sees
 
     def clone(self, frame: Optional[Ether] = None) -> "Skb":
         return Skb(self.frame if frame is None else frame, self.observer, list(self.steps), self.origin)

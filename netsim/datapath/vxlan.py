@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from .addr import BROADCAST_MAC, ip_str, is_multicast_mac, mac_str
 from .device import NetDevice
 from .drop import DropReason
-from .netns import NUD_REACHABLE
+from .netns import NUD_REACHABLE, XFRM_MARK
 from .packet import (ARP, ARPOP_REPLY, ARPOP_REQUEST, ICMP, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, IP_DF, UDP, VXLAN,
                      VXLAN_FLAG_I, VXLAN_PORT, Ether, IPv4)
 from .skb import Skb
@@ -58,13 +58,17 @@ class VxlanSocket:
     def rcv(self, ns: "Namespace", skb: Skb) -> None:
         """vxlan_rcv: check the header, find the device by VNI, hand it the inner frame."""
         pkt: IPv4 = skb.frame.payload  # type: ignore[assignment]
-        data = pkt.payload.data
+        data = pkt.payload.data  # type: ignore[union-attr]
         if type(data) is not VXLAN or not data.flags & VXLAN_FLAG_I:
             skb.drop(ns.name, "-", DropReason.VXLAN_INVALID_HDR, f"udp/{self.port} datagram without a VXLAN header")
             return
         dev = self.devices.get(data.vni)
         if dev is None:
             skb.drop(ns.name, "-", DropReason.VXLAN_VNI_NOT_FOUND, f"vni {data.vni}")
+            return
+        if dev.encrypted and not skb.secpath:
+            skb.drop(ns.name, "-", DropReason.NETFILTER_DROP,
+                     f"plaintext VXLAN for encrypted vni {data.vni} (INPUT -m policy --dir in --pol none -j DROP)")
             return
         dev.vxlan_rcv(skb, pkt.src, data.inner)
 
@@ -73,7 +77,8 @@ class Vxlan(NetDevice):
     kind = "vxlan"
 
     def __init__(self, world: "World", name: str, mac: int, vni: int, underlay: "Namespace", local: int,
-                 port: int = VXLAN_PORT, mtu: int = 1450, learning: bool = True, proxy: bool = True) -> None:
+                 port: int = VXLAN_PORT, mtu: int = 1450, learning: bool = True, proxy: bool = True,
+                 encrypted: bool = False) -> None:
         super().__init__(world, name, mac, mtu)
         self.vni = vni
         self.underlay = underlay  # the namespace of its socket, where encapsulated packets are routed
@@ -81,6 +86,9 @@ class Vxlan(NetDevice):
         self.port = port
         self.learning = learning
         self.proxy = proxy
+        # An encrypted overlay: its datagrams carry the xfrm mark (Docker's mangle OUTPUT rule on
+        # its VNI), and plaintext for its VNI is refused (INPUT -m policy --dir in --pol none -j DROP).
+        self.encrypted = encrypted
         self.fdb: dict[int, int] = {}  # inner MAC -> remote VTEP address
         self.static: set[int] = set()  # MACs of entries written by the control plane
         self.sock = VxlanSocket.of(underlay, port)
@@ -143,6 +151,8 @@ class Vxlan(NetDevice):
                                         .encode()) % (_SPORT_HIGH - _SPORT_LOW + 1)
         skb.step(self.node, self.name, "ENCAPSULATED", (_describe_encap, self.vni, dst, self.local, remote, self.port))
         skb.frame = Ether(0, 0, IPv4(self.local, remote, UDP(sport, self.port, VXLAN(self.vni, frame)), ttl=64))
+        if self.encrypted:
+            skb.mark = XFRM_MARK
         self.underlay.ip_local_out(skb)
 
     def _arp_reduce(self, skb: Skb, arp: ARP) -> None:

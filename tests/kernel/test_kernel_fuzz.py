@@ -165,7 +165,7 @@ FEATURES = (
     "subnet overlapping the underlay",
     "ipam config", "ip_range", "network gateway", "static address", "aliases", "host mode", "none mode",
     "container mode", "bridge mode", "default bridge and user network", "links", "port", "loopback port",
-    "random port", "udp port", "connect", "disconnect", "link_down", "link_up",
+    "random port", "udp port", "connect", "disconnect", "link_down", "link_up", "overlay",
 )
 
 
@@ -213,6 +213,9 @@ def features(topology: dict[str, Any]) -> set[str]:
     ) if hit}
     hosts_of: dict[str, set[str]] = {}
     for net in topology.get("networks", {}).values():
+        if net.get("driver") == "overlay":
+            found.add("overlay")
+            continue  # a swarm network: no host of its own
         pool = {**net, **net.get("ipam", {"config": [{}]})["config"][0]}
         if "subnet" in pool:
             hosts_of.setdefault(pool["subnet"], set()).add(net["host"])

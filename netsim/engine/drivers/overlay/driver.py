@@ -10,12 +10,15 @@ gateway, so the sandbox adds docker_gwbridge for egress (B46).
 Peers come only from gossip (B42): a join publishes ``overlay_peer_table`` {address, MAC,
 VTEP} through the node's agent, and ``event_notify`` writes, for every other node's entry, a
 permanent neighbour (address -> MAC) and a static FDB entry (MAC -> VTEP) on the VXLAN device;
-a delete removes both.  Encrypted overlays get their MTU; ESP itself is not modelled yet.
+a delete removes both.  An encrypted overlay's VXLAN device marks its datagrams for the
+host's xfrm policy, and each new peer node gets a pair of SAs, so they cross the underlay in
+ESP transport mode (B49); plaintext for its VNI is refused on arrival.
 """
 
 from __future__ import annotations
 
 import json
+import zlib
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from typing import ClassVar, Optional
@@ -33,6 +36,11 @@ __all__ = ["OverlayDriver", "OverlayOptions", "PEER_TABLE"]
 PEER_TABLE = "overlay_peer_table"
 ESP_OVERHEAD = 26  # SPI 4 + sequence 4 + IV 8 + pad length 1 + next header 1 + ICV 8 (encryption.go)
 _UNDERLAY_MTU = 1500  # moby takes 1500 whatever the host NIC says, unless the mtu option is given
+
+
+def _spi(src: int, dst: int) -> int:
+    """The SPI of the SA from ``src`` to ``dst`` (moby derives them from the swarm's keys)."""
+    return 0x100 + zlib.crc32(f"{src}>{dst}".encode()) % 0x7FFFFF00
 
 
 def _encrypted(text: str) -> bool:
@@ -95,7 +103,8 @@ class OverlayDriver:
         ns.add_device(bridge)
         if net.gateway is not None:
             ns.add_address(bridge, ip(net.gateway), net.subnet.prefixlen)
-        vx = Vxlan(host.world, f"vx-{vni:06x}-{short}", host.new_mac(), vni, host.ns, host.address, mtu=mtu)
+        vx = Vxlan(host.world, f"vx-{vni:06x}-{short}", host.new_mac(), vni, host.ns, host.address, mtu=mtu,
+                   encrypted=opts.encrypted)
         ns.add_device(vx)
         bridge.add_port(vx)
         self._networks[net.id] = _Network(net, ns, bridge, vx)
@@ -139,6 +148,9 @@ class OverlayDriver:
         if vtep == self.host.address:
             return  # a local endpoint: the bridge knows it already
         address, peer_mac = ip(record["ip"].split("/")[0]), mac(record["mac"])
+        if network.options.encrypted and vtep not in self.host.ns.xfrm_out:
+            # One SA pair per peer node (encryption.go); both ends derive the same SPIs.
+            self.host.ns.xfrm_add(vtep, _spi(self.host.address, vtep), _spi(vtep, self.host.address))
         network.vxlan.fdb_add(peer_mac, vtep)
         network.ns.neigh_add(network.vxlan, address, peer_mac)
         network.peers[key] = (address, peer_mac)
