@@ -225,3 +225,10 @@ def test_b49_an_encrypted_overlay_crosses_the_underlay_as_esp_and_refuses_plaint
     node1.ns.ip_local_out(Skb(Ether(0, 0, forged), Watch(), origin=node1.ns))
     sim.run(sim.now + 0.01)
     assert drops and "plaintext VXLAN for encrypted vni" in drops[-1]
+
+
+def test_b36_network_inspect_lists_its_peers() -> None:
+    sim = _sim()
+    peers = sim.host("node1").networks.get("appnet").inspect()["Peers"]
+    assert peers == [{"Name": "node1", "IP": "192.168.100.11"}, {"Name": "node2", "IP": "192.168.100.12"}]
+    assert sim.host("node1").networks.get("appnet").inspect()["Scope"] == "swarm"

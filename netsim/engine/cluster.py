@@ -56,6 +56,9 @@ class ClusterAgent(Protocol):
     def network_left(self, nid: str) -> None:
         """This node removed its last endpoint of the network and deleted it."""
 
+    def peers(self, nid: str) -> list[tuple[str, str]]:
+        """(node name, address) of the nodes this node knows have the network instantiated (B36)."""
+
     def add_table_entry(self, nid: str, entry: TableEntry) -> None: ...
 
     def delete_table_entry(self, nid: str, table: str, key: str) -> None: ...

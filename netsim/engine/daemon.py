@@ -141,7 +141,7 @@ class Network:
             if self.gateway is not None:
                 entry["Gateway"] = str(self.gateway)
             config.append(entry)
-        return {
+        inspected: dict[str, object] = {
             "Name": self.name, "Id": self.id, "Driver": self.driver.TYPE,
             "Scope": "swarm" if self.driver.SCOPE == "swarm" else "local",
             "Internal": self.internal, "Attachable": self.attachable, "Labels": dict(sorted(self.labels.items())),
@@ -151,6 +151,15 @@ class Network:
                                              "IPv4Address": f"{ep.address}/{ep.plen}"}
                            for name, ep in self.endpoints.items()},
         }
+        agent = self.engine.agent
+        if self.driver.SCOPE == "swarm" and agent is not None:
+            # B36: the nodes that have the network instantiated, as this node's NetworkDB knows.
+            inspected["Peers"] = [{"Name": name, "IP": address} for name, address in agent.peers(self.id)]
+        return inspected
+
+    def inspect(self) -> dict[str, object]:
+        """``docker network inspect NAME``."""
+        return self.attrs
 
     def __repr__(self) -> str:
         return f"<Network {self.name} {self.driver.TYPE} {self.subnet}>"

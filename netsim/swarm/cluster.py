@@ -325,6 +325,9 @@ class NodeAgent:
     def network_joined(self, nid: str) -> None:
         self.db.join_network(nid)
 
+    def peers(self, nid: str) -> list[tuple[str, str]]:
+        return [(name, str(self.swarm.sim.host(name).address)) for name in self.db.peers(nid)]
+
     def network_left(self, nid: str) -> None:
         self.db.leave_network(nid)
 
