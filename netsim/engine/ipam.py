@@ -42,6 +42,24 @@ def pick_subnet(pools: Iterable[tuple[IPv4Network, int]], in_use: Iterable[IPv4N
     raise DockerError(exhausted_error, fix="give the network an explicit subnet, or remove unused networks")
 
 
+def check_wanted(subnet: IPv4Network, gateway: Optional[IPv4Address], used: set[int],
+                 wanted: IPv4Address) -> int:
+    """Whether a static address (``--ip``) may be given on ``subnet``: Docker's refusals, in its order."""
+    value = int(wanted)
+    if wanted not in subnet:
+        raise DockerError(f"no configured subnet contains IP address {wanted}", fix=f"pick an address inside {subnet}")
+    if wanted in (subnet.network_address, subnet.broadcast_address):
+        raise DockerError(f"{wanted} is not a host address of {subnet}",
+                          fix=f"pick an address inside {subnet} other than {subnet.network_address} and "
+                              f"{subnet.broadcast_address}")
+    if wanted == gateway:
+        raise DockerError(f"Address already in use: {wanted} is the network's gateway", fix="pick another address")
+    if value in used:
+        raise DockerError(f"Address already in use: {wanted}",
+                          fix="give each container its own ipv4_address, or leave it out")
+    return value
+
+
 class AddressPool:
     """The addresses of one network: gateway reserved, containers first-fit in ``ip_range``."""
 
@@ -66,20 +84,7 @@ class AddressPool:
 
     def allocate(self, wanted: Optional[IPv4Address] = None) -> IPv4Address:
         if wanted is not None:
-            value = int(wanted)
-            if wanted not in self.subnet:
-                raise DockerError(f"no configured subnet contains IP address {wanted}",
-                                  fix=f"pick an address inside {self.subnet}")
-            if value in self._reserved:
-                net = self.subnet
-                raise DockerError(f"{wanted} is not a host address of {net}",
-                                  fix=f"pick an address inside {net} other than {net.network_address} and "
-                                      f"{net.broadcast_address}")
-            if wanted == self.gateway:
-                raise DockerError(f"Address already in use: {wanted} is the network's gateway", fix="pick another address")
-            if value in self._used:
-                raise DockerError(f"Address already in use: {wanted}",
-                                  fix="give each container its own ipv4_address, or leave it out")
+            value = check_wanted(self.subnet, self.gateway, self._used, wanted)
             self._used.add(value)
             return wanted
         while self._freed:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from ipaddress import IPv4Address, IPv4Network
 from typing import Iterable, Optional
 
+from ..engine.ipam import check_wanted
 from ..errors import DockerError
 
 __all__ = ["SerialPool", "GlobalAllocator", "VXLAN_ID_START"]
@@ -32,15 +33,7 @@ class SerialPool:
 
     def allocate(self, wanted: Optional[IPv4Address] = None) -> IPv4Address:
         if wanted is not None:
-            value = int(wanted)
-            if wanted not in self.subnet:
-                raise DockerError(f"no configured subnet contains IP address {wanted}",
-                                  fix=f"pick an address inside {self.subnet}")
-            if not self._first <= value <= self._last:
-                raise DockerError(f"{wanted} is not a host address of {self.subnet}", fix="pick another address")
-            if value in self._used:
-                raise DockerError(f"Address already in use: {wanted}",
-                                  fix="give each container its own ipv4_address, or leave it out")
+            value = check_wanted(self.subnet, self.gateway, self._used - {int(self.gateway)}, wanted)
             self._used.add(value)
             return wanted
         size = self._last - self._first + 1
