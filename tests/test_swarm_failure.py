@@ -170,3 +170,10 @@ def test_b55_a_silent_worker_is_down_after_three_heartbeat_periods() -> None:
     assert _status(sim)["w1"][0] == "Ready", "its last heartbeat is at most 5.5 s old, the grace 13.5 s or more"
     sim.run(26.6)
     assert _status(sim)["w1"][0] == "Down", "3 x (5 s +- 0.5 s) after its last heartbeat at the latest"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+def test_b56_another_seed_moves_the_detection_only_inside_the_window(seed: int) -> None:
+    sim = _sim([{"at": "1s", "node_fail": "node2"}], seed=seed)
+    when = _declared_dead(sim, "node1", "node2", 1.0, 12.0) - 1.0
+    assert 4.0 < when <= 7.0, (seed, when)
