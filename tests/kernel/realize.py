@@ -223,7 +223,9 @@ class Realized:
             for port, nic in enumerate(sw.nics):
                 assert nic.ns is not None
                 # A smaller path MTU on the cable: the switch port drops longer frames, both ways.
-                port_mtu = nic.link.mtu if nic.link is not None and nic.link.mtu is not None else nic.mtu
+                # is_skb_forwardable admits MTU + 14 + VLAN_HLEN (4) bytes, so the port gets 4 less:
+                # then the largest untagged IP packet that crosses it is the link's mtu.
+                port_mtu = nic.link.mtu - 4 if nic.link is not None and nic.link.mtu is not None else nic.mtu
                 create[self.label(nic.ns)].append(
                     f"link add {nic.name} address {mac_str(nic.mac)} mtu {nic.mtu} type veth "
                     f"peer name p{port} mtu {port_mtu} netns {self.underlay}")
@@ -374,6 +376,12 @@ class Realized:
 
     def iptables_save(self, sim_ns: str) -> str:
         return run(["ip", "netns", "exec", self.netns[sim_ns], "iptables-save"]).stdout
+
+    def df_ping(self, sim_ns: str, addr: str, size: int, wait: float = 1.0) -> bool:
+        """``ping -M do -s SIZE``: does an echo of that payload, with DF set, come back?"""
+        proc = run(["ip", "netns", "exec", self.netns[sim_ns], "ping", "-c", "1", "-W", f"{wait:g}", "-n",
+                    "-M", "do", "-s", str(size), addr], check=False, timeout=wait + 20)
+        return proc.returncode == 0
 
     def ping_many(self, pairs: Iterable[tuple[str, str]], workers: int = 128,
                   wait: float = 1.0) -> dict[tuple[str, str], PingResult]:

@@ -18,7 +18,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 import pandas as pd
 import pytest
@@ -176,6 +176,39 @@ def test_reachability_matches_kernel_ping(case: Case) -> None:
     assert not replies and not responders, (
         f"{case.name}: {len(replies)} of {n_rows} rows disagree on getting a reply, "
         f"{len(responders)} on who answered:\n" + "\n".join(replies + responders))
+
+
+def _largest(fits: "Callable[[int], bool]", low: int = 0, high: int = 9000) -> int:
+    """The largest payload in [low, high] for which ``fits`` holds (it holds for low, fails above the answer)."""
+    while low < high:
+        mid = (low + high + 1) // 2
+        low, high = (mid, high) if fits(mid) else (low, mid - 1)
+    return low
+
+
+def test_largest_df_payload_across_an_overlay_matches_kernel(case: Case) -> None:
+    """B40, T3: for each overlay, the biggest ``ping -M do -s S`` that crosses hosts, sim and kernel."""
+    checked = []
+    members: dict[str, list] = {}  # swarm network -> its containers on every node
+    for host in case.sim.hosts.values():
+        for net in host.engine.networks if host.engine else ():
+            if net.driver.SCOPE == "swarm":
+                members.setdefault(net.name, []).extend(net.containers)
+    for name, ctrs in sorted(members.items()):
+        pair = next(((a, b) for a in ctrs for b in ctrs if a.host != b.host), None)
+        if pair is None:
+            continue
+        src, dst = pair
+        addr = str(dst.endpoints[name].address)
+        shown = case.sim.display_name(src)
+        if not case.sim.trace(shown, addr).reachable:
+            continue
+        sim_max = _largest(lambda s: case.sim.trace(shown, addr, size=s, df=True).reachable)
+        real_max = _largest(lambda s: case.real.df_ping(src.ns.name, addr, s, wait=0.5))
+        checked.append((name, src.host, dst.host, sim_max, real_max))
+    if not checked:
+        pytest.skip("no overlay with containers on two hosts")
+    assert all(sim == real for *_, sim, real in checked), checked
 
 
 def test_oracle_notices_a_broken_kernel_side(kernel: None) -> None:
