@@ -170,3 +170,23 @@ def test_t3_an_underlay_hop_below_1500_black_holes_only_big_packets(size: int) -
     else:
         assert probe.rtt is None and probe.refused == ""  # no ICMP: an L2 hop says nothing
         assert any(d.reason.value == "FRAME_TOO_LONG" for d in probe.drops)
+
+
+def test_a_learned_entry_ages_out_300_seconds_after_the_last_frame_a_static_one_never() -> None:
+    # K6's mechanism: with only a learned entry left, the way back dies once the peer is quiet.
+    sim, a, b = _pair()
+    b.vxlan.fdb_del(a.mac)
+    b.overlay.neigh_add(b.vxlan, ip(a.address), a.mac)
+    def echo(src: Namespace, dst: str, at: float) -> Probe:
+        sched = InstantScheduler(at)
+        with sim.world.clock(sched):
+            probe = Probe(src, ip(dst))
+            probe.send()
+            sched.run()
+        return probe
+
+    assert echo(a.container, b.address, 0.0).rtt is not None, "b learned a's MAC from the request and answers"
+    assert echo(b.container, a.address, 299.0).rtt is not None, "299 s after a's last frame: still there"
+    late = echo(b.container, a.address, 600.0)
+    assert late.rtt is None and any(d.reason.value == "VXLAN_NO_REMOTE" for d in late.drops), "aged out"
+    assert a.vxlan.fdb[b.mac] == ip("192.168.100.12"), "a's static entry for b does not age"

@@ -37,6 +37,8 @@ __all__ = ["Vxlan", "VxlanSocket", "VXLAN_OVERHEAD"]
 
 #: What encapsulation adds against the underlay's IP MTU: inner Ethernet 14 + VXLAN 8 + UDP 8 + IPv4 20.
 VXLAN_OVERHEAD = 50
+#: A learned FDB entry lives this long after the last frame from its MAC (``ageing``, 300 s by default).
+FDB_AGEING = 300.0
 # udp_flow_src_port: the outer source port is a hash of the inner flow, in the local port range.
 _SPORT_LOW, _SPORT_HIGH = 32768, 60999
 
@@ -91,6 +93,8 @@ class Vxlan(NetDevice):
         self.encrypted = encrypted
         self.fdb: dict[int, int] = {}  # inner MAC -> remote VTEP address
         self.static: set[int] = set()  # MACs of entries written by the control plane
+        self.seen: dict[int, float] = {}  # learned MAC -> when a frame from it last arrived
+        self.ageing = FDB_AGEING
         self.sock = VxlanSocket.of(underlay, port)
         self.sock.devices[vni] = self
 
@@ -105,19 +109,22 @@ class Vxlan(NetDevice):
         """``bridge fdb add MAC dev vx-... dst REMOTE self permanent``."""
         self.fdb[mac] = remote
         self.static.add(mac)
+        self.seen.pop(mac, None)
 
     def fdb_del(self, mac: int) -> None:
         self.fdb.pop(mac, None)
         self.static.discard(mac)
+        self.seen.pop(mac, None)
 
     def learned(self) -> object:
-        return self.fdb
+        return self.fdb, self.seen
 
     def relearn(self, learned: object) -> None:
-        self.fdb = learned  # type: ignore[assignment]
+        self.fdb, self.seen = learned  # type: ignore[misc]
 
     def flush_learned(self) -> None:
         self.fdb = {mac: self.fdb[mac] for mac in self.static}
+        self.seen = {}
 
     # ---- transmit: vxlan_xmit -----------------------------------------------------------------
 
@@ -136,6 +143,9 @@ class Vxlan(NetDevice):
                          "broadcast: no default destination (no all-zeros FDB entry)")
             return
         remote = self.fdb.get(dst)
+        if remote is not None and dst not in self.static and self.world.sched.now - self.seen[dst] > self.ageing:
+            del self.fdb[dst], self.seen[dst]  # the learned entry aged out (br_fdb_cleanup's vxlan twin)
+            remote = None
         if remote is None:
             skb.drop(self.node, self.name, DropReason.VXLAN_NO_REMOTE, f"no FDB entry for {mac_str(dst)} (l2miss)")
             return
@@ -179,14 +189,13 @@ class Vxlan(NetDevice):
         src = inner.src
         if self.learning and not is_multicast_mac(src):  # vxlan_snoop
             known = self.fdb.get(src)
-            if known is None:
+            if known is not None and known != remote and src in self.static:
+                skb.drop(self.node, self.name, DropReason.VXLAN_ENTRY_EXISTS,
+                         f"{mac_str(src)} is at {ip_str(known)} (permanent), not {ip_str(remote)}")
+                return
+            if src not in self.static:
                 self.fdb[src] = remote
-            elif known != remote:
-                if src in self.static:
-                    skb.drop(self.node, self.name, DropReason.VXLAN_ENTRY_EXISTS,
-                             f"{mac_str(src)} is at {ip_str(known)} (permanent), not {ip_str(remote)}")
-                    return
-                self.fdb[src] = remote
+                self.seen[src] = self.world.sched.now
         skb.frame = inner
         skb.step(self.node, self.name, "DECAPSULATED", f"vni {self.vni} from {ip_str(remote)}")
         self.rx(skb)
