@@ -177,3 +177,14 @@ def test_b56_another_seed_moves_the_detection_only_inside_the_window(seed: int) 
     sim = _sim([{"at": "1s", "node_fail": "node2"}], seed=seed)
     when = _declared_dead(sim, "node1", "node2", 1.0, 12.0) - 1.0
     assert 4.0 < when <= 7.0, (seed, when)
+
+
+@pytest.mark.parametrize(("engine", "suspended"), [("27", False), ("28", False), ("29", True)])
+def test_b57b_a_failed_node_s_entries_are_suspended_on_29_deleted_before(engine: str, suspended: bool) -> None:
+    # Section 5: <= 28 delete a failed node's entries and re-learn them by bulk sync on its
+    # return; 29 (as master after moby#53142) keeps them aside and restores them at once.
+    sim = _sim([{"at": "1s", "node_fail": "node2"}, {"at": "20s", "node_recover": "node2"}], engine=engine)
+    sim.run(12.0)
+    assert bool(sim.swarm.members["node1"].db.suspended()) == suspended
+    assert _web_to_api(sim, 12.0)[1] == "NAME_UNRESOLVED"
+    assert _web_to_api(sim, 22.0) == ("ACCEPTED", "ACCEPTED"), "back either way"

@@ -18,6 +18,9 @@ class EngineProfile:
     pool_exhausted_error: str
     #: B21: prefix of the error when a host port is held by a non-Docker socket
     port_bind_error: str
+    #: NetworkDB when a node fails (B57b, section 5): "delete" its entries and re-learn them by bulk
+    #: sync on rejoin (<=28), or "suspend" them and restore them at once (29, as master after PR #53142)
+    failed_node_entries: str = "suspend"
 
 
 PROFILES = {
@@ -27,6 +30,7 @@ PROFILES = {
         iptables_layout="isolation-chains",
         raw_direct_access_drop=False,
         pool_exhausted_error="all predefined address pools have been fully subnetted",
+        failed_node_entries="delete",
         port_bind_error="driver failed programming external connectivity on endpoint {endpoint}: "
                         "Error starting userland proxy: listen tcp4 {addr}: bind: address already in use",
     ),
@@ -36,6 +40,7 @@ PROFILES = {
         iptables_layout="docker-forward",
         raw_direct_access_drop=True,
         pool_exhausted_error="all predefined address pools have been fully subnetted",
+        failed_node_entries="delete",
         port_bind_error="failed to bind host port for {binding}: address already in use",
     ),
     "29": EngineProfile(

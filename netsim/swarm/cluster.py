@@ -27,7 +27,7 @@ from ..errors import DockerError
 from .ipam import GlobalAllocator, SerialPool
 from .dispatcher import UNKNOWN, Dispatcher
 from .memberlist import Member, Memberlist
-from .networkdb import NetworkDB
+from .networkdb import NetworkDB, NetworkDBConfig
 from .raft import LEADER, Raft
 from .transport import MANAGER_PORT, SimTransport
 
@@ -186,7 +186,8 @@ class Swarm:
         env = self.sim.env
         transport = SimTransport(h.ns, int(h.address))
         members = Memberlist(env, host, transport, self.sim.stream("swarm", "memberlist", host))
-        db = NetworkDB(env, host, members, self.sim.stream("swarm", "networkdb", host))
+        db = NetworkDB(env, host, members, self.sim.stream("swarm", "networkdb", host),
+                       NetworkDBConfig(suspend_failed=self.sim.profile.failed_node_entries == "suspend"))
         agent = NodeAgent(self, host, engine, db)
         control = SimTransport(h.ns, int(h.address), MANAGER_PORT, proto="tcp")
         dispatcher = Dispatcher(env, host, control, self.sim.stream("swarm", "dispatcher", host),

@@ -55,6 +55,9 @@ class NetworkDBConfig:
     gossip_fanout: int = 3  # mRandomNodes(3, ...)
     retransmit_mult: int = 4  # memberlist RetransmitMult
     bulk_sync_interval: float = 30.0  # PushPullInterval
+    #: a failed node's entries: kept aside and restored when it is back (29), or deleted (<=28),
+    #: in which case only the bulk sync on its return brings them back
+    suspend_failed: bool = True
 
 
 @dataclass
@@ -139,6 +142,10 @@ class NetworkDB:
         """The live nodes that have the network instantiated, as this node knows (``Peers``, B36)."""
         return sorted(n for n, peer in self.nodes.items() if nid in peer.networks and not peer.networks[nid][1]
                       and self._reachable(n))
+
+    def suspended(self) -> int:
+        """How many entries of failed nodes this node keeps aside until they return."""
+        return len(self._hidden)
 
     def table(self, nid: str, table: str) -> dict[str, bytes]:
         return {k[2]: e.value for k, e in self.entries.items()
@@ -228,7 +235,7 @@ class NetworkDB:
             self._reveal(member.name)
         elif member.state in (DEAD, LEFT):
             for nid in list(peer.networks):
-                self._forget(nid, member.name, hide=member.state == DEAD)
+                self._forget(nid, member.name, hide=member.state == DEAD and self.config.suspend_failed)
 
     def _reachable(self, node: str) -> bool:
         member = self.memberlist.members.get(node)
