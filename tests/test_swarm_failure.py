@@ -188,3 +188,13 @@ def test_b57b_a_failed_node_s_entries_are_suspended_on_29_deleted_before(engine:
     assert bool(sim.swarm.members["node1"].db.suspended()) == suspended
     assert _web_to_api(sim, 12.0)[1] == "NAME_UNRESOLVED"
     assert _web_to_api(sim, 22.0) == ("ACCEPTED", "ACCEPTED"), "back either way"
+
+
+def test_b53_quorum_comes_back_with_a_majority_of_the_managers() -> None:
+    sim = build(parse_spec({**MANAGERS, "events": [{"at": "2s", "node_fail": "m2"}, {"at": "2s", "node_fail": "m3"},
+                                                   {"at": "30s", "node_recover": "m2"}]}))
+    sim.run(29.0)
+    assert sim.swarm.leader() is None
+    sim.run(70.0)  # within a couple of election timeouts (10 to 19 s each) of m2's return
+    assert sim.swarm.leader() in ("m1", "m2")
+    assert sim.swarm.create_network("late", attachable=True).name == "late"
