@@ -232,3 +232,14 @@ def test_b36_network_inspect_lists_its_peers() -> None:
     peers = sim.host("node1").networks.get("appnet").inspect()["Peers"]
     assert peers == [{"Name": "node1", "IP": "192.168.100.11"}, {"Name": "node2", "IP": "192.168.100.12"}]
     assert sim.host("node1").networks.get("appnet").inspect()["Scope"] == "swarm"
+
+
+def test_b48_an_internal_overlay_connects_containers_across_hosts_and_nothing_else() -> None:
+    text = THREE_NODES.replace("appnet: {driver: overlay, attachable: true}",
+                               "appnet: {driver: overlay, attachable: true, internal: true}")
+    sim = _sim(text)
+    web = sim.container("web")
+    assert set(web.endpoints) == {"appnet"}, "no docker_gwbridge endpoint for an internal overlay"
+    table = sim.reachability()
+    assert _row(table, "web", "api", "appnet").reachable
+    assert not _row(table, "web", "node2", "underlay").reachable, "no default route out"

@@ -198,3 +198,11 @@ def test_b53_quorum_comes_back_with_a_majority_of_the_managers() -> None:
     sim.run(70.0)  # within a couple of election timeouts (10 to 19 s each) of m2's return
     assert sim.swarm.leader() in ("m1", "m2")
     assert sim.swarm.create_network("late", attachable=True).name == "late"
+
+
+def test_b44_blocking_2377_leaves_gossip_working_and_the_worker_down() -> None:
+    sim = _sim([{"at": "1s", "block": {"hosts": ["node1", "node2"], "port": "2377/tcp"}}])
+    sim.run(20.0)  # no heartbeat reaches the leader for more than three periods
+    nodes = sim.swarm.nodes().set_index("hostname")
+    assert nodes.loc["node2", "status"] == "Down" and nodes.loc["node3", "status"] == "Ready"
+    assert _web_to_api(sim, 20.0) == ("ACCEPTED", "ACCEPTED"), "NetworkDB and VXLAN do not use 2377"
