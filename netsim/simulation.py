@@ -254,12 +254,7 @@ class Simulation:
     def run(self, until: Union[float, str]) -> None:
         """Advance simulated time to ``until`` (seconds, or a duration like ``"30s"``), applying the
         timeline's events up to and at it."""
-        if isinstance(until, str):
-            from .topology.loader import parse_duration
-            try:
-                until = parse_duration(until)
-            except ValueError as err:
-                raise NetsimError(f"until={until!r}: {err}; write e.g. 30s or 500ms") from None
+        until = seconds(until)
         env = self.env
         if until > env.now:
             env.run(until=until)
@@ -388,6 +383,17 @@ class Simulation:
     def __repr__(self) -> str:
         return f"<Simulation {self.name} seed={self.seed} engine={self.profile.version} t={self.now:g}s " \
                f"hosts={len(self.hosts)}>"
+
+
+def seconds(value: Union[float, str]) -> float:
+    """A point in simulated time given as seconds or as a duration like ``"30s"`` or ``"500ms"``."""
+    if not isinstance(value, str):
+        return float(value)
+    from .topology.loader import parse_duration
+    try:
+        return parse_duration(value)
+    except ValueError as err:
+        raise NetsimError(f"until={value!r}: {err}; write e.g. 30s or 500ms") from None
 
 
 def _host_mac(rng: random.Random) -> int:

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Union
 
 import pandas as pd
 
+from ..errors import NetsimError
+
 if TYPE_CHECKING:
     from ..simulation import Simulation
 
@@ -38,18 +40,17 @@ def _cells(sim: "Simulation") -> dict[tuple[str, str, str, str, str], str]:
 
 
 def reachability_changes(sim: "Simulation", until: Union[float, str], step: float = 0.1) -> pd.DataFrame:
-    if isinstance(until, str):
-        sim.run(sim.now)  # validate through the same path as run()
-        from ..topology.loader import parse_duration
-        until = parse_duration(until)
+    from ..simulation import seconds
+
+    end = seconds(until)
     if step <= 0:
-        raise ValueError("step must be positive")
+        raise NetsimError(f"step={step!r}: the slices must last more than zero seconds")
     rows: list[tuple[object, ...]] = []
     seen = len(sim.changes)
     previous = _cells(sim)
     t = sim.now
-    while t < until:
-        t = min(float(until), round(t + step, 9))
+    while t < end:
+        t = min(end, round(t + step, 9))
         sim.run(t)
         fresh = sim.changes[seen:]
         if not fresh:
