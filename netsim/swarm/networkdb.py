@@ -14,14 +14,19 @@ that node's Lamport time; a newer time wins.  Changes spread two ways, as in mob
 
 Which nodes take part in which network is itself news, gossiped cluster-wide the same way
 (moby carries it in memberlist broadcasts).  Watchers (the overlay driver) hear of every
-entry another node adds, updates or deletes.  Members come from ``memberlist``: when it
-declares a node dead, that node's entries are hidden and the watchers hear deletes (B57a);
-when the node is back, a bulk sync of the common networks brings them back (B57b); a node
-that left has its entries deleted at once (B57c).  This module knows nothing of the data
-plane: its datagrams ride memberlist's user messages, and it runs as simpy processes.
+entry another node adds, updates or deletes, and an entry whose owner is not known to be on
+the network is refused (handleTableEvent).  Members come from ``memberlist``: when it declares a
+node dead, the watchers hear deletes of that node's entries (B57a).  Engines <= 28 delete them
+and forget the node's attachments, so what it sends on its return is refused until a push/pull
+teaches them again, and the bulk sync after that brings its entries back; the fixed code (PR
+#53142, profile 29) hides them, keeps accepting relayed updates, and restores the freshest at
+once (B57b).  A node that left has its entries deleted at once (B57c).  This module knows
+nothing of the data plane: its datagrams ride memberlist's user messages, and it runs as simpy
+processes.
 
-Not modelled yet: tombstone reaping, message packing limits (1400-byte UDP buffers), the
-engine-29 regression that leaves names NXDOMAIN after a rejoin (moby#53141).
+Not modelled: tombstone reaping, and what made 29.0-29.6 keep names NXDOMAIN for hours after a
+rejoin (moby#53141): the sources name the refusal above as its cause, which here only delays
+recovery until the push/pull, as on 28.
 """
 
 from __future__ import annotations
@@ -94,6 +99,7 @@ class NetworkDB:
         self._hidden: dict[tuple[str, str, str], _Entry] = {}  # entries of failed nodes, until they return
         self._network_queue: dict[str, list[_Event]] = {}
         self._node_queue: list[_Event] = []
+        self._awaiting_state: set[str] = set()  # returning members whose push/pull answer comes first
         self._running = True
         members.on_user = self._receive
         members.on_change.append(self._member_changed)
@@ -228,14 +234,19 @@ class NetworkDB:
             return
         peer = self.nodes.setdefault(member.name, _Peer())
         if member.state == ALIVE:
+            # reconnectNode: a push/pull first (memberlist.Join), then a bulk sync of the networks
+            # the two have in common, which that exchange may just have taught
             self._send(member.name, {"k": "state?"})
-            for nid in sorted(self.my_networks()):
-                if nid in peer.networks and not peer.networks[nid][1]:
-                    self._bulk_sync(nid, member.name, reply=True)
+            self._awaiting_state.add(member.name)
             self._reveal(member.name)
         elif member.state in (DEAD, LEFT):
+            hide = member.state == DEAD and self.config.suspend_failed
             for nid in list(peer.networks):
-                self._forget(nid, member.name, hide=member.state == DEAD and self.config.suspend_failed)
+                self._forget(nid, member.name, hide=hide)
+            if not hide:
+                # deleteNodeFromNetworks: its attachments are forgotten too, so until a push/pull
+                # teaches them again, what it sends on its return is refused (moby#53141)
+                peer.networks.clear()
 
     def _reachable(self, node: str) -> bool:
         member = self.memberlist.members.get(node)
@@ -265,6 +276,11 @@ class NetworkDB:
                     self._witness(ltime)
                     if node != self.name and ltime > peer.networks.get(nid, (-1, False))[0]:
                         peer.networks[nid] = (ltime, left)
+            if sender in self._awaiting_state:
+                self._awaiting_state.discard(sender)
+                for nid in sorted(self.my_networks()):
+                    if self._attached(sender, nid):
+                        self._bulk_sync(nid, sender, reply=True)
 
     def _handle(self, message: dict[str, object]) -> None:
         if message.get("k") == "net":
@@ -295,6 +311,11 @@ class NetworkDB:
         if nid not in set(self.my_networks()) or owner == self.name:
             return
         self._witness(ltime)
+        if not self._attached(owner, nid):
+            return  # handleTableEvent: the owner is not (or no longer known to be) on the network
+        if self._failed(owner):
+            self._remember(nid, table, key, owner, ltime, value, rebroadcast)
+            return
         current = self.entries.get((nid, table, key))
         if current is not None and current.ltime >= ltime:
             return
@@ -317,15 +338,38 @@ class NetworkDB:
                 for watcher in self.watchers:
                     watcher(nid, k[1], k[2], None)
 
+    def _attached(self, node: str, nid: str) -> bool:
+        peer = self.nodes.get(node)
+        return peer is not None and nid in peer.networks and not peer.networks[nid][1]
+
+    def _failed(self, node: str) -> bool:
+        member = self.memberlist.members.get(node)
+        return self.config.suspend_failed and member is not None and member.state == DEAD
+
+    def _remember(self, nid: str, table: str, key: str, owner: str, ltime: int, value: Optional[str],
+                  rebroadcast: bool) -> None:
+        """An entry of a failed owner, relayed by a node that still reaches it: kept hidden and fresh
+        for its return, and passed on so the whole cluster remembers it (PR #53142)."""
+        k = (nid, table, key)
+        current = self._hidden.get(k)
+        if current is not None and current.ltime >= ltime:
+            return
+        data = bytes.fromhex(value) if value is not None else None
+        self._hidden[k] = _Entry(owner, ltime, data)
+        if rebroadcast:
+            self._table_event(nid, table, key, owner, ltime, data)
+
     def _reveal(self, node: str) -> None:
         """A failed node is alive again: what it owned is back, before the bulk sync refreshes it."""
         for k, entry in list(self._hidden.items()):
             if entry.owner == node:
                 del self._hidden[k]
-                if k[0] in set(self.my_networks()) and k not in self.entries:
+                current = self.entries.get(k)
+                if k[0] in set(self.my_networks()) and (current is None or current.ltime < entry.ltime):
                     self.entries[k] = entry
-                    for watcher in self.watchers:
-                        watcher(k[0], k[1], k[2], entry.value)
+                    if entry.value is not None:
+                        for watcher in self.watchers:
+                            watcher(k[0], k[1], k[2], entry.value)
 
     # ---- helpers --------------------------------------------------------------------------------
 
