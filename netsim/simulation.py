@@ -196,6 +196,14 @@ class Simulation:
         """What the daemons warned about, as ``host: text`` (docker run prints these as WARNING lines)."""
         return [f"{h.name}: {text}" for h in self.hosts.values() if h.engine is not None for text in h.engine.warnings]
 
+    def daemon_log(self) -> "pd.DataFrame":
+        """What the daemons logged while the simulation ran (``journalctl -u docker`` on every
+        host), in time order: ``time``, ``host``, ``level``, ``msg``."""
+        import pandas as pd
+        rows = sorted((t, h.name, level, msg) for h in self.hosts.values() if h.engine is not None
+                      for t, level, msg in h.engine.log)
+        return pd.DataFrame(rows, columns=["time", "host", "level", "msg"])
+
     def stream(self, *name: str) -> random.Random:
         """The random stream of one subsystem, derived from the seed and its name.
 

@@ -243,3 +243,45 @@ def test_b48_an_internal_overlay_connects_containers_across_hosts_and_nothing_el
     table = sim.reachability()
     assert _row(table, "web", "api", "appnet").reachable
     assert not _row(table, "web", "node2", "underlay").reachable, "no default route out"
+
+
+@pytest.mark.parametrize(("engine", "black_hole"), [("28", False), ("29", True)])
+def test_k6_a_peer_re_added_after_the_kernel_learned_its_mac_is_left_on_a_learned_entry(
+        engine: str, black_hole: bool) -> None:
+    """PR #53663: node2's NetworkDB drops node1's entries (node1 declared failed), node1's
+    container keeps sending, so node2's VXLAN device learns its MAC; when the entry comes back,
+    29's exclusive FDB add fails with EEXIST and node2 reaches web only until the learned entry
+    ages out, 300 s after web's last frame; 28 replaces it with a permanent one."""
+    sim = _sim(engine=engine)
+    sim.run(10)
+    node2 = sim.hosts["node2"].engine
+    driver, nid = node2.driver("overlay"), node2.networks.get("appnet").id
+    vx = next(d for ns in sim.world.namespaces.values() if ns.host == "node2"
+              for d in ns.devices.values() if d.kind == "vxlan" and ns.name.endswith(nid[:10]))
+    web_ep = sim.container("web").endpoints["appnet"]
+    key = web_ep.id
+    value = sim.swarm.members["node2"].db.table(nid, "overlay_peer_table")[key]
+    web_mac = web_ep.mac
+
+    assert sim.ping("api", "web").reachable, "steady traffic both ways: each knows the other's MAC"
+    driver.event_notify(nid, "overlay_peer_table", key, None)  # node1 failed: peerDelete
+    assert web_mac not in vx.fdb
+    assert sim.ping("web", "api").reachable, "web still has api's entry; node2 answers by what it learned"
+    assert web_mac in vx.fdb and web_mac not in vx.static
+    driver.event_notify(nid, "overlay_peer_table", key, value)  # node1 is back: peerAdd
+    log = sim.daemon_log()
+    failed = log[(log.host == "node2") & log.msg.str.startswith("overlay: failed to add peer entry")]
+    assert (web_mac not in vx.static) == black_hole == (len(failed) == 1)
+    if black_hole:
+        assert "could not add fdb entry into the sandbox: neighbor entry already present" in failed.msg.iloc[0]
+        assert log.msg.str.contains(f'Neighbor entry already present ifc={vx.name} ip=').any()
+
+    sim.run(sim.now + 299)
+    assert sim.ping("api", "web").reachable, "within 300 s of web's last frame"
+    sim.run(sim.now + 302)
+    late = sim.ping("api", "web")
+    assert late.reachable != black_hole, late
+    if black_hole:
+        assert late.disposition != "ACCEPTED" and "l2miss" in (late.detail or ""), late
+        assert sim.ping("web", "api").reachable, "web sending again is relearned"
+        assert sim.ping("api", "web").reachable

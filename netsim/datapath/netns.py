@@ -142,9 +142,13 @@ class Namespace:
     def is_local(self, addr: int) -> bool:
         return addr in self.local or addr >> 24 == 127
 
-    def neigh_add(self, dev: NetDevice, addr: int, mac: int) -> None:
-        """``ip neigh replace ADDR lladdr MAC dev DEV nud permanent``."""
+    def neigh_add(self, dev: NetDevice, addr: int, mac: int, replace: bool = True) -> bool:
+        """``ip neigh replace ADDR lladdr MAC dev DEV nud permanent``; with ``replace=False`` an
+        exclusive ``ip neigh add``, which fails (False) when the address has an entry in any state."""
+        if not replace and (dev.name, addr) in self.neigh:
+            return False
         self.neigh[(dev.name, addr)] = Neighbour(NUD_PERMANENT, mac)
+        return True
 
     def flush_learned(self) -> None:
         """Forget what traffic taught this stack (resolved neighbours, connections); configuration

@@ -105,11 +105,19 @@ class Vxlan(NetDevice):
 
     # ---- the FDB ----------------------------------------------------------------------------
 
-    def fdb_add(self, mac: int, remote: int) -> None:
-        """``bridge fdb add MAC dev vx-... dst REMOTE self permanent``."""
+    def fdb_add(self, mac: int, remote: int, replace: bool = True) -> bool:
+        """``bridge fdb replace MAC dev vx-... dst REMOTE self permanent``; with ``replace=False``
+        an exclusive create (``bridge fdb add``), which fails with EEXIST, returning False, when
+        any entry for the MAC is there, one the device learned included."""
+        if not replace and mac in self.fdb and not self._expired(mac):
+            return False
         self.fdb[mac] = remote
         self.static.add(mac)
         self.seen.pop(mac, None)
+        return True
+
+    def _expired(self, mac: int) -> bool:
+        return mac not in self.static and self.world.sched.now - self.seen[mac] > self.ageing
 
     def fdb_del(self, mac: int) -> None:
         self.fdb.pop(mac, None)
@@ -143,7 +151,7 @@ class Vxlan(NetDevice):
                          "broadcast: no default destination (no all-zeros FDB entry)")
             return
         remote = self.fdb.get(dst)
-        if remote is not None and dst not in self.static and self.world.sched.now - self.seen[dst] > self.ageing:
+        if remote is not None and self._expired(dst):
             del self.fdb[dst], self.seen[dst]  # the learned entry aged out (br_fdb_cleanup's vxlan twin)
             remote = None
         if remote is None:

@@ -460,6 +460,7 @@ class _HostContext:
         self.config = engine.config
         self.new_mac = engine.random_mac
         self.new_ifname = engine.interface_name
+        self.log = engine.log_line
 
 
 class Engine:
@@ -483,6 +484,7 @@ class Engine:
         self.profile = profile
         self.on_link = list(on_link)
         self.warnings: list[str] = []
+        self.log: list[tuple[float, str, str]] = []  # dockerd's log: (simulated time, level, message)
         self.agent: Optional[ClusterAgent] = None  # the swarm node this engine is, when it is one
         self._drivers: dict[str, Driver] = {}
         self._host_context = _HostContext(self)
@@ -506,6 +508,9 @@ class Engine:
 
     def random_hex(self, n: int) -> str:
         return f"{self.rng.getrandbits(4 * n):0{n}x}"
+
+    def log_line(self, level: str, message: str) -> None:
+        self.log.append((self.world.sched.now, level, message))
 
     def interface_name(self, prefix: str, n: int = 7) -> str:
         """A random free interface name in the host namespace (libnetwork ``GenerateIfaceName``).

@@ -21,6 +21,10 @@ class EngineProfile:
     #: NetworkDB when a node fails (B57b, section 5): "delete" its entries and re-learn them by bulk
     #: sync on rejoin (<=28), or "suspend" them and restore them at once (29, as master after PR #53142)
     failed_node_entries: str = "suspend"
+    #: how the overlay driver writes a peer's neighbour and FDB entries: "replace" (NeighSet, <=28)
+    #: or "exclusive" (NeighAdd, NLM_F_CREATE|NLM_F_EXCL, 29 until PR #53663), which fails when the
+    #: VXLAN device learned the MAC first and leaves the peer on a learned entry that ages out (K6)
+    fdb_add: str = "exclusive"
 
 
 PROFILES = {
@@ -31,6 +35,7 @@ PROFILES = {
         raw_direct_access_drop=False,
         pool_exhausted_error="all predefined address pools have been fully subnetted",
         failed_node_entries="delete",
+        fdb_add="replace",
         port_bind_error="driver failed programming external connectivity on endpoint {endpoint}: "
                         "Error starting userland proxy: listen tcp4 {addr}: bind: address already in use",
     ),
@@ -41,6 +46,7 @@ PROFILES = {
         raw_direct_access_drop=True,
         pool_exhausted_error="all predefined address pools have been fully subnetted",
         failed_node_entries="delete",
+        fdb_add="replace",
         port_bind_error="failed to bind host port for {binding}: address already in use",
     ),
     "29": EngineProfile(

@@ -62,6 +62,9 @@ class HostContext(Protocol):
     def new_ifname(self, prefix: str) -> str:
         """A free random interface name in the host namespace (``veth1a2b3c4``)."""
 
+    def log(self, level: str, message: str) -> None:
+        """A line in dockerd's log (``journalctl -u docker``), stamped with the simulated time."""
+
 
 @dataclass(frozen=True)
 class NetworkInfo:

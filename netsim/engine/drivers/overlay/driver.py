@@ -151,6 +151,17 @@ class OverlayDriver:
         if network.options.encrypted and vtep not in self.host.ns.xfrm_out:
             # One SA pair per peer node (encryption.go); both ends derive the same SPIs.
             self.host.ns.xfrm_add(vtep, _spi(self.host.address, vtep), _spi(vtep, self.host.address))
-        network.vxlan.fdb_add(peer_mac, vtep)
-        network.ns.neigh_add(network.vxlan, address, peer_mac)
-        network.peers[key] = (address, peer_mac)
+        network.peers[key] = (address, peer_mac)  # peerdb keeps it, whatever the kernel said
+        replace = self.host.profile.fdb_add == "replace"
+        vx = network.vxlan
+        # peerdb.go addNeighbor: the neighbour first, then the FDB entry, each an error on EEXIST
+        if not network.ns.neigh_add(vx, address, peer_mac, replace):
+            self._peer_add_failed(vx, address, peer_mac, "neighbor")
+        elif not vx.fdb_add(peer_mac, vtep, replace):
+            self._peer_add_failed(vx, vtep, peer_mac, "fdb")
+
+    def _peer_add_failed(self, vx: Vxlan, addr: int, peer_mac: int, what: str) -> None:
+        self.host.log("warning", f'Neighbor entry already present ifc={vx.name} ip={IPv4Address(addr)} '
+                                 f'mac="{mac_str(peer_mac)}"')
+        self.host.log("warning", 'overlay: failed to add peer entry error="peer add operation failed: '
+                                 f'could not add {what} entry into the sandbox: neighbor entry already present"')
