@@ -91,12 +91,32 @@ def test_b44_blocking_7946_between_two_nodes_loses_the_peers() -> None:
     two["containers"] = {"web": {"host": "node1", "networks": ["appnet"]},
                          "api": {"host": "node2", "networks": ["appnet"]}}
     sim = build(parse_spec(two))
-    # Blocked at 0 s, once the swarm has formed: with two nodes nobody relays the probes, so
-    # each declares the other dead and drops its entries.
-    blocked = build(parse_spec({**two, "events": [{"at": "0s", "block": {"hosts": ["node1", "node2"],
-                                                                          "port": "7946/udp"}}]}))
+    # Blocked at 0 s, once the swarm has formed: with two nodes nobody relays the probes, and
+    # the fallback ping over TCP is blocked too, so each declares the other dead and drops its entries.
+    blocked = build(parse_spec({**two, "events": [
+        {"at": "0s", "block": {"hosts": ["node1", "node2"], "port": "7946/udp"}},
+        {"at": "0s", "block": {"hosts": ["node1", "node2"], "port": "7946/tcp"}}]}))
     assert _web_to_api(sim, 0.0) == ("ACCEPTED", "ACCEPTED")
     assert _web_to_api(blocked, 12.0)[1] == "NAME_UNRESOLVED", "two nodes, no one to relay: declared dead"
+
+
+def test_b44_with_only_7946_udp_blocked_the_tcp_fallback_ping_and_bulk_sync_keep_the_peers() -> None:
+    """memberlist pings over TCP when UDP goes unanswered (state.go probeNode), and NetworkDB's
+    bulk syncs are TCP (SendReliable): a container started during the block is learned at the
+    next one, while the block still holds."""
+    two = {**OVERLAY, "hosts": {"node1": {"swarm": "manager"}, "node2": {"swarm": "worker"}}}
+    two["containers"] = {"web": {"host": "node1", "networks": ["appnet"]},
+                         "api": {"host": "node2"}}
+    sim = build(parse_spec({**two, "events": [
+        {"at": "0s", "block": {"hosts": ["node1", "node2"], "port": "7946/udp"}},
+        {"at": "2s", "connect": {"container": "api", "network": "appnet"}}]}))
+    sim.run(20.0)
+    assert sim.swarm.view("node1")["node2"] == "alive" and sim.swarm.view("node2")["node1"] == "alive"
+    log = sim.daemon_log()
+    assert log.msg.str.fullmatch("memberlist: Was able to connect to node2 over TCP but UDP probes failed, "
+                                 "network may be misconfigured").any()
+    assert _web_to_api(sim, 20.0)[1] == "NAME_UNRESOLVED", "gossip (UDP) cannot tell node1 of api"
+    assert _web_to_api(sim, 26.0) == ("ACCEPTED", "ACCEPTED"), "the bulk sync at 25 s (TCP) does"
 
 
 def test_unblock_and_the_blocked_port_rules_are_iptables_text() -> None:

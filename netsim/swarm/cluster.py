@@ -29,7 +29,7 @@ from .dispatcher import UNKNOWN, Dispatcher
 from .memberlist import Member, Memberlist
 from .networkdb import NetworkDB, NetworkDBConfig
 from .raft import LEADER, Raft
-from .transport import MANAGER_PORT, SimTransport
+from .transport import GOSSIP_PORT, MANAGER_PORT, SimTransport
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -144,6 +144,7 @@ class Swarm:
                     other.raft.peers.pop(host, None)
         node.control.close()
         self._host(host).ns.listening.discard(("tcp", 0, MANAGER_PORT))
+        self._host(host).ns.listening.discard(("tcp", 0, GOSSIP_PORT))
         engine.agent = None
         del self.members[host]
 
@@ -185,7 +186,10 @@ class Swarm:
         engine = self._engine(host)
         env = self.sim.env
         transport = SimTransport(h.ns, int(h.address))
-        members = Memberlist(env, host, transport, self.sim.stream("swarm", "memberlist", host))
+        stream = SimTransport(h.ns, int(h.address), GOSSIP_PORT, proto="tcp")
+        h.ns.listening.add(("tcp", 0, GOSSIP_PORT))  # memberlist's stream listener (B44: 7946 tcp and udp)
+        members = Memberlist(env, host, transport, self.sim.stream("swarm", "memberlist", host), stream=stream)
+        members.log = engine.log_line
         db = NetworkDB(env, host, members, self.sim.stream("swarm", "networkdb", host),
                        NetworkDBConfig(suspend_failed=self.sim.profile.failed_node_entries == "suspend"))
         agent = NodeAgent(self, host, engine, db)

@@ -13,12 +13,20 @@ announced at once (``dead`` from the node itself, no suspicion).
 
 State changes spread by gossip: every ``gossip_interval`` (200 ms) to ``gossip_nodes`` (3)
 random members, each message ``retransmit_mult x ceil(log10(N + 1))`` times.  A ``join`` is a
-push-pull of the whole member list with a known member.  What rides on top (NetworkDB) gets
-its datagrams through ``send_user``/``on_user``, and hears of members joining, failing and
-leaving through ``on_change``.  Only the transport reaches the network.
+push-pull of the whole member list with a known member, and every ``push_pull_interval`` (30 s)
+a node push-pulls with one random member; the delegate's own state rides along
+(``local_state``/``merge_remote_state``, as NetworkDB's network attachments do).  What rides on
+top gets its messages through ``send_user``/``on_user`` (``reliable=True``: memberlist's
+SendReliable), and hears of members joining, failing and leaving through ``on_change``.
 
-Not modelled: the TCP fallback ping and TCP push-pull (all messages are UDP datagrams here),
-message packing limits, gossip to the dead (GossipToTheDeadTime).
+Two transports reach the network, as memberlist's NetTransport does on one port: datagrams
+(pings, acks, gossip; UDP 7946) and a stream (push-pull, reliable user messages, and the
+fallback ping a prober sends straight to its target over TCP when the UDP ping goes
+unanswered: a node that only UDP fails to reach is not suspected, and memberlist warns that the
+network may be misconfigured).  Without a stream transport (the mock network) both are one.
+
+Not modelled: connection set-up and its timeouts (a stream message is one segment), message
+packing limits, gossip to the dead (GossipToTheDeadTime).
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ import json
 import math
 import random
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Generator, Optional
+from typing import TYPE_CHECKING, Any, Callable, Generator, Optional, Protocol
 
 from .transport import UDP_BUFFER_SIZE, pack
 
@@ -54,6 +62,7 @@ class MemberlistConfig:
     gossip_interval: float = 0.2
     gossip_nodes: int = 3
     retransmit_mult: int = 4
+    push_pull_interval: float = 30.0
 
 
 @dataclass
@@ -91,12 +100,25 @@ class _Broadcast:
 Change = Callable[[Member], None]
 
 
+class Delegate(Protocol):
+    """What rides on memberlist's push-pulls (hashicorp/memberlist's Delegate)."""
+
+    def local_state(self) -> Any: ...
+
+    def merge_remote_state(self, sender: str, state: Any) -> None: ...
+
+    def reconnected(self, name: str) -> None:
+        """The push-pull this node sent a dead member to rejoin it was answered (NetworkDB's
+        reconnectNode: memberlist.Join returned)."""
+
+
 class Memberlist:
     def __init__(self, env: "simpy.Environment", name: str, transport: "Transport", rng: random.Random,
-                 config: MemberlistConfig = MemberlistConfig()) -> None:
+                 config: MemberlistConfig = MemberlistConfig(), stream: "Optional[Transport]" = None) -> None:
         self.env = env
         self.name = name
         self.transport = transport
+        self.stream = stream if stream is not None else transport
         self.rng = rng
         self.config = config
         self.members: dict[str, Member] = {name: Member(name, transport.address)}
@@ -106,6 +128,8 @@ class Memberlist:
         self.messages_sent = 0
         self.on_user: Callable[[str, bytes], None] = lambda sender, data: None
         self.on_change: list[Change] = []
+        self.delegate: Optional[Delegate] = None
+        self.log: Callable[[str, str], None] = lambda level, message: None  # the daemon's log
         self._broadcasts: list[_Broadcast] = []
         self._suspicions: dict[str, _Suspicion] = {}
         self._acks: dict[int, Callable[[], None]] = {}
@@ -113,9 +137,12 @@ class Memberlist:
         self._seq = 0
         self._probe_order: list[str] = []
         transport.listen(self._receive)
+        if self.stream is not transport:
+            self.stream.listen(self._receive)
         env.process(self._probe_loop())
         env.process(self._gossip_loop())
         env.process(self._reconnect_loop())
+        env.process(self._push_pull_loop())
 
     # ---- membership -----------------------------------------------------------------------------
 
@@ -123,7 +150,7 @@ class Memberlist:
         """memberlist.Join: push-pull with the known members; the others hear of us by gossip."""
         for name, address in sorted(peers.items()):
             if name != self.name:
-                self._send(address, {"k": "pushpull", "members": self._state(), "reply": True})
+                self._push_pull(address)
         self._broadcast({"k": "alive", "node": self.name, "addr": self.transport.address,
                          "inc": self.members[self.name].incarnation})
 
@@ -140,10 +167,11 @@ class Memberlist:
         """The other members this node believes alive or suspect (suspects still get traffic)."""
         return [m for n, m in sorted(self.members.items()) if n != self.name and m.state in (ALIVE, SUSPECT)]
 
-    def send_user(self, name: str, data: bytes) -> None:
+    def send_user(self, name: str, data: bytes, reliable: bool = False) -> None:
+        """SendBestEffort (a datagram) or, ``reliable``, SendReliable (the stream)."""
         member = self.members.get(name)
         if member is not None:
-            self._send(member.address, {"k": "user", "d": data.decode()})
+            self._send(member.address, {"k": "user", "d": data.decode()}, stream=reliable)
 
     def num_members(self) -> int:
         return sum(1 for m in self.members.values() if m.state in (ALIVE, SUSPECT))
@@ -184,18 +212,29 @@ class Memberlist:
         seq = self._ack_handler(on_ack)
         self._send(target.address, {"k": "ping", "seq": seq, "node": target.name})
         yield self.env.any_of([acked, self.env.timeout(self._scaled(self.config.probe_timeout))])
+        fallback: list[bool] = []
+        tcp_seq: Optional[int] = None
         if not acked.triggered and not self.frozen:
             helpers = [m for m in self.alive_members() if m.name != target.name]
             for helper in self.rng.sample(helpers, min(self.config.indirect_checks, len(helpers))):
                 self._send(helper.address, {"k": "ping-req", "seq": seq, "node": target.name,
                                             "addr": target.address})
+            if self.stream is not self.transport:
+                tcp_seq = self._ack_handler(lambda: fallback.append(True))
+                self._send(target.address, {"k": "ping", "seq": tcp_seq, "node": target.name, "tcp": True},
+                           stream=True)
             rest = max(0.0, interval - self._scaled(self.config.probe_timeout))
             yield self.env.any_of([acked, self.env.timeout(rest)])
         self._acks.pop(seq, None)
+        if tcp_seq is not None:
+            self._acks.pop(tcp_seq, None)
         if self.frozen or not self.running:
             return
         if acked.triggered:
             self.awareness = max(0, self.awareness - 1)
+        elif fallback:
+            self.log("warning", f"memberlist: Was able to connect to {target.name} over TCP but UDP probes "
+                                "failed, network may be misconfigured")
         else:
             self.awareness = min(self.config.awareness_max_multiplier - 1, self.awareness + 1)
             if target.state == ALIVE:
@@ -297,8 +336,21 @@ class Memberlist:
             yield self.env.timeout(1.0)
             failed = [m for n, m in sorted(self.members.items()) if m.state == DEAD]
             if failed and not self.frozen:
-                target = self.rng.choice(failed)
-                self._send(target.address, {"k": "pushpull", "members": self._state(), "reply": True})
+                self._push_pull(self.rng.choice(failed).address, why="reconnect")
+
+    def _push_pull_loop(self) -> Generator[Any, Any, None]:
+        """pushPull: every push_pull_interval a full state exchange with one random live member."""
+        while self.running:
+            yield self.env.timeout(self.config.push_pull_interval)
+            members = self.alive_members()
+            if members and not self.frozen:
+                self._push_pull(self.rng.choice(members).address, why="periodic")
+
+    def _push_pull(self, address: int, why: str = "join", reply: bool = True) -> None:
+        message: dict[str, Any] = {"k": "pushpull", "members": self._state(), "reply": reply, "why": why}
+        if self.delegate is not None:
+            message["user"] = self.delegate.local_state()
+        self._send(address, message, stream=True)
 
     # ---- gossip ---------------------------------------------------------------------------------
 
@@ -331,12 +383,12 @@ class Memberlist:
     def _state(self) -> list[list[Any]]:
         return [[m.name, m.address, m.state, m.incarnation] for m in sorted(self.members.values(), key=lambda m: m.name)]
 
-    def _send(self, address: int, message: dict[str, Any]) -> None:
+    def _send(self, address: int, message: dict[str, Any], stream: bool = False) -> None:
         if self.frozen:
             return
         self.messages_sent += 1
-        self.transport.send(address, json.dumps({"from": self.name, **message}, sort_keys=True,
-                                                separators=(",", ":")).encode())
+        (self.stream if stream else self.transport).send(
+            address, json.dumps({"from": self.name, **message}, sort_keys=True, separators=(",", ":")).encode())
 
     def _receive(self, src: int, data: bytes) -> None:
         if self.frozen or not self.running:
@@ -349,8 +401,8 @@ class Memberlist:
         if kind == "user":
             self.on_user(sender, message["d"].encode())
         elif kind == "ping":
-            if message.get("node") == self.name:
-                self._send(src, {"k": "ack", "seq": message["seq"]})
+            if message.get("node") == self.name:  # answered the way it came (a TCP ping on its stream)
+                self._send(src, {"k": "ack", "seq": message["seq"]}, stream=bool(message.get("tcp")))
         elif kind == "ack":
             handler = self._acks.get(message["seq"])
             if handler is not None:
@@ -366,8 +418,12 @@ class Memberlist:
             self._send(message["addr"], {"k": "ping", "seq": seq, "node": message["node"]})
         elif kind == "pushpull":
             self._merge(message["members"])
+            if self.delegate is not None and "user" in message:
+                self.delegate.merge_remote_state(sender, message["user"])
             if message.get("reply"):
-                self._send(src, {"k": "pushpull", "members": self._state(), "reply": False})
+                self._push_pull(src, message.get("why", "join"), reply=False)
+            elif self.delegate is not None and message.get("why") == "reconnect":
+                self.delegate.reconnected(sender)
         elif kind == "batch":
             for item in message["m"]:
                 self._handle(item)

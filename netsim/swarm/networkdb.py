@@ -9,11 +9,11 @@ that node's Lamport time; a newer time wins.  Changes spread two ways, as in mob
   ``retransmit_mult x ceil(log10(N + 1))`` times (N = the network's nodes), and a node that
   learns something new queues it again, so news spreads epidemically;
 - **bulk sync**: when a node joins a network it asks one random member for the whole table
-  and sends its own, and every ``bulk_sync_interval`` (30 s) it does so with one random member
-  (moby sends these over TCP; here they are datagrams on the same transport).
+  and sends its own, and every ``bulk_sync_interval`` (30 s) it does so with one random member;
+  these go over memberlist's stream (SendReliable, TCP 7946).
 
 Which nodes take part in which network is itself news, gossiped cluster-wide the same way
-(moby carries it in memberlist broadcasts).  Watchers (the overlay driver) hear of every
+(moby carries it in memberlist broadcasts), and carried whole by memberlist's push-pulls.  Watchers (the overlay driver) hear of every
 entry another node adds, updates or deletes, and an entry whose owner is not known to be on
 the network is refused (handleTableEvent).  Members come from ``memberlist``: when it declares a
 node dead, the watchers hear deletes of that node's entries (B57a).  Engines <= 28 delete them
@@ -99,9 +99,9 @@ class NetworkDB:
         self._hidden: dict[tuple[str, str, str], _Entry] = {}  # entries of failed nodes, until they return
         self._network_queue: dict[str, list[_Event]] = {}
         self._node_queue: list[_Event] = []
-        self._awaiting_state: set[str] = set()  # returning members whose push/pull answer comes first
         self._running = True
         members.on_user = self._receive
+        members.delegate = self
         members.on_change.append(self._member_changed)
         env.process(self._gossip_loop())
         env.process(self._bulk_sync_loop())
@@ -218,14 +218,14 @@ class NetworkDB:
     def _bulk_sync(self, nid: str, target: str, reply: bool) -> None:
         rows = [[t, k, e.owner, e.ltime, e.value.hex() if e.value is not None else None]
                 for (n, t, k), e in sorted(self.entries.items()) if n == nid]
-        self._send(target, {"k": "bulk", "nid": nid, "from": self.name, "reply": reply, "rows": rows})
+        self._send(target, {"k": "bulk", "nid": nid, "from": self.name, "reply": reply, "rows": rows}, reliable=True)
 
     # ---- the wire -------------------------------------------------------------------------------
 
-    def _send(self, target: str, message: dict[str, object]) -> None:
+    def _send(self, target: str, message: dict[str, object], reliable: bool = False) -> None:
         self.messages_sent += 1
         self.memberlist.send_user(target, json.dumps({"from": self.name, **message}, sort_keys=True,
-                                                     separators=(",", ":")).encode())
+                                                     separators=(",", ":")).encode(), reliable)
 
     def _member_changed(self, member: "Member") -> None:
         """memberlist's events: a new or returning member is asked for its networks and synced with;
@@ -234,10 +234,6 @@ class NetworkDB:
             return
         peer = self.nodes.setdefault(member.name, _Peer())
         if member.state == ALIVE:
-            # reconnectNode: a push/pull first (memberlist.Join), then a bulk sync of the networks
-            # the two have in common, which that exchange may just have taught
-            self._send(member.name, {"k": "state?"})
-            self._awaiting_state.add(member.name)
             self._reveal(member.name)
         elif member.state in (DEAD, LEFT):
             hide = member.state == DEAD and self.config.suspend_failed
@@ -266,21 +262,33 @@ class NetworkDB:
                 self._handle(item)
         elif kind == "bulk":
             self._handle_bulk(message)
-        elif kind == "state?":
-            self._send(sender, {"k": "state", "nodes": {n: {nid: list(v) for nid, v in p.networks.items()}
-                                                       for n, p in self.nodes.items()}})
-        elif kind == "state":
-            for node, networks in message["nodes"].items():
-                peer = self.nodes.setdefault(node, _Peer())
-                for nid, (ltime, left) in networks.items():
-                    self._witness(ltime)
-                    if node != self.name and ltime > peer.networks.get(nid, (-1, False))[0]:
-                        peer.networks[nid] = (ltime, left)
-            if sender in self._awaiting_state:
-                self._awaiting_state.discard(sender)
-                for nid in sorted(self.my_networks()):
-                    if self._attached(sender, nid):
-                        self._bulk_sync(nid, sender, reply=True)
+
+    # ---- what rides on memberlist's push-pulls (delegate.go LocalState / MergeRemoteState) ---------
+
+    def local_state(self) -> Any:
+        """The network attachments this node knows, its own and its peers'."""
+        return {n: {nid: list(v) for nid, v in p.networks.items()} for n, p in sorted(self.nodes.items())}
+
+    def merge_remote_state(self, sender: str, state: Any) -> None:
+        if not self._running:
+            return
+        for node, networks in state.items():
+            if node == self.name or not self._reachable(node):
+                continue  # handleNetworkEvent: nothing is kept of a node memberlist does not know alive
+            peer = self.nodes.setdefault(node, _Peer())
+            for nid, (ltime, left) in networks.items():
+                self._witness(ltime)
+                if ltime > peer.networks.get(nid, (-1, False))[0]:
+                    peer.networks[nid] = (ltime, left)
+
+    def reconnected(self, name: str) -> None:
+        """reconnectNode: after the push-pull that rejoined a failed node, a bulk sync of the
+        networks the two have in common, which that exchange may just have taught."""
+        if not self._running:
+            return
+        for nid in sorted(self.my_networks()):
+            if self._attached(name, nid):
+                self._bulk_sync(nid, name, reply=True)
 
     def _handle(self, message: dict[str, object]) -> None:
         if message.get("k") == "net":
