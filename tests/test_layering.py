@@ -73,8 +73,9 @@ def test_the_driver_contract_imports_nothing_of_the_engine_at_run_time() -> None
 def test_swarm_protocols_reach_the_network_only_through_their_transport() -> None:
     # memberlist's pattern: NetworkDB (and what joins it: memberlist, raft) imports the standard
     # library and its transport, so it runs over a MockNetwork as over the simulated underlay.
-    allowed = {"memberlist.py": ("netsim.swarm.transport",),
-               "networkdb.py": ("netsim.swarm.transport", "netsim.swarm.memberlist"),
+    allowed = {"memberlist.py": ("netsim.swarm.transport", "netsim.swarm.broadcast"),
+               "networkdb.py": ("netsim.swarm.transport", "netsim.swarm.memberlist", "netsim.swarm.broadcast"),
+               "broadcast.py": (),
                "raft.py": ("netsim.swarm.transport",),
                "dispatcher.py": ("netsim.swarm.transport",)}
     for name, ok in allowed.items():

@@ -11,8 +11,9 @@ starts at ``max = suspicion_max_timeout_mult x min`` and shrinks towards
 hears it is suspected or dead refutes it with a higher incarnation, and a graceful leave is
 announced at once (``dead`` from the node itself, no suspicion).
 
-State changes spread by gossip: every ``gossip_interval`` (200 ms) to ``gossip_nodes`` (3)
-random members, each message ``retransmit_mult x ceil(log10(N + 1))`` times.  A ``join`` is a
+State changes spread by gossip: every ``gossip_interval`` (200 ms) a packet to each of
+``gossip_nodes`` (3) random members, each message ``retransmit_mult x ceil(log10(N + 1))`` times
+in all (``broadcast.TransmitLimitedQueue``).  A ``join`` is a
 push-pull of the whole member list with a known member, and every ``push_pull_interval`` (30 s)
 a node push-pulls with one random member; the delegate's own state rides along
 (``local_state``/``merge_remote_state``, as NetworkDB's network attachments do).  What rides on
@@ -37,7 +38,8 @@ import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Generator, Optional, Protocol
 
-from .transport import UDP_BUFFER_SIZE, pack
+from .broadcast import TransmitLimitedQueue
+from .transport import UDP_BUFFER_SIZE
 
 if TYPE_CHECKING:
     import simpy
@@ -91,12 +93,6 @@ class _Suspicion:
         return max(self.min, self.max - frac * (self.max - self.min))
 
 
-@dataclass
-class _Broadcast:
-    message: dict[str, Any]
-    left: int
-
-
 Change = Callable[[Member], None]
 
 
@@ -130,7 +126,7 @@ class Memberlist:
         self.on_change: list[Change] = []
         self.delegate: Optional[Delegate] = None
         self.log: Callable[[str, str], None] = lambda level, message: None  # the daemon's log
-        self._broadcasts: list[_Broadcast] = []
+        self._broadcasts = TransmitLimitedQueue(self.num_members, config.retransmit_mult)
         self._suspicions: dict[str, _Suspicion] = {}
         self._acks: dict[int, Callable[[], None]] = {}
         self._relays: dict[int, tuple[str, int]] = {}  # my seq -> (who asked, their seq)
@@ -355,11 +351,7 @@ class Memberlist:
     # ---- gossip ---------------------------------------------------------------------------------
 
     def _broadcast(self, message: dict[str, Any]) -> None:
-        n = max(self.num_members(), 1)
-        limit = self.config.retransmit_mult * max(1, math.ceil(math.log10(n + 1)))
-        self._broadcasts = [b for b in self._broadcasts if b.message.get("node") != message.get("node")
-                            or b.message["k"] != message["k"]]
-        self._broadcasts.append(_Broadcast(message, limit))
+        self._broadcasts.queue(message, name=message.get("node"))  # news of a node replaces older news of it
 
     def _gossip_loop(self) -> Generator[Any, Any, None]:
         while self.running:
@@ -367,16 +359,11 @@ class Memberlist:
             if self.frozen or not self._broadcasts:
                 continue
             members = self.alive_members()
-            targets = self.rng.sample(members, min(self.config.gossip_nodes, len(members)))
-            if not targets:
-                continue
-            batches = pack([b.message for b in self._broadcasts], UDP_BUFFER_SIZE - 100)
-            for b in self._broadcasts:
-                b.left -= 1
-            self._broadcasts = [b for b in self._broadcasts if b.left > 0]
-            for member in targets:
-                for batch in batches:
-                    self._send(member.address, {"k": "batch", "m": batch})
+            for member in self.rng.sample(members, min(self.config.gossip_nodes, len(members))):
+                batch = self._broadcasts.get(UDP_BUFFER_SIZE - 100)  # one packet per target
+                if not batch:
+                    break
+                self._send(member.address, {"k": "batch", "m": batch})
 
     # ---- the wire -------------------------------------------------------------------------------
 

@@ -4,16 +4,18 @@ Each node keeps, for every network it takes part in, tables of entries (``overla
 endpoint id -> {address, MAC, VTEP}).  An entry is owned by the node that wrote it and carries
 that node's Lamport time; a newer time wins.  Changes spread two ways, as in moby:
 
-- **gossip**: every ``gossip_interval`` (200 ms) a node sends its queued events of a network to
-  up to ``gossip_fanout`` (3) random other nodes of that network; each event is sent
-  ``retransmit_mult x ceil(log10(N + 1))`` times (N = the network's nodes), and a node that
-  learns something new queues it again, so news spreads epidemically;
-- **bulk sync**: when a node joins a network it asks one random member for the whole table
-  and sends its own, and every ``bulk_sync_interval`` (30 s) it does so with one random member;
-  these go over memberlist's stream (SendReliable, TCP 7946).
+- **gossip**: every ``gossip_interval`` (200 ms) a node sends one packet of its queued events
+  of a network to up to ``gossip_fanout`` (3) random other nodes of that network; each event
+  goes in ``retransmit_mult x ceil(log10(N + 1))`` rounds (N = the network's nodes), and a node
+  that learns something new queues it again, so news spreads epidemically;
+- **bulk sync**: when a node joins a network it sends the whole table to every node it knows
+  on it, which answer with theirs, and every ``bulk_sync_interval`` (30 s) it does so with one
+  random member; these go over memberlist's stream (SendReliable, TCP 7946).
 
 Which nodes take part in which network is itself news, gossiped cluster-wide the same way
-(moby carries it in memberlist broadcasts), and carried whole by memberlist's push-pulls.  Watchers (the overlay driver) hear of every
+(moby piggybacks it on memberlist's gossip: a packet per target, each event
+``retransmit_mult x ceil(log10(N + 1))`` times in all), and carried whole by memberlist's
+push-pulls.  Watchers (the overlay driver) hear of every
 entry another node adds, updates or deletes, and an entry whose owner is not known to be on
 the network is refused (handleTableEvent).  Members come from ``memberlist``: when it declares a
 node dead, the watchers hear deletes of that node's entries (B57a).  Engines <= 28 delete them
@@ -32,11 +34,11 @@ recovery until the push/pull, as on 28.
 from __future__ import annotations
 
 import json
-import math
 import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Generator, Iterator, Optional
 
+from .broadcast import TransmitLimitedQueue
 from .memberlist import ALIVE, DEAD, LEFT, SUSPECT
 from .transport import UDP_BUFFER_SIZE, pack
 
@@ -73,12 +75,6 @@ class _Entry:
 
 
 @dataclass
-class _Event:
-    message: dict[str, object]
-    left: int  # transmissions to go
-
-
-@dataclass
 class _Peer:
     networks: dict[str, tuple[int, bool]] = field(default_factory=dict)  # nid -> (ltime, left)
 
@@ -97,8 +93,9 @@ class NetworkDB:
         self.watchers: list[Watcher] = []
         self.messages_sent = 0
         self._hidden: dict[tuple[str, str, str], _Entry] = {}  # entries of failed nodes, until they return
-        self._network_queue: dict[str, list[_Event]] = {}
-        self._node_queue: list[_Event] = []
+        self._network_queue: dict[str, TransmitLimitedQueue] = {}
+        # network joins and leaves, which moby piggybacks on memberlist's gossip (delegate.GetBroadcasts)
+        self._node_queue = TransmitLimitedQueue(members.num_members, config.retransmit_mult)
         self._running = True
         members.on_user = self._receive
         members.delegate = self
@@ -118,9 +115,8 @@ class NetworkDB:
         self._tick()
         self.nodes[self.name].networks[nid] = (self.ltime, False)
         self._node_event(nid, self.ltime, left=False)
-        members = self._members(nid)
-        if members:
-            self._bulk_sync(nid, self.rng.choice(members), reply=True)
+        for member in self._members(nid):  # JoinNetwork: bulkSync(networkNodes, all=true)
+            self._bulk_sync(nid, member, reply=True)
 
     def leave_network(self, nid: str) -> None:
         self._tick()
@@ -159,18 +155,17 @@ class NetworkDB:
 
     # ---- gossip ---------------------------------------------------------------------------------
 
-    def _retransmits(self, n: int) -> int:
-        return self.config.retransmit_mult * max(1, math.ceil(math.log10(n + 1)))
-
     def _node_event(self, nid: str, ltime: int, left: bool) -> None:
-        message = {"k": "net", "nid": nid, "node": self.name, "lt": ltime, "left": left}
-        self._node_queue.append(_Event(message, self._retransmits(self.memberlist.num_members())))
+        self._node_queue.queue({"k": "net", "nid": nid, "node": self.name, "lt": ltime, "left": left})
 
     def _table_event(self, nid: str, table: str, key: str, owner: str, ltime: int, value: Optional[bytes]) -> None:
         message = {"k": "tbl", "nid": nid, "tbl": table, "key": key, "own": owner, "lt": ltime,
                    "val": value.hex() if value is not None else None}
-        queue = self._network_queue.setdefault(nid, [])
-        queue.append(_Event(message, self._retransmits(len(self._members(nid)) + 1)))
+        queue = self._network_queue.get(nid)
+        if queue is None:
+            queue = self._network_queue[nid] = TransmitLimitedQueue(lambda: len(self._members(nid)) + 1,
+                                                                    self.config.retransmit_mult)
+        queue.queue(message)
 
     def _gossip_loop(self) -> Generator[Any, Any, None]:
         while self._running:
@@ -181,29 +176,28 @@ class NetworkDB:
         if self.memberlist.frozen:
             return
         if self._node_queue:
-            self._spread(self._node_queue, self._others())
-        for nid, queue in list(self._network_queue.items()):
-            if queue:
-                self._spread(queue, self._members(nid))
-
-    def _spread(self, queue: list[_Event], candidates: list[str]) -> None:
-        targets = self.rng.sample(candidates, min(self.config.gossip_fanout, len(candidates)))
-        if not targets:
-            return
-        batches = pack([event.message for event in queue], _ROOM)
-        for event in queue:
-            event.left -= 1
-        queue[:] = [event for event in queue if event.left > 0]
-        for target in targets:
-            for batch in batches:
+            others = self._others()
+            for target in self.rng.sample(others, min(self.config.gossip_fanout, len(others))):
+                batch = self._node_queue.get(_ROOM)  # asked per target, as memberlist asks its delegate
+                if not batch:
+                    break
                 self._send(target, {"k": "batch", "m": batch})
+        for nid, queue in list(self._network_queue.items()):
+            if not queue:
+                continue
+            members = self._members(nid)
+            targets = self.rng.sample(members, min(self.config.gossip_fanout, len(members)))
+            if targets:
+                batch = queue.get(_ROOM)  # one packet per network per round, to every target
+                for target in targets:
+                    self._send(target, {"k": "batch", "m": batch})
 
     def _flush_queues(self) -> None:
         """A leaving node sends what it has queued at once (its leave, above all) to everyone."""
+        queued = self._node_queue.drain()
         for target in self._others():
-            for batch in pack([e.message for e in self._node_queue], _ROOM):
+            for batch in pack(queued, _ROOM):
                 self._send(target, {"k": "batch", "m": batch})
-        self._node_queue.clear()
 
     def _bulk_sync_loop(self) -> Generator[Any, Any, None]:
         while self._running:
@@ -300,7 +294,7 @@ class NetworkDB:
             if ltime <= peer.networks.get(nid, (-1, False))[0]:
                 return
             peer.networks[nid] = (ltime, bool(left))
-            self._node_queue.append(_Event(dict(message), self._retransmits(self.memberlist.num_members())))
+            self._node_queue.queue(dict(message))
             if left:
                 self._forget(nid, node)
         elif message.get("k") == "tbl":
