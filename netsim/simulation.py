@@ -18,7 +18,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, IPv4Network
-from typing import TYPE_CHECKING, Iterator, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence, Union
 
 import simpy
 
@@ -127,6 +127,8 @@ class Simulation:
         self.hosts: dict[str, Host] = {}
         self.events_log: list[tuple[float, str]] = []
         self.changes: list[tuple[float, str]] = []  # (time, cause) of every change of forwarding state noted
+        self.flows: list[Any] = []  # the traffic flows started (netsim.traffic)
+        self._sent: list[dict[str, Any]] = []  # one row per packet a flow sent, in the order answered
         self.switch = Switch(self.world, "underlay", self.underlay.latency, self.underlay.bandwidth)
         self.world.switches.append(self.switch)
         if self.underlay.gateway is not None:
@@ -290,6 +292,25 @@ class Simulation:
         text = HANDLERS[event.kind](self, event)
         self._log(text)
         self.note_change(text)
+
+    def add_traffic(self, flow: Any) -> None:
+        """Start a flow of ``netsim.traffic`` (``PingFlow(...)``, or what ``traffic:`` declares);
+        it sends as the clock runs."""
+        self.flows.append(flow)
+        self.env.process(flow.run(self, self._sent))
+
+    def traffic_end(self) -> float:
+        """When the last flow started is over (its last packet answered or given up)."""
+        return max((flow.end() for flow in self.flows), default=self.now)
+
+    def pings(self) -> "pd.DataFrame":
+        """Every echo the ``ping`` flows sent so far: flow (its key path), seq, sent (simulated
+        time), src, dst, addr, reachable, rtt_us, disposition, detail, responder."""
+        import pandas as pd
+        columns = ["flow", "seq", "sent", "src", "dst", "addr", "reachable", "rtt_us", "disposition", "detail",
+                   "responder"]
+        rows = sorted((r for r in self._sent if r["kind"] == "ping"), key=lambda r: (r["sent"], r["flow"], r["seq"]))
+        return pd.DataFrame(rows, columns=columns)
 
     def note_change(self, cause: str) -> None:
         """Something that may change who reaches whom happened now (an event, what gossip learned)."""
@@ -457,6 +478,8 @@ def _build(spec: TopologySpec, seed: Optional[int]) -> Simulation:
     sim.run(0.0)  # the swarm, if any, settles before the file's t = 0
     for e in spec.events:
         sim.schedule(e)
+    for flow in spec.traffic:
+        sim.add_traffic(flow)
     return sim
 
 

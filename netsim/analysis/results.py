@@ -2,7 +2,8 @@
 
 ``simulate`` loads a topology and gathers the answers: both reachability tables for the
 topology as written (t = 0, the same instant ``netsim reach`` answers for), then a timeline
-of the address table after each event instant, walking the same simulation forward.
+of the address table after each event instant, walking the same simulation forward, and what
+its traffic flows saw (``pings.csv``: every echo, sent when, answered how).
 ``write_results`` renders them into a folder: CSV and JSON tables, the text grid, the
 heatmap, and ``manifest.json`` (inputs, versions, and the sha256 of every other file).
 
@@ -59,6 +60,7 @@ class RunOutput:
     ports: pd.DataFrame
     timeline: Optional[pd.DataFrame]  # None when the topology has no events
     changes: Optional[pd.DataFrame]  # every cell that changes over the timeline; None without events
+    pings: Optional[pd.DataFrame]  # every echo of the file's ping flows; None without any
     started: float  # time.perf_counter() when the run began; wall_time_s counts from here
 
     @property
@@ -79,8 +81,12 @@ def simulate(topology: "str | os.PathLike[str]", seed: Optional[int] = None, wor
         # too (gossip detecting a failure), not only at them.  A swarm gets time to notice the last event.
         watch = WATCH_AFTER_LAST_EVENT if any(h.swarm for h in spec.hosts) else 0.0
         changes = build(spec, seed).reachability_changes(times[-1] + watch)
-    return RunOutput(os.fspath(topology), spec, sim, table, by_name, ports,
-                     timeline(sim, times, workers) if times else None, changes, started)
+    walked = timeline(sim, times, workers) if times else None
+    pings = None
+    if sim.flows:
+        sim.run(max(sim.now, sim.traffic_end()))
+        pings = sim.pings()
+    return RunOutput(os.fspath(topology), spec, sim, table, by_name, ports, walked, changes, pings, started)
 
 
 #: How long a run with a swarm keeps watching after its last event: B56's longest detection
@@ -301,6 +307,8 @@ def write_results(out: RunOutput, folder: Path, force: bool = False) -> list[Pat
         writers["timeline.csv"] = _text(to_csv(out.timeline))
     if out.changes is not None:
         writers["changes.csv"] = _text(to_csv(out.changes))
+    if out.pings is not None:
+        writers["pings.csv"] = _text(to_csv(out.pings))
     with atomic_folder(folder, force, keep=(Path(out.topology), Path.cwd())) as staging:
         try:
             for name, write in writers.items():

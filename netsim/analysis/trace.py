@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html import escape
 from ipaddress import IPv4Address
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Generator, Optional, cast
 
 from ..datapath.addr import ip
 from ..datapath.drop import DropReason
@@ -164,18 +164,28 @@ def ping(sim: "Simulation", src: str, dst: str, timeout: float = PING_TIMEOUT, s
     if timeout <= 0:
         raise NetsimError("ping timeout must be positive")
     target = aim(sim, src, dst)
+    env = sim.env
+    with sim.world.clock(SimpyScheduler(env)):
+        process = env.process(echo(sim, src, dst, target, timeout, size, df))
+        env.run(until=process)
+    return cast(PingResult, process.value)
+
+
+def echo(sim: "Simulation", src: str, dst: str, target: Target, timeout: float, size: int = 56,
+         df: bool = False) -> Generator[Any, Any, PingResult]:
+    """One ICMP echo from ``src`` to the resolved ``target`` as a simpy process: sent now, it
+    ends with the reply or the timeout (at once on ENETUNREACH or EMSGSIZE, as for ping)."""
     start = sim.now
     if target.addr is None:
         return PingResult(src, dst, None, start, None, False, target.how, f"{dst}: NXDOMAIN", None)
     env = sim.env
     replied = env.event()
-    with sim.world.clock(SimpyScheduler(env)):
-        probe = Probe(sim.endpoint(src).ns, ip(target.addr), on_reply=replied.succeed, size=size, df=df)
-        probe.send()
-        local_error = any(d.reason is DropReason.MESSAGE_TOO_LONG for d in probe.drops)
-        if not probe.no_route and not local_error:  # ENETUNREACH and EMSGSIZE come back at once, as to ping
-            env.run(until=env.any_of([replied, env.timeout(timeout)]))
-        probe.close()
+    probe = Probe(sim.endpoint(src).ns, ip(target.addr), on_reply=replied.succeed, size=size, df=df)
+    probe.send()
+    local_error = any(d.reason is DropReason.MESSAGE_TOO_LONG for d in probe.drops)
+    if not probe.no_route and not local_error:
+        yield env.any_of([replied, env.timeout(timeout)])
+    probe.close()
     expected = target.ns if target.ns is not None else probe.responder
     reachable, disposition, detail, _ = classify(probe, expected, timeout)
     if not reachable and disposition == NO_REPLY and not detail:

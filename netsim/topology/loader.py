@@ -26,6 +26,7 @@ from netsim.engine.config import DaemonConfig
 from netsim.engine.drivers import REGISTRY, user_drivers
 from netsim.engine.drivers.options import GENERIC_PREFIX, DriverOptions, OptionError
 from netsim.engine.ports import parse_port
+from netsim.traffic import KINDS as TRAFFIC_KINDS
 from netsim.errors import DockerError, TopologyError, one_line
 from netsim.errors import quote as _quote
 from netsim.errors import suggest as _suggest
@@ -55,7 +56,7 @@ _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 _NAME_RULE = "names start with a letter or digit and use only letters, digits, '_', '.' and '-'"
 _HOSTNAME_RE = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\Z")
 
-_TOP_KEYS = ("name", "seed", "engine", "underlay", "hosts", "networks", "containers", "events")
+_TOP_KEYS = ("name", "seed", "engine", "underlay", "hosts", "networks", "containers", "events", "traffic")
 _UNDERLAY_KEYS = ("subnet", "gateway", "latency", "bandwidth", "mtu")
 _HOST_KEYS = ("docker", "swarm", "address", "daemon", "routes", "link")
 _LINK_KEYS = ("mtu",)
@@ -386,6 +387,7 @@ class _Parser:
         self.check_overlaps()
         self.containers = self.parse_containers(top.get("containers"))
         events = self.parse_events(top.get("events"))
+        traffic = self.parse_traffic(top.get("traffic"))
         return TopologySpec(
             name=name,
             seed=seed,
@@ -395,6 +397,7 @@ class _Parser:
             networks=tuple(self.networks.values()),
             containers=tuple(self.containers.values()),
             events=events,
+            traffic=traffic,
             source=self.source,
         )
 
@@ -1161,6 +1164,26 @@ class _Parser:
         if kind == "swarm_join":
             role = cast(SwarmRole, self.choice(fields.get("role", "worker"), f"{args_path}.role", _ROLES, "swarm role"))
         return EventSpec(at=at, kind=kind, host=host, role=role, key_path=path)
+
+    def parse_traffic(self, value: Any) -> tuple[Any, ...]:
+        """``traffic:``: a list of one-key mappings, the key a flow kind of ``netsim.traffic``."""
+        flows = []
+        for path, raw in self.items(value, "traffic"):
+            body = self.fields(raw, path, tuple(TRAFFIC_KINDS), nullable=False)
+            if len(body) != 1:
+                self.fail(path, "a traffic entry is exactly one flow",
+                          f"write one of {', '.join(TRAFFIC_KINDS)} per entry, e.g. - {{ping: {{from: web, to: api}}}}")
+            (kind, args), = body.items()
+            flow = TRAFFIC_KINDS[kind]
+            flows.append(flow.parse(self, self.fields(args, f"{path}.{kind}", flow.KEYS, nullable=False),
+                                    f"{path}.{kind}"))
+        return tuple(flows)
+
+    def container_ref(self, value: Any, path: str) -> str:
+        name = self.string(value, path)
+        if name not in self.containers:
+            self.fail(path, f"no container named {name!r}", _suggest(name, list(self.containers), "containers"))
+        return name
 
     def host_list(self, value: Any, path: str, least: int = 1) -> tuple[str, ...]:
         entries = self.items(value, path)

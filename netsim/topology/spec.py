@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from ipaddress import IPv4Address, IPv4Network
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
 from netsim.engine.config import DaemonConfig  # dockerd's options are the engine's own record
 from netsim.engine.drivers.options import DriverOptions  # and a driver's options are the driver's
@@ -148,6 +148,7 @@ class TopologySpec:
     networks: tuple[NetworkSpec, ...] = ()
     containers: tuple[ContainerSpec, ...] = ()
     events: tuple[EventSpec, ...] = ()  # sorted by `at`, file order among equals
+    traffic: tuple[Any, ...] = ()  # flows of netsim.traffic, in file order
     source: str = "<memory>"  # file path, for error messages
     sha256: str = ""  # of the file bytes
 
