@@ -24,6 +24,7 @@ from netsim.engine.drivers import REGISTRY, user_drivers
 from netsim.errors import TopologyError
 from netsim.simulation import build
 from netsim.topology import parse_spec
+from netsim.traffic import KINDS as TRAFFIC_KINDS
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "topology-format.md"
 
@@ -52,6 +53,9 @@ def accepted_words() -> dict[str, str]:
         words.update((str(word), name) for word in loader_attribute(name))
     for name in MAPPING_KEYS:
         words.update((word, name) for word in loader_attribute(name) if word is not None)
+    for kind, flow in TRAFFIC_KINDS.items():
+        words[kind] = "traffic.KINDS"
+        words.update((key, f"{kind} flows") for key in flow.KEYS)
     for driver in user_drivers():
         words[driver] = "drivers.REGISTRY"
         for _, opt in REGISTRY[driver].Options.declared():

@@ -53,3 +53,62 @@ def test_k8_esp_blocked_breaks_only_the_encrypted_overlay() -> None:
     lost = sim.ping("web", secure)
     assert not lost.reachable and lost.disposition == "DENIED"
     assert _by_name(sim, "web", "api") == "ACCEPTED", "gossip works, names resolve (first network's answer)"
+
+
+def _k6(engine: str = "29") -> netsim.Simulation:
+    from dataclasses import replace
+
+    from netsim.simulation import build
+    from netsim.topology import load_spec
+    return build(replace(load_spec(INCIDENTS / "k6-learned-fdb-entry.yaml"), engine=engine))
+
+
+def _vxlan_of(sim: netsim.Simulation, host: str) -> object:
+    return next(d for ns in sim.world.namespaces.values() if ns.host == host and ns.name.startswith("1-")
+                for d in ns.devices.values() if d.kind == "vxlan")
+
+
+def test_k6_a_rejoin_leaves_a_peer_on_a_learned_fdb_entry_that_ages_out() -> None:
+    sim = _k6()
+    sim.run(62.0)
+    log = sim.daemon_log()
+    failed = log[log.msg.str.startswith("overlay: failed to add peer entry")]
+    assert list(failed.host) == ["w2"] and 18.0 <= failed.time.iloc[0] < 40.0, "at the rejoin, on w2"
+    assert "could not add fdb entry into the sandbox: neighbor entry already present" in failed.msg.iloc[0]
+    assert log[log.host == "w2"].msg.str.startswith("Neighbor entry already present ifc=vx-").any()
+    vx = _vxlan_of(sim, "w2")
+    a_mac = sim.container("a").endpoints["appnet"].mac
+    assert a_mac in vx.fdb and a_mac not in vx.static, "the learned row is there, the self permanent one is not"
+    overlay = next(ns for ns in sim.world.namespaces.values() if ns.host == "w2" and ns.name.startswith("1-"))
+    assert any(n.mac == a_mac for n in overlay.neigh.values()), "the neighbour row is there"
+    pings = sim.pings()
+    steady = pings[(pings.sent >= 40.0) & (pings.sent < 60.0)]
+    assert len(steady) == 400 and steady.reachable.all(), "while a keeps sending, the learned entry is refreshed"
+    fresh = sim.trace("b", str(sim.container("a").endpoints["appnet"].address))
+    assert fresh.disposition == "VXLAN_NO_REMOTE", "a probe from b alone, without learned state, shows what is missing"
+
+    last_frame = vx.seen[a_mac]
+    assert 59.9 <= last_frame < 60.1
+    sim.run(sim.traffic_end())
+    late = sim.pings().set_index("flow")
+    lost = late.loc["traffic[2].ping"]
+    assert not lost.reachable and lost.disposition == "VXLAN_NO_REMOTE" and "(l2miss)" in lost.detail, \
+        "300 s after a's last frame the learned entry is gone"
+    assert late.loc["traffic[3].ping"].reachable, "a sends again..."
+    assert late.loc["traffic[4].ping"].reachable, "...and w2 learns it anew"
+
+    just_in_time = _k6()
+    just_in_time.run(last_frame + 299.0)
+    assert just_in_time.ping("b", "a").reachable, "299 s after a's last frame the learned entry still answers"
+
+
+def test_k6_engines_before_29_replace_the_entry_and_never_lose_it() -> None:
+    sim = _k6("28")
+    sim.run(sim.traffic_end())
+    assert not sim.daemon_log().msg.str.contains("failed to add peer entry").any()
+    assert a_mac_static(sim)
+    assert sim.pings().reachable[sim.pings().sent > 40].all()
+
+
+def a_mac_static(sim: netsim.Simulation) -> bool:
+    return sim.container("a").endpoints["appnet"].mac in _vxlan_of(sim, "w2").static

@@ -545,6 +545,18 @@ def test_unreadable_file(tmp_path: Path) -> None:
         ({"hosts": {"h": None}, "containers": {"c": {"networks": "front"}}}, "containers.c.networks", "list or"),
         ({"hosts": {"h": None}, "events": [{"at": "1s"}]}, "events[0]", "the event does nothing"),
         ({"hosts": {"h": None}, "events": {"at": "1s"}}, "events", "expected a list"),
+        ({"hosts": {"h": None}, "containers": {"c": None}, "traffic": [{"flood": {}}]}, "traffic[0].flood",
+         "unknown key 'flood'"),
+        ({"hosts": {"h": None}, "containers": {"c": None}, "traffic": [{"ping": {"to": "c"}}]}, "traffic[0].ping.from",
+         "a ping flow needs from:"),
+        ({"hosts": {"h": None}, "containers": {"c": None}, "traffic": [{"ping": {"from": "web", "to": "c"}}]},
+         "traffic[0].ping.from", "no container named 'web'"),
+        ({"hosts": {"h": None}, "containers": {"c": None},
+          "traffic": [{"ping": {"from": "c", "to": "c", "interval": 0}}]}, "traffic[0].ping.interval", "positive"),
+        ({"hosts": {"h": None}, "containers": {"c": None},
+          "traffic": [{"ping": {"from": "c", "to": "c", "count": 0}}]}, "traffic[0].ping.count", "out of range"),
+        ({"hosts": {"h": None}, "containers": {"c": None},
+          "traffic": [{"ping": {"from": "c", "to": "c"}, "udp": {}}]}, "traffic[0].udp", "unknown key 'udp'"),
     ],
 )
 def test_bad_values_in_memory(data: dict[str, Any], key_path: str, message: str) -> None:
