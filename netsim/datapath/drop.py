@@ -46,6 +46,8 @@ class DropReason(Enum):
     XFRM_NO_STATE = "XFRM_NO_STATE"
     #: the machine is frozen (node_fail): it sends and receives nothing
     NODE_FROZEN = "NODE_FROZEN"
+    #: the underlay accepts only the MAC each NIC was given (a cloud network), and this one is another
+    MAC_FILTERED = "MAC_FILTERED"
     #: the underlay is partitioned and the two ends are on different sides
     UNDERLAY_PARTITION = "UNDERLAY_PARTITION"
     #: anything else

@@ -1,10 +1,18 @@
-"""The underlay: one learning L2 switch, cabled to every NIC by a ``Link``."""
+"""The underlay: one learning L2 switch, cabled to every NIC by a ``Link``.
+
+It learns which port each source MAC is behind and forgets an entry ``ageing`` (300 s, the
+802.1D default and Linux's ``ageing_time``) after the MAC was last seen; unknown unicast and
+broadcast are flooded.  A port never sends a frame back out the port it came in on, unless it
+does reflective relay (802.1Qbg, ``hairpin``: what vepa macvlan children need to reach each
+other).  With ``mac_filtering`` (a cloud's virtual network) a port accepts only frames from the
+MAC its NIC was given, as most clouds do for their VMs: a container's own MAC is dropped (B63).
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .addr import BROADCAST_MAC, is_multicast_mac
+from .addr import BROADCAST_MAC, is_multicast_mac, mac_str
 from .drop import DropReason
 from .link import Link
 from .skb import Skb
@@ -12,6 +20,8 @@ from .skb import Skb
 if TYPE_CHECKING:
     from .device import Nic
     from .world import World
+
+FDB_AGEING = 300.0  # seconds
 
 
 class SwitchPort:
@@ -22,6 +32,8 @@ class SwitchPort:
         self.index = index
         self.name = f"port{index}"
         self.link: "Link | None" = None
+        self.hairpin = False  # reflective relay: frames may go back out this port
+        self.allowed_mac: "int | None" = None  # with MAC filtering, the one source MAC accepted
 
     @property
     def node(self) -> str:
@@ -43,12 +55,15 @@ class Switch:
         self.bandwidth = bandwidth
         self.ports: list[SwitchPort] = []
         self.nics: list["Nic"] = []  # what each port is cabled to, by port index
-        self.fdb: dict[int, int] = {}  # MAC -> port
+        self.fdb: dict[int, tuple[int, float]] = {}  # MAC -> (port, when last seen)
+        self.ageing = FDB_AGEING
+        self.mac_filtering = False
         self.groups: "list[int] | None" = None  # a partition: each port's side; frames cross no sides
 
     def attach(self, nic: "Nic") -> Link:
         """Plug ``nic`` into a new port with a cable of the switch's latency and bandwidth."""
         port = SwitchPort(self, len(self.ports))
+        port.allowed_mac = nic.mac
         link = Link(self.world, nic, port, self.latency, self.bandwidth)
         port.link = nic.link = link
         self.ports.append(port)
@@ -57,21 +72,38 @@ class Switch:
 
     def receive(self, port: int, skb: Skb) -> None:
         frame = skb.frame
+        inport = self.ports[port]
+        if self.mac_filtering and frame.src != inport.allowed_mac:
+            skb.drop(self.name, inport.name, DropReason.MAC_FILTERED,
+                     f"source {mac_str(frame.src)} is not the MAC of {self.nics[port].node}'s NIC")
+            return
+        now = self.world.sched.now
         if not is_multicast_mac(frame.src):
-            self.fdb[frame.src] = port
-        out = self.fdb.get(frame.dst)
+            self.fdb[frame.src] = (port, now)
+        entry = self.fdb.get(frame.dst)
+        out = None
+        if entry is not None:
+            if now - entry[1] > self.ageing:
+                del self.fdb[frame.dst]
+            else:
+                out = entry[0]
         groups = self.groups
         if frame.dst == BROADCAST_MAC or is_multicast_mac(frame.dst) or out is None:
-            targets = [p for p in range(len(self.ports)) if p != port and (groups is None or groups[p] == groups[port])]
+            targets = [p for p in range(len(self.ports)) if (p != port or inport.hairpin)
+                       and (groups is None or groups[p] == groups[port])]
             skb.step(self.name, f"port{port}", "FLOODED", f"to {len(targets)} ports")
             for i, p in enumerate(targets):
                 self.ports[p].xmit(skb if i == len(targets) - 1 else skb.clone())
         elif groups is not None and groups[out] != groups[port]:
             skb.drop(self.name, f"port{port}", DropReason.UNDERLAY_PARTITION,
                      f"{self.nics[port].node} and {self.nics[out].node} are on different sides")
-        elif out != port:
-            skb.step(self.name, f"port{port}", "SWITCHED", f"-> port{out} ({self.nics[out].node})")
+        elif out != port or inport.hairpin:
+            skb.step(self.name, f"port{port}", "SWITCHED", f"-> port{out} ({self.nics[out].node})"
+                     + (" reflected" if out == port else ""))
             self.ports[out].xmit(skb)
+        else:
+            skb.drop(self.name, f"port{port}", DropReason.BRIDGE_HAIRPIN,
+                     f"{mac_str(frame.dst)} is behind the port it came in on")
 
     def partition(self, sides: "list[list[str]] | None") -> None:
         """Cut the fabric into sides by host name (hosts not listed make one more side); None heals it."""
