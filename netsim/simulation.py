@@ -130,6 +130,7 @@ class Simulation:
         self.flows: list[Any] = []  # the traffic flows started (netsim.traffic)
         self._sent: list[dict[str, Any]] = []  # one row per packet a flow sent, in the order answered
         self.switch = Switch(self.world, "underlay", self.underlay.latency, self.underlay.bandwidth)
+        self.switch.mac_filtering = self.underlay.mac_filtering
         self.world.switches.append(self.switch)
         if self.underlay.gateway is not None:
             self._add_machine(GATEWAY_NAME, self.underlay.gateway, router=True)
@@ -457,6 +458,9 @@ def _build(spec: TopologySpec, seed: Optional[int]) -> Simulation:
         link = sim.host(h.name).eth0.link
         if link is not None and h.link_mtu is not None:
             link.mtu = h.link_mtu  # a VPN hop or a small fabric: the NIC still says 1500 (T3)
+        port = next((p for p in sim.switch.ports if p.link is link), None) if link is not None else None
+        if port is not None:
+            port.hairpin = h.link_hairpin
     # The first manager in file order runs swarm init; the others join with their role's token.
     for h in sorted(members, key=lambda h: h.swarm != "manager"):
         _docker(spec, f"{h.key_path}.swarm", lambda h=h: sim.swarm.join(h.name, h.swarm) if sim.swarm.managers()

@@ -88,6 +88,15 @@ class Loopback(NetDevice):
         self.world.sched.call_later(0.0, self.rx, skb)
 
 
+class Dummy(NetDevice):
+    """A ``dummy`` device: up, addressable, and what it transmits goes nowhere (dummy_xmit)."""
+
+    kind = "dummy"
+
+    def xmit(self, skb: Skb) -> None:
+        skb.drop(self.node, self.name, DropReason.NOT_SPECIFIED, "a dummy device sends nothing anywhere")
+
+
 class Veth(NetDevice):
     """One end of a veth pair; what goes in one end comes out of the other."""
 

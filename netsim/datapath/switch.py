@@ -32,7 +32,9 @@ class SwitchPort:
         self.index = index
         self.name = f"port{index}"
         self.link: "Link | None" = None
-        self.hairpin = False  # reflective relay: frames may go back out this port
+        # Reflective relay (frames may go back out this port): on, off, or None for what an
+        # administrator sets up for VEPA hosts: on while the NIC has vepa macvlan children.
+        self.hairpin: "bool | None" = None
         self.allowed_mac: "int | None" = None  # with MAC filtering, the one source MAC accepted
 
     @property
@@ -41,6 +43,13 @@ class SwitchPort:
 
     def rx(self, skb: Skb) -> None:
         self.switch.receive(self.index, skb)
+
+    @property
+    def reflects(self) -> bool:
+        if self.hairpin is not None:
+            return self.hairpin
+        children = getattr(self.switch.nics[self.index], "macvlan_port", None)
+        return children is not None and any(c.mode == "vepa" for c in children.children)
 
     def xmit(self, skb: Skb) -> None:
         if self.link is not None:
@@ -89,7 +98,8 @@ class Switch:
                 out = entry[0]
         groups = self.groups
         if frame.dst == BROADCAST_MAC or is_multicast_mac(frame.dst) or out is None:
-            targets = [p for p in range(len(self.ports)) if (p != port or inport.hairpin)
+            reflect = inport.reflects
+            targets = [p for p in range(len(self.ports)) if (p != port or reflect)
                        and (groups is None or groups[p] == groups[port])]
             skb.step(self.name, f"port{port}", "FLOODED", f"to {len(targets)} ports")
             for i, p in enumerate(targets):
@@ -97,7 +107,7 @@ class Switch:
         elif groups is not None and groups[out] != groups[port]:
             skb.drop(self.name, f"port{port}", DropReason.UNDERLAY_PARTITION,
                      f"{self.nics[port].node} and {self.nics[out].node} are on different sides")
-        elif out != port or inport.hairpin:
+        elif out != port or inport.reflects:
             skb.step(self.name, f"port{port}", "SWITCHED", f"-> port{out} ({self.nics[out].node})"
                      + (" reflected" if out == port else ""))
             self.ports[out].xmit(skb)

@@ -25,7 +25,7 @@ from .cluster import AddressAllocator, ClusterAgent, SwarmNetwork
 from .config import DaemonConfig
 from .dns import NameTable, Record
 from .drivers import lookup
-from .drivers.api import Driver, EndpointInfo, HostInterface, LegacyLinks, NetworkInfo, PortPublisher, TableEntry
+from .drivers.api import Driver, EndpointInfo, GatewayPolicy, HostInterface, LegacyLinks, NetworkInfo, PortPublisher, TableEntry
 from .drivers.options import DriverOptions
 from .ipam import AddressPool, pick_subnet
 from .ports import PortBinding, port_bindings
@@ -284,7 +284,7 @@ class NetworkCollection(_Collection["Network"]):
                                   fix=f"give network {name} a subnet that no other network on {engine.host} uses",
                                   field="subnet")
         gw = IPv4Address(gateway) if gateway is not None else None
-        if sub is not None and gw is None:
+        if sub is not None and gw is None and not (isinstance(drv, GatewayPolicy) and drv.skip_gateway_alloc()):
             gw = sub.network_address + 1
         net = Network(engine, name, drv, engine.new_id(), sub, gw,
                       IPv4Network(ip_range) if ip_range is not None else None, internal, attachable,

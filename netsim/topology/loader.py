@@ -57,9 +57,9 @@ _NAME_RULE = "names start with a letter or digit and use only letters, digits, '
 _HOSTNAME_RE = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\Z")
 
 _TOP_KEYS = ("name", "seed", "engine", "underlay", "hosts", "networks", "containers", "events", "traffic")
-_UNDERLAY_KEYS = ("subnet", "gateway", "latency", "bandwidth", "mtu")
+_UNDERLAY_KEYS = ("subnet", "gateway", "latency", "bandwidth", "mtu", "mac_filtering")
 _HOST_KEYS = ("docker", "swarm", "address", "daemon", "routes", "link")
-_LINK_KEYS = ("mtu",)
+_LINK_KEYS = ("mtu", "hairpin")
 _ROUTE_RE = re.compile(r"\s*(\S+)\s+via\s+(\S+)\s*\Z", re.ASCII)
 #: dockerd's option names (daemon.json), as hosts.NAME.daemon takes them.
 _DAEMON_FLAGS = {"icc": "icc", "userland-proxy": "userland_proxy", "ip-forward": "ip_forward", "iptables": "iptables",
@@ -421,7 +421,9 @@ class _Parser:
         latency = self.duration(body["latency"], "underlay.latency") if "latency" in body else d.latency
         bandwidth = self.bandwidth(body["bandwidth"], "underlay.bandwidth") if "bandwidth" in body else d.bandwidth
         mtu = self.integer(body["mtu"], "underlay.mtu", *_MTU_RANGE) if "mtu" in body else d.mtu
-        return UnderlaySpec(subnet=subnet, gateway=gateway, latency=latency, bandwidth=bandwidth, mtu=mtu)
+        mac_filtering = self.boolean(body.get("mac_filtering", False), "underlay.mac_filtering")
+        return UnderlaySpec(subnet=subnet, gateway=gateway, latency=latency, bandwidth=bandwidth, mtu=mtu,
+                            mac_filtering=mac_filtering)
 
     def parse_hosts(self, value: Any) -> dict[str, HostSpec]:
         items = self.named_items(value, "hosts", "host")
@@ -483,8 +485,9 @@ class _Parser:
             routes = tuple(self.route(raw_route, at) for at, raw_route in self.items(body.get("routes"), f"{path}.routes"))
             link = self.fields(body.get("link"), f"{path}.link", _LINK_KEYS)
             link_mtu = self.integer(link["mtu"], f"{path}.link.mtu", *_MTU_RANGE) if "mtu" in link else None
+            hairpin = self.boolean(link["hairpin"], f"{path}.link.hairpin") if "hairpin" in link else None
             hosts[name] = HostSpec(name=name, address=address, docker=docker, swarm=swarm, daemon=daemon,
-                                   routes=routes, link_mtu=link_mtu, key_path=path)
+                                   routes=routes, link_mtu=link_mtu, link_hairpin=hairpin, key_path=path)
         return hosts
 
     def route(self, value: Any, path: str) -> tuple[IPv4Network, IPv4Address]:

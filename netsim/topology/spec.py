@@ -37,6 +37,7 @@ class UnderlaySpec:
     latency: float = 50e-6  # seconds, one way host <-> switch
     bandwidth: float = 10e9  # bits per second
     mtu: int = 1500
+    mac_filtering: bool = False  # a cloud network: each port accepts only its NIC's own MAC (B63)
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ class HostSpec:
     daemon: DaemonConfig = DaemonConfig()  # hosts.NAME.daemon, dockerd's options
     routes: tuple[tuple[IPv4Network, IPv4Address], ...] = ()  # static routes (to, via), as `ip route add`
     link_mtu: Optional[int] = None  # hosts.NAME.link.mtu: the largest packet its cable's path carries
+    #: hosts.NAME.link.hairpin: its switch port reflects frames back (802.1Qbg); None: while it has vepa children
+    link_hairpin: Optional[bool] = None
     key_path: str = ""
 
 

@@ -12,8 +12,9 @@ from ...errors import DockerError, suggest
 from .bridge import BridgeDriver
 from .host import HostDriver
 from .null import NullDriver
+from .macvlan import MacvlanDriver
 from .overlay import OverlayDriver
-from .pending import IpvlanDriver, MacvlanDriver
+from .pending import IpvlanDriver
 
 if TYPE_CHECKING:
     from .api import Driver

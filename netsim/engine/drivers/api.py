@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from ..profile import EngineProfile
 
 __all__ = ["Scope", "HostContext", "NetworkInfo", "EndpointInfo", "JoinInfo", "TableEntry", "Driver", "PortPublisher",
-           "HostInterface", "LegacyLinks", "TableWatcher", "DriverOptions"]
+           "HostInterface", "LegacyLinks", "TableWatcher", "GatewayPolicy", "DriverOptions"]
 
 #: Where a driver's networks live: on one host (bridge), created alike on each of a list of
 #: hosts (macvlan, ipvlan: local scope in Docker, the same definition on several daemons), or
@@ -148,6 +148,14 @@ class HostInterface(Protocol):
     """Drivers that give the host itself an address on the network (a bridge's gateway)."""
 
     def host_interface(self, nid: str) -> Optional["NetDevice"]: ...
+
+
+@runtime_checkable
+class GatewayPolicy(Protocol):
+    """A driver whose networks may have no gateway (libnetwork's ``GetSkipGwAlloc``): when it
+    says so, IPAM reserves no gateway address for a network created without ``--gateway``."""
+
+    def skip_gateway_alloc(self) -> bool: ...
 
 
 @runtime_checkable
