@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, replace
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence, Union
 
 import simpy
 
 from .datapath.addr import ip
 from .datapath.device import Nic
+from .datapath.macvlan import Macvlan
 from .datapath.netns import Namespace
 from .datapath.scheduler import SimpyScheduler
 from .datapath.switch import Switch
@@ -88,6 +89,27 @@ class Host:
                               fix="give each destination one route")
         self.ns.add_route(ip(net.network_address), net.prefixlen, self.eth0, ip(gateway))
 
+    def add_macvlan(self, name: str, address: Union[str, IPv4Interface], routes: Sequence[Union[str, IPv4Network]] = (),
+                    mode: str = "bridge") -> Macvlan:
+        """The workaround for B61: ``ip link add NAME link eth0 type macvlan mode MODE``, with an
+        address and ``ip route add ROUTE dev NAME`` for each route, so the host reaches its own
+        macvlan containers through a child of its own on the same parent."""
+        iface = IPv4Interface(address)
+        if name in self.ns.devices:
+            raise DockerError(f"RTNETLINK answers: File exists (device {name} on {self.name})",
+                              fix="give the interface another name")
+        try:
+            dev = Macvlan(self.sim.world, name, _local_mac(self.sim.stream("interfaces", self.name, name)),
+                          self.eth0, mode)
+        except OSError as err:
+            raise DockerError(f"RTNETLINK answers: {err.strerror}", fix="eth0 has a passthru child: it takes no other")
+        self.ns.add_device(dev)
+        self.ns.add_address(dev, ip(iface.ip), iface.network.prefixlen)
+        for route in routes:
+            net = IPv4Network(route)
+            self.ns.add_route(ip(net.network_address), net.prefixlen, dev, None)
+        return dev
+
     def _engine(self) -> Engine:
         if self.engine is None:
             raise DockerError(f"host {self.name} runs no Docker engine")
@@ -128,6 +150,7 @@ class Simulation:
         self.events_log: list[tuple[float, str]] = []
         self.changes: list[tuple[float, str]] = []  # (time, cause) of every change of forwarding state noted
         self.flows: list[Any] = []  # the traffic flows started (netsim.traffic)
+        self._warnings: list[str] = []  # what no single daemon sees (two hosts handing out one address)
         self._sent: list[dict[str, Any]] = []  # one row per packet a flow sent, in the order answered
         self.switch = Switch(self.world, "underlay", self.underlay.latency, self.underlay.bandwidth)
         self.switch.mac_filtering = self.underlay.mac_filtering
@@ -197,7 +220,8 @@ class Simulation:
     @property
     def warnings(self) -> list[str]:
         """What the daemons warned about, as ``host: text`` (docker run prints these as WARNING lines)."""
-        return [f"{h.name}: {text}" for h in self.hosts.values() if h.engine is not None for text in h.engine.warnings]
+        return [f"{h.name}: {text}" for h in self.hosts.values() if h.engine is not None
+                for text in h.engine.warnings] + self._warnings
 
     def daemon_log(self) -> "pd.DataFrame":
         """What the daemons logged while the simulation ran (``journalctl -u docker`` on every
@@ -426,6 +450,30 @@ def seconds(value: Union[float, str]) -> float:
         raise NetsimError(f"until={value!r}: {err}; write e.g. 30s or 500ms") from None
 
 
+def _warn_shared_addresses(sim: Simulation, spec: TopologySpec) -> None:
+    """B60: a network created alike on several hosts has an IPAM per host (scope local), so two
+    hosts can hand out the same address; nothing warns in Docker, netsim does, naming both."""
+    for n in spec.networks:
+        if REGISTRY[n.driver].SCOPE != "hosts":
+            continue
+        owners: dict[IPv4Address, list[str]] = {}
+        for place in n.hosts:
+            for ctr in sim.host(place).containers:
+                ep = ctr.endpoints.get(n.name)
+                if ep is not None:
+                    owners.setdefault(ep.address, []).append(f"{ctr.name} on {place}")
+        for addr, who in sorted(owners.items()):
+            if len(who) > 1:
+                sim._warnings.append(f"{n.driver} network {n.name}: {' and '.join(who)} {'both' if len(who) == 2 else 'all'} have {addr}: each "
+                                     f"host's IPAM hands out addresses on its own (scope local); give each host "
+                                     f"its own ip_range")
+
+
+def _local_mac(rng: random.Random) -> int:
+    """A random locally administered unicast MAC, as the kernel gives a new macvlan link."""
+    return (rng.getrandbits(48) & ~(1 << 40)) | (1 << 41)
+
+
 def _host_mac(rng: random.Random) -> int:
     """Host NICs get 52:54:00:xx:xx:xx, the QEMU/KVM OUI most lab VMs show."""
     return 0x525400000000 | rng.getrandbits(24)
@@ -458,6 +506,9 @@ def _build(spec: TopologySpec, seed: Optional[int]) -> Simulation:
         link = sim.host(h.name).eth0.link
         if link is not None and h.link_mtu is not None:
             link.mtu = h.link_mtu  # a VPN hop or a small fabric: the NIC still says 1500 (T3)
+        for iface in h.interfaces:
+            _docker(spec, f"{h.key_path}.interfaces.{iface.name}", lambda h=h, iface=iface: sim.host(h.name).add_macvlan(
+                iface.name, iface.address, iface.routes, iface.mode))
         port = next((p for p in sim.switch.ports if p.link is link), None) if link is not None else None
         if port is not None:
             port.hairpin = h.link_hairpin
@@ -480,6 +531,7 @@ def _build(spec: TopologySpec, seed: Optional[int]) -> Simulation:
     for c in _creation_order(spec.containers):
         _docker(spec, c.key_path, lambda c=c: _run_container(sim, c), lambda field, c=c: _container_field(c, field))
     sim.run(0.0)  # the swarm, if any, settles before the file's t = 0
+    _warn_shared_addresses(sim, spec)
     for e in spec.events:
         sim.schedule(e)
     for flow in spec.traffic:

@@ -20,6 +20,7 @@ in on (reflective relay, 802.1Qbg), as vepa needs.
 
 from __future__ import annotations
 
+import errno
 from typing import TYPE_CHECKING, Optional
 
 from .addr import is_multicast_mac, mac_str
@@ -103,6 +104,10 @@ class Macvlan(NetDevice):
         super().__init__(world, name, lower.mac if mode == "passthru" else mac, lower.mtu)
         if mode not in MODES:
             raise ValueError(f"unknown macvlan mode {mode!r}")
+        existing = getattr(lower, "macvlan_port", None)
+        if existing is not None and (existing.passthru or mode == "passthru"):
+            # macvlan_common_newlink: a passthru child is the only one its lower may have
+            raise OSError(errno.EINVAL, "invalid argument")
         self.lower = lower
         self.mode = mode
         self.port = MacvlanPort.of(lower)

@@ -39,6 +39,7 @@ from .spec import (
     ContainerSpec,
     EventSpec,
     HostSpec,
+    InterfaceSpec,
     LinkSpec,
     NetworkSpec,
     PortSpec,
@@ -58,7 +59,9 @@ _HOSTNAME_RE = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,
 
 _TOP_KEYS = ("name", "seed", "engine", "underlay", "hosts", "networks", "containers", "events", "traffic")
 _UNDERLAY_KEYS = ("subnet", "gateway", "latency", "bandwidth", "mtu", "mac_filtering")
-_HOST_KEYS = ("docker", "swarm", "address", "daemon", "routes", "link")
+_HOST_KEYS = ("docker", "swarm", "address", "daemon", "routes", "link", "interfaces")
+_INTERFACE_KEYS = ("type", "mode", "address", "routes")
+_INTERFACE_TYPES = ("macvlan",)
 _LINK_KEYS = ("mtu", "hairpin")
 _ROUTE_RE = re.compile(r"\s*(\S+)\s+via\s+(\S+)\s*\Z", re.ASCII)
 #: dockerd's option names (daemon.json), as hosts.NAME.daemon takes them.
@@ -486,9 +489,32 @@ class _Parser:
             link = self.fields(body.get("link"), f"{path}.link", _LINK_KEYS)
             link_mtu = self.integer(link["mtu"], f"{path}.link.mtu", *_MTU_RANGE) if "mtu" in link else None
             hairpin = self.boolean(link["hairpin"], f"{path}.link.hairpin") if "hairpin" in link else None
+            interfaces = tuple(self.interface(if_name, if_body, f"{path}.interfaces.{if_name}")
+                               for if_name, if_body in self.named_items(body.get("interfaces"), f"{path}.interfaces",
+                                                                        "interface"))
             hosts[name] = HostSpec(name=name, address=address, docker=docker, swarm=swarm, daemon=daemon,
-                                   routes=routes, link_mtu=link_mtu, link_hairpin=hairpin, key_path=path)
+                                   routes=routes, link_mtu=link_mtu, link_hairpin=hairpin, interfaces=interfaces,
+                                   key_path=path)
         return hosts
+
+    def interface(self, name: str, value: Any, path: str) -> InterfaceSpec:
+        """A link of the host's own on eth0 (``ip link add NAME link eth0 type macvlan``), with an
+        address and device routes: the documented way for a host to reach its macvlan containers."""
+        body = self.fields(value, path, _INTERFACE_KEYS, nullable=False)
+        if len(name.encode()) > 15:
+            self.fail(path, f"interface name {name!r} is longer than 15 bytes", "use a shorter name, e.g. lan-shim")
+        kind = self.choice(body.get("type", "macvlan"), f"{path}.type", _INTERFACE_TYPES, "interface type")
+        mode = self.choice(body.get("mode", "bridge"), f"{path}.mode", ("bridge", "vepa", "private", "passthru"),
+                           "macvlan mode")
+        if "address" not in body:
+            self.fail(path, "the interface has no address", "add address:, e.g. address: 192.168.100.250/32")
+        try:
+            address = IPv4Interface(self.string(body["address"], f"{path}.address"))
+        except ValueError:
+            self.fail(f"{path}.address", f"invalid address {_show(body['address'])}",
+                      "write an IPv4 address with its prefix length, e.g. 192.168.100.250/32")
+        routes = tuple(self.subnet(r, at) for at, r in self.items(body.get("routes"), f"{path}.routes"))
+        return InterfaceSpec(name, kind, mode, address, routes)
 
     def route(self, value: Any, path: str) -> tuple[IPv4Network, IPv4Address]:
         """``172.18.0.0/16 via 192.168.100.11`` or ``default via ...`` (``ip route add``), or {to:, via:}."""

@@ -9,7 +9,7 @@ Nothing here knows how packets move.  Every record keeps the key path it came fr
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any, Literal, Optional
 
 from netsim.engine.config import DaemonConfig  # dockerd's options are the engine's own record
@@ -41,6 +41,17 @@ class UnderlaySpec:
 
 
 @dataclass(frozen=True)
+class InterfaceSpec:
+    """hosts.NAME.interfaces.NAME: a link of the host's own on eth0."""
+
+    name: str
+    type: str  # macvlan
+    mode: str  # its macvlan mode
+    address: IPv4Interface
+    routes: tuple[IPv4Network, ...] = ()  # ``ip route add NET dev NAME``
+
+
+@dataclass(frozen=True)
 class HostSpec:
     name: str
     address: IPv4Address  # resolved: explicit, or .11, .12, ... in file order
@@ -51,6 +62,7 @@ class HostSpec:
     link_mtu: Optional[int] = None  # hosts.NAME.link.mtu: the largest packet its cable's path carries
     #: hosts.NAME.link.hairpin: its switch port reflects frames back (802.1Qbg); None: while it has vepa children
     link_hairpin: Optional[bool] = None
+    interfaces: tuple[InterfaceSpec, ...] = ()
     key_path: str = ""
 
 

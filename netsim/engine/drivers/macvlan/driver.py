@@ -94,7 +94,11 @@ class MacvlanDriver:
 
     def join(self, nid: str, ep: EndpointInfo) -> JoinInfo:
         network = self._networks[nid]
-        child = Macvlan(self.host.world, ep.ifname, ep.mac, network.lower, network.options.mode)
+        try:
+            child = Macvlan(self.host.world, ep.ifname, ep.mac, network.lower, network.options.mode)
+        except OSError as err:  # createMacVlan: the kernel refused the link
+            raise DockerError(f"failed to create the macvlan port: {err.strerror}",
+                              fix="a passthru network takes one container: its parent is that container's NIC")
         network.children[ep.id] = child
         gateway = None if network.info.internal else network.info.gateway
         return JoinInfo(child, gateway, disable_gateway_service=True)
