@@ -46,13 +46,21 @@ XFRM_MARK = 0xD0C4E3
 _ICMP_SOCKET_FLAGS = 0
 
 class Neighbour:
-    __slots__ = ("state", "mac", "queue", "updated")
+    __slots__ = ("state", "mac", "queue", "updated", "lost")
 
     def __init__(self, state: int, mac: int = 0, updated: float = 0.0) -> None:
         self.state = state
         self.mac = mac
         self.queue: list[Skb] = []
         self.updated = updated
+        self.lost = ""  # where a request or its answer last died, for the NEIGH_FAILED that follows
+
+    def dropped(self, skb: Skb, reason: DropReason, detail: str) -> None:
+        """The Observer of its solicitations and their replies: remember where one died."""
+        if not reason.noise:
+            node, where = skb.steps[-1][0], skb.steps[-1][1]
+            what = "reply" if type(skb.frame.payload) is ARP and skb.frame.payload.op == ARPOP_REPLY else "request"
+            self.lost = f"the {what} died at {node}:{where}: {reason.value}" + (f" ({detail})" if detail else "")
 
 
 class Address:
@@ -236,7 +244,7 @@ class Namespace:
             if arp.pdst in self.local and arp.pdst >> 24 != 127:
                 self._neigh_learn(dev, arp.psrc, arp.hwsrc, create=True)
                 reply = Ether(arp.hwsrc, dev.mac, ARP(ARPOP_REPLY, dev.mac, arp.pdst, arp.hwsrc, arp.psrc))
-                dev.xmit(Skb(reply))
+                dev.xmit(Skb(reply, skb.observer))
         elif arp.op == ARPOP_REPLY:
             self._neigh_learn(dev, arp.psrc, arp.hwsrc, create=False)
 
@@ -419,7 +427,7 @@ class Namespace:
 
     def _neigh_solicit(self, dev: NetDevice, addr: int, src: int, entry: Neighbour, sent: int) -> None:
         """neigh_timer_handler: one broadcast request per retrans_time, mcast_solicit in all."""
-        dev.xmit(Skb(Ether(BROADCAST_MAC, dev.mac, ARP(ARPOP_REQUEST, dev.mac, src, 0, addr))))
+        dev.xmit(Skb(Ether(BROADCAST_MAC, dev.mac, ARP(ARPOP_REQUEST, dev.mac, src, 0, addr)), entry))
         self.world.sched.call_later(ARP_RETRANS_TIME, self._neigh_timeout, dev, addr, src, entry, sent)
 
     def _xmit_to(self, dev: NetDevice, dst_mac: int, skb: Skb) -> None:
@@ -454,8 +462,10 @@ class Namespace:
             return
         entry.state = NUD_FAILED
         queue, entry.queue = entry.queue, []
+        why = f"; {entry.lost}" if entry.lost else ""
         for skb in queue:
-            skb.drop(self.name, dev.name, DropReason.NEIGH_FAILED, f"no ARP reply for {ip_str(addr)} on {self.name}:{dev.name}")
+            skb.drop(self.name, dev.name, DropReason.NEIGH_FAILED,
+                     f"no ARP reply for {ip_str(addr)} on {self.name}:{dev.name}{why}")
 
     # ---- netfilter hooks -----------------------------------------------------------------------
 
