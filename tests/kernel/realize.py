@@ -37,7 +37,8 @@ from typing import Iterable, Optional
 
 from netsim.datapath.addr import ip_str, mac_str
 from netsim.datapath.bridge import Bridge
-from netsim.datapath.device import Loopback, Nic, Veth
+from netsim.datapath.device import Dummy, Loopback, Nic, Veth
+from netsim.datapath.macvlan import Macvlan
 from netsim.datapath.netns import NUD_PERMANENT, Namespace
 from netsim.datapath.vxlan import Vxlan
 from netsim.simulation import Simulation
@@ -183,7 +184,9 @@ class Realized:
 
         # Phase 1: devices each namespace creates (bridges; veth pairs, peer put in its netns).
         create: dict[str, list[str]] = defaultdict(list)
+        children: dict[str, list[str]] = defaultdict(list)  # links on a lower device, once it exists
         moves: dict[str, list[str]] = defaultdict(list)
+        renames: dict[str, list[str]] = defaultdict(list)
         enslave: dict[str, list[str]] = defaultdict(list)
         done: set[int] = set()
         for ns in namespaces:
@@ -206,6 +209,20 @@ class Realized:
                         f"peer name {peer.name} address {mac_str(peer.mac)} mtu {peer.mtu}{where}")
                 elif isinstance(dev, Nic):
                     pass  # below, with the underlay
+                elif isinstance(dev, Dummy):
+                    create[self.label(ns)].append(f"link add {dev.name} address {mac_str(dev.mac)} type dummy")
+                elif isinstance(dev, Macvlan):
+                    # Made on its lower in the lower's namespace, then moved and renamed, as Docker does.
+                    lower_ns = dev.lower.ns
+                    assert lower_ns is not None
+                    under = self.label(lower_ns)
+                    temp = dev.name if lower_ns is ns else f"mv{len(renames[self.label(ns)])}x{id(dev) % 10000}"
+                    address = "" if dev.mode == "passthru" else f" address {mac_str(dev.mac)}"
+                    children[under].append(f"link add {temp} link {dev.lower.name}{address} type macvlan "
+                                           f"mode {dev.mode}")
+                    if lower_ns is not ns:
+                        moves[under].append(f"link set {temp} netns {self.netns[self.label(ns)]}")
+                        renames[self.label(ns)].append(f"link set {temp} name {dev.name}")
                 elif isinstance(dev, Vxlan):
                     # Made in the namespace of its socket, then moved, as Docker's overlay driver does.
                     under = self.label(dev.underlay)
@@ -234,10 +251,19 @@ class Realized:
             for port in reversed(range(len(sw.ports))):
                 enslave[""].append(f"link set p{port} master sw0")
                 enslave[""].append(f"link set p{port} up")
+                if sw.ports[port].reflects:  # reflective relay, for vepa children
+                    enslave[""].append(f"link set p{port} type bridge_slave hairpin on")
             enslave[""].append("link set sw0 up")
         # Creation order matters only in that peers land in namespaces that already exist.
         self._batch_all(create)
+        self._batch_all(children)
         self._batch_all(moves)
+        self._batch_all(renames)
+        if self.underlay and switches[0].mac_filtering:
+            # A cloud's anti-spoofing: each port takes frames from its NIC's own MAC only.
+            for port, sw_port in enumerate(switches[0].ports):
+                run(["ip", "netns", "exec", self.underlay, "ebtables", "-A", "FORWARD", "-i", f"p{port}", "-s", "!",
+                     mac_str(sw_port.allowed_mac or 0), "-j", "DROP"])
 
         # Phase 2: bridge ports, MTUs, addresses, links up (routes need an up device).
         config: dict[str, list[str]] = defaultdict(list, enslave)
