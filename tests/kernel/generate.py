@@ -15,7 +15,10 @@ topology realized in real namespaces and pinged row by row takes seconds.
 Some topologies form a swarm of their Docker hosts and add attachable overlays (internal, or
 with an mtu option, at times) that containers of those hosts join; those draws come from a
 stream of their own (``random.Random(f"{seed}:swarm")``), so the bridge-only part of every
-seed is the same with or without them.
+seed is the same with or without them.  Likewise, from ``random.Random(f"{seed}:macvlan")``,
+some add a macvlan network on eth0 of one or more hosts (any mode; on the LAN's subnet or one
+of its own), containers on it with addresses no other machine has, at times a host-side shim
+link, a switch port that does or does not reflect, or an underlay that filters MACs.
 """
 
 from __future__ import annotations
@@ -84,6 +87,7 @@ class _Generator:
         self.seed = seed
         self.rng = random.Random(seed)
         self.swarm_rng = random.Random(f"{seed}:swarm")
+        self.macvlan_rng = random.Random(f"{seed}:macvlan")
         self.overlays: list[str] = []
         self.nets: dict[str, _Net] = {}
         self.host_nets: dict[str, list[str]] = {}
@@ -168,11 +172,58 @@ class _Generator:
                 name = f"{host}c{i}"
                 containers[name] = self.container(name, host)
         topo["containers"] = containers
+        self.macvlan(topo)
 
         events = self.events()
         if events:
             topo["events"] = events
         return topo
+
+    # -- macvlan ----------------------------------------------------------------------------
+
+    def macvlan(self, topo: dict[str, Any]) -> None:
+        """A macvlan network on some Docker hosts' eth0, with containers of its own, from its own stream."""
+        mrng = self.macvlan_rng
+        if not self.docker_hosts or mrng.random() >= 0.4:
+            return
+        swarm = {h for h in self.docker_hosts if "swarm" in topo["hosts"][h]}
+        hosts = sorted(mrng.sample(self.docker_hosts, mrng.randint(1, len(self.docker_hosts))))
+        mode = mrng.choice(("bridge", "bridge", "private", "vepa", "passthru"))
+        if mode == "passthru" and swarm & set(hosts):
+            mode = "bridge"  # passthru would take the NIC a swarm node gossips through
+        on_lan = mrng.random() < 0.7
+        explicit = [IPv4Network(b.get("subnet") or b.get("ipam", {"config": [{}]})["config"][0].get("subnet"))
+                    for b in topo.get("networks", {}).values() if b.get("host") in hosts
+                    and (b.get("subnet") or b.get("ipam", {"config": [{}]})["config"][0].get("subnet"))]
+        if any(n.overlaps(self.underlay) for n in explicit):
+            on_lan = False  # one engine, one address space: its bridge already has part of the LAN
+        subnet = self.underlay if on_lan else IPv4Network("10.99.0.0/24")
+        body: dict[str, Any] = {"driver": "macvlan", "hosts": hosts, "parent": "eth0", "subnet": str(subnet)}
+        if mode != "bridge" or mrng.random() < 0.3:
+            body["mode"] = mode
+        if mrng.random() < 0.5:
+            body["gateway"] = str(self.underlay.network_address + 1 if on_lan else subnet.network_address + 1)
+        topo.setdefault("networks", {})["mv0"] = body
+        taken = set(self.machine_addresses) | {IPv4Address(body["gateway"])} if "gateway" in body \
+            else set(self.machine_addresses)
+        for host in hosts:
+            for i in range(1 if mode == "passthru" else mrng.randint(1, 3)):
+                addr = subnet.network_address + mrng.randint(200, 250)
+                while addr in taken:
+                    addr = subnet.network_address + 200 + (int(addr) - int(subnet.network_address) - 199) % 51
+                taken.add(addr)
+                topo["containers"][f"{host}v{i}"] = {"host": host, "networks": {"mv0": {"ipv4_address": str(addr)}}}
+            if mode != "passthru" and on_lan and mrng.random() < 0.3:
+                shim = subnet.network_address + 199
+                while shim in taken:
+                    shim -= 1
+                taken.add(shim)
+                topo["hosts"][host]["interfaces"] = {"mv-shim": {"address": f"{shim}/32",
+                                                                 "routes": [str(subnet.network_address + 192) + "/26"]}}
+            if mrng.random() < 0.25:
+                topo["hosts"][host]["link"] = {"hairpin": mrng.random() < 0.5}
+        if mrng.random() < 0.15:
+            topo["underlay"]["mac_filtering"] = True
 
     # -- networks ---------------------------------------------------------------------------
 

@@ -166,6 +166,7 @@ FEATURES = (
     "ipam config", "ip_range", "network gateway", "static address", "aliases", "host mode", "none mode",
     "container mode", "bridge mode", "default bridge and user network", "links", "port", "loopback port",
     "random port", "udp port", "connect", "disconnect", "link_down", "link_up", "overlay",
+    "macvlan bridge", "macvlan private", "macvlan vepa", "macvlan passthru", "macvlan shim", "mac filtering",
 )
 
 
@@ -212,10 +213,18 @@ def features(topology: dict[str, Any]) -> set[str]:
         ("link_down", "link_down" in keys), ("link_up", "link_up" in keys),
     ) if hit}
     hosts_of: dict[str, set[str]] = {}
+    for host in topology["hosts"].values():
+        if "interfaces" in host:
+            found.add("macvlan shim")
+    if topology["underlay"].get("mac_filtering"):
+        found.add("mac filtering")
     for net in topology.get("networks", {}).values():
         if net.get("driver") == "overlay":
             found.add("overlay")
             continue  # a swarm network: no host of its own
+        if net.get("driver") == "macvlan":
+            found.add(f"macvlan {net.get('mode', 'bridge')}")
+            continue
         pool = {**net, **net.get("ipam", {"config": [{}]})["config"][0]}
         if "subnet" in pool:
             hosts_of.setdefault(pool["subnet"], set()).add(net["host"])
