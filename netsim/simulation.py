@@ -24,7 +24,9 @@ import simpy
 
 from .datapath.addr import ip
 from .datapath.device import Nic
+from .datapath.device import NetDevice
 from .datapath.macvlan import Macvlan
+from .datapath.vlan import Vlan
 from .datapath.netns import Namespace
 from .datapath.scheduler import SimpyScheduler
 from .datapath.switch import Switch
@@ -89,26 +91,43 @@ class Host:
                               fix="give each destination one route")
         self.ns.add_route(ip(net.network_address), net.prefixlen, self.eth0, ip(gateway))
 
-    def add_macvlan(self, name: str, address: Union[str, IPv4Interface], routes: Sequence[Union[str, IPv4Network]] = (),
+    def add_macvlan(self, name: str, address: Union[str, IPv4Interface], routes: Sequence[RouteLike] = (),
                     mode: str = "bridge") -> Macvlan:
         """The workaround for B61: ``ip link add NAME link eth0 type macvlan mode MODE``, with an
         address and ``ip route add ROUTE dev NAME`` for each route, so the host reaches its own
         macvlan containers through a child of its own on the same parent."""
-        iface = IPv4Interface(address)
-        if name in self.ns.devices:
-            raise DockerError(f"RTNETLINK answers: File exists (device {name} on {self.name})",
-                              fix="give the interface another name")
+        self._free_name(name)
         try:
             dev = Macvlan(self.sim.world, name, _local_mac(self.sim.stream("interfaces", self.name, name)),
                           self.eth0, mode)
         except OSError as err:
             raise DockerError(f"RTNETLINK answers: {err.strerror}", fix="eth0 has a passthru child: it takes no other")
+        self._configure(dev, IPv4Interface(address), routes)
+        return dev
+
+    def add_vlan(self, vid: int, address: Union[str, IPv4Interface], routes: Sequence[RouteLike] = ()) -> Vlan:
+        """``ip link add link eth0 name eth0.VID type vlan id VID``, with an address and routes
+        (``"NET"`` out of it, or ``"NET via GATEWAY"``)."""
+        name = f"eth0.{vid}"
+        self._free_name(name)
+        try:
+            dev = Vlan(self.sim.world, name, self.eth0, vid)
+        except (OSError, ValueError) as err:
+            raise DockerError(f"RTNETLINK answers: {err}", fix="use a VLAN id from 1 to 4094, once per host")
+        self._configure(dev, IPv4Interface(address), routes)
+        return dev
+
+    def _free_name(self, name: str) -> None:
+        if name in self.ns.devices:
+            raise DockerError(f"RTNETLINK answers: File exists (device {name} on {self.name})",
+                              fix="give the interface another name")
+
+    def _configure(self, dev: NetDevice, iface: IPv4Interface, routes: Sequence[RouteLike]) -> None:
         self.ns.add_device(dev)
         self.ns.add_address(dev, ip(iface.ip), iface.network.prefixlen)
         for route in routes:
-            net = IPv4Network(route)
-            self.ns.add_route(ip(net.network_address), net.prefixlen, dev, None)
-        return dev
+            net, via = _route(route)
+            self.ns.add_route(ip(net.network_address), net.prefixlen, dev, ip(via) if via is not None else None)
 
     def _engine(self) -> Engine:
         if self.engine is None:
@@ -157,6 +176,8 @@ class Simulation:
         self.world.switches.append(self.switch)
         if self.underlay.gateway is not None:
             self._add_machine(GATEWAY_NAME, self.underlay.gateway, router=True)
+        for router in self.underlay.routers:
+            self.add_router(router.name, dict(router.vlans), router.address)
 
     # ---- building ------------------------------------------------------------------------------
 
@@ -197,11 +218,27 @@ class Simulation:
         self.hosts[name] = host
         return host
 
-    def _add_machine(self, name: str, address: IPv4Address, router: bool) -> Namespace:
+    def add_router(self, name: str, vlans: dict[int, Union[str, IPv4Interface]],
+                   address: Optional[IPv4Address] = None) -> Namespace:
+        """A router on the underlay between VLANs: a trunk port carrying them tagged, an
+        ``eth0.ID`` with an address on each, forwarding on (not an endpoint of the tables)."""
+        ns = self._add_machine(name, address, router=True)
+        nic = ns.devices["eth0"]
+        for vid, addr in sorted(vlans.items()):
+            dev = Vlan(self.world, f"eth0.{vid}", nic, vid)
+            iface = IPv4Interface(addr)
+            ns.add_device(dev)
+            ns.add_address(dev, ip(iface.ip), iface.network.prefixlen)
+        port = self.switch.ports[-1]
+        port.tagged = frozenset(vlans)
+        return ns
+
+    def _add_machine(self, name: str, address: Optional[IPv4Address], router: bool) -> Namespace:
         ns = Namespace(self.world, name)
         nic = Nic(self.world, "eth0", _host_mac(self.stream("nic", name)), self.underlay.mtu)
         ns.add_device(nic)
-        ns.add_address(nic, ip(address), self.underlay.subnet.prefixlen)
+        if address is not None:
+            ns.add_address(nic, ip(address), self.underlay.subnet.prefixlen)
         self.switch.attach(nic)
         if router:
             ns.ip_forward = True
@@ -450,6 +487,17 @@ def seconds(value: Union[float, str]) -> float:
         raise NetsimError(f"until={value!r}: {err}; write e.g. 30s or 500ms") from None
 
 
+RouteLike = Union[str, IPv4Network, tuple[IPv4Network, Optional[IPv4Address]]]
+
+
+def _route(route: RouteLike) -> tuple[IPv4Network, Optional[IPv4Address]]:
+    """``"10.1.0.0/24"``, ``"10.1.0.0/24 via 192.168.10.1"``, or the pair the loader makes."""
+    if isinstance(route, tuple):
+        return route
+    to, _, via = str(route).partition(" via ")
+    return IPv4Network(to.strip()), IPv4Address(via.strip()) if via else None
+
+
 def _warn_shared_addresses(sim: Simulation, spec: TopologySpec) -> None:
     """B60: a network created alike on several hosts has an IPAM per host (scope local), so two
     hosts can hand out the same address; nothing warns in Docker, netsim does, naming both."""
@@ -507,11 +555,14 @@ def _build(spec: TopologySpec, seed: Optional[int]) -> Simulation:
         if link is not None and h.link_mtu is not None:
             link.mtu = h.link_mtu  # a VPN hop or a small fabric: the NIC still says 1500 (T3)
         for iface in h.interfaces:
-            _docker(spec, f"{h.key_path}.interfaces.{iface.name}", lambda h=h, iface=iface: sim.host(h.name).add_macvlan(
-                iface.name, iface.address, iface.routes, iface.mode))
+            host = sim.host(h.name)
+            make = (lambda host=host, iface=iface: host.add_vlan(int(iface.name[5:]), iface.address, iface.routes)) \
+                if iface.type == "vlan" else \
+                (lambda host=host, iface=iface: host.add_macvlan(iface.name, iface.address, iface.routes, iface.mode))
+            _docker(spec, f"{h.key_path}.interfaces.{iface.name}", make)
         port = next((p for p in sim.switch.ports if p.link is link), None) if link is not None else None
         if port is not None:
-            port.hairpin = h.link_hairpin
+            port.hairpin, port.pvid, port.tagged = h.link_hairpin, h.link_pvid, h.link_tagged
     # The first manager in file order runs swarm init; the others join with their role's token.
     for h in sorted(members, key=lambda h: h.swarm != "manager"):
         _docker(spec, f"{h.key_path}.swarm", lambda h=h: sim.swarm.join(h.name, h.swarm) if sim.swarm.managers()

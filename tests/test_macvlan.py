@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from dataclasses import replace
+
 import pytest
+from scapy.layers.l2 import Dot1Q
 
 import netsim
 from netsim.datapath.addr import mac_str
+from netsim.datapath.frames import from_bytes
 from netsim.errors import TopologyError
 from netsim.simulation import build
 from netsim.topology import parse_spec
+
+from .conftest import ROOT
 
 LAN = "192.168.100.0/24"
 
@@ -169,8 +175,56 @@ def test_b64_without_a_parent_the_network_only_connects_its_own_containers() -> 
     assert any(d.kind == "dummy" for d in sim.host("node1").ns.devices.values())
 
 
-def test_an_802_1q_parent_is_refused_until_vlans_are_modelled() -> None:
-    with pytest.raises(TopologyError) as err:
-        _sim(network={"parent": "eth0.10", "subnet": "192.168.10.0/24", "gateway": "192.168.10.1"},
-             containers={"m1": {"host": "node1", "networks": ["lan"]}})
-    assert err.value.key_path == "networks.lan.driver_opts.parent" and "not simulated yet" in err.value.message
+VLAN = ROOT / "topologies" / "vlan-trunk.yaml"
+
+
+def test_b62_docker_creates_the_sub_interface_and_its_frames_leave_tagged() -> None:
+    sim = netsim.load(VLAN)
+    node1 = sim.host("node1").ns
+    assert {"eth0.10", "eth0.20"} <= set(node1.devices), "created for the networks that name them"
+    assert sim.container("a10").endpoints["mv10"].interface.lower is node1.devices["eth0.10"]
+    trace = sim.trace("a10", "192.168.10.202")
+    assert trace.reachable
+    wire = [frame for step, frame in trace.frames() if step.node == "node1" and step.where == "eth0"]
+    assert wire and all(f.haslayer(Dot1Q) and f[Dot1Q].vlan == 10 for f in wire), "tagged 10 on the wire"
+    raw = bytes(wire[0])
+    assert raw[12:14] == b"\x81\x00" and int.from_bytes(raw[14:16], "big") & 0xFFF == 10
+    assert from_bytes(raw).vlan == 10, "and back: the bytes parse to the same tagged frame"
+
+
+def test_b62_vlans_are_separate_unless_routed() -> None:
+    sim = netsim.load(VLAN)
+    assert _reach_any(sim, "a10", "192.168.10.202"), "VLAN 10 across hosts"
+    assert _reach_any(sim, "a10", "192.168.20.201"), "VLAN 10 to VLAN 20 through r1"
+    assert not _reach_any(sim, "u", "192.168.10.201"), "the untagged LAN is not routed to the VLANs"
+    assert not _reach_any(sim, "a10", "192.168.100.201")
+    spec = netsim.load_spec(VLAN)
+    unrouted = build(replace(spec, underlay=replace(spec.underlay, routers=())))
+    assert _reach_any(unrouted, "a10", "192.168.10.202")
+    assert not _reach_any(unrouted, "a10", "192.168.20.201"), "without the router VLAN 10 and VLAN 20 are apart"
+
+
+def test_b62_a_port_that_does_not_carry_a_vlan_drops_it_at_the_switch() -> None:
+    spec = netsim.load_spec(VLAN)
+    hosts = tuple(replace(h, link_tagged=frozenset({20})) if h.name == "node2" else h for h in spec.hosts)
+    sim = build(replace(spec, hosts=hosts))
+    lost = sim.trace("b10", "192.168.10.201")
+    assert not lost.reachable and "VLAN_FILTERED" in lost.detail, lost.render()
+
+
+def test_b62_the_sub_interface_goes_with_the_last_network_only_if_docker_made_it() -> None:
+    sim = netsim.load(VLAN)
+    node1 = sim.host("node1")
+    for name in ("a10", "a20"):
+        sim.container(name).remove(force=True)
+    node1.networks.get("mv10").remove()
+    assert "eth0.10" not in node1.ns.devices, "Docker created it: gone with its network"
+    mine = build(parse_spec({"hosts": {"node1": {"interfaces": {"eth0.30": {"address": "10.30.0.5/24"}}}},
+                             "networks": {"mv30": {"driver": "macvlan", "hosts": ["node1"], "parent": "eth0.30",
+                                                   "subnet": "10.30.0.0/24"}}}))
+    mine.host("node1").networks.get("mv30").remove()
+    assert "eth0.30" in mine.host("node1").ns.devices, "the host's own sub-interface stays"
+
+
+def _reach_any(sim: netsim.Simulation, src: str, addr: str) -> bool:
+    return sim.ping(src, addr).reachable

@@ -41,6 +41,7 @@ class NetDevice:
         self.master: Optional["NetDevice"] = None  # the upper device it is enslaved to (a bridge)
         self.rx_handler: Optional[RxHandler] = None
         self.hairpin = False  # as a bridge port: BR_HAIRPIN_MODE, frames may leave by the port they came in
+        self.vlans: dict[int, NetDevice] = {}  # 802.1Q devices on this one, by VLAN id (datapath.vlan)
 
     @property
     def node(self) -> str:
@@ -53,6 +54,18 @@ class NetDevice:
         skb.hops += 1
         if skb.hops > MAX_HOPS:
             skb.drop(self.node, self.name, DropReason.NOT_SPECIFIED, "L2 loop")
+            return
+        vid = skb.frame.vlan
+        if vid is not None:
+            # vlan_do_receive: a tagged frame goes, untagged, to the VLAN device of its id, before
+            # any rx handler; with no such device it stays here as for another host, and dies.
+            upper = self.vlans.get(vid)
+            if upper is None:
+                skb.drop(self.node, self.name, DropReason.OTHERHOST, f"tagged {vid}: no VLAN {vid} device on {self.name}")
+                return
+            skb.frame = skb.frame._replace(vlan=None)
+            skb.step(self.node, self.name, "VLAN", f"untagged {vid} -> {upper.name}")
+            upper.rx(skb)
             return
         handler = self.rx_handler
         if handler is not None and handler(self, skb):

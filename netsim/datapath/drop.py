@@ -48,6 +48,8 @@ class DropReason(Enum):
     NODE_FROZEN = "NODE_FROZEN"
     #: the underlay accepts only the MAC each NIC was given (a cloud network), and this one is another
     MAC_FILTERED = "MAC_FILTERED"
+    #: a switch port does not carry the frame's VLAN (an access port got a tagged frame, or a trunk one not allowed)
+    VLAN_FILTERED = "VLAN_FILTERED"
     #: the underlay is partitioned and the two ends are on different sides
     UNDERLAY_PARTITION = "UNDERLAY_PARTITION"
     #: anything else

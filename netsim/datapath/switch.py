@@ -36,6 +36,20 @@ class SwitchPort:
         # administrator sets up for VEPA hosts: on while the NIC has vepa macvlan children.
         self.hairpin: "bool | None" = None
         self.allowed_mac: "int | None" = None  # with MAC filtering, the one source MAC accepted
+        # 802.1Q: untagged frames belong to VLAN ``pvid`` (None: untagged frames are dropped) and
+        # leave it untagged; ``tagged`` are the VLANs the port carries tagged (None: every one,
+        # as an unmanaged switch passes tags through).  An access port: pvid N, tagged empty.
+        self.pvid: "int | None" = 1
+        self.tagged: "frozenset[int] | None" = None
+
+    def carries(self, vlan: int) -> bool:
+        return vlan == self.pvid or self.tagged is None or vlan in self.tagged
+
+    def ingress_vlan(self, tag: "int | None") -> "int | None":
+        """The VLAN a frame arriving here belongs to, or None when the port does not take it."""
+        if tag is None:
+            return self.pvid
+        return tag if self.carries(tag) else None
 
     @property
     def node(self) -> str:
@@ -64,7 +78,7 @@ class Switch:
         self.bandwidth = bandwidth
         self.ports: list[SwitchPort] = []
         self.nics: list["Nic"] = []  # what each port is cabled to, by port index
-        self.fdb: dict[int, tuple[int, float]] = {}  # MAC -> (port, when last seen)
+        self.fdb: dict[tuple[int, int], tuple[int, float]] = {}  # (VLAN, MAC) -> (port, when last seen)
         self.ageing = FDB_AGEING
         self.mac_filtering = False
         self.groups: "list[int] | None" = None  # a partition: each port's side; frames cross no sides
@@ -86,34 +100,50 @@ class Switch:
             skb.drop(self.name, inport.name, DropReason.MAC_FILTERED,
                      f"source {mac_str(frame.src)} is not the MAC of {self.nics[port].node}'s NIC")
             return
+        vlan = inport.ingress_vlan(frame.vlan)
+        if vlan is None:
+            skb.drop(self.name, inport.name, DropReason.VLAN_FILTERED,
+                     f"{'untagged' if frame.vlan is None else f'VLAN {frame.vlan}'}: not carried by "
+                     f"{self.nics[port].node}'s port")
+            return
         now = self.world.sched.now
         if not is_multicast_mac(frame.src):
-            self.fdb[frame.src] = (port, now)
-        entry = self.fdb.get(frame.dst)
+            self.fdb[(vlan, frame.src)] = (port, now)
+        entry = self.fdb.get((vlan, frame.dst))
         out = None
         if entry is not None:
             if now - entry[1] > self.ageing:
-                del self.fdb[frame.dst]
+                del self.fdb[(vlan, frame.dst)]
             else:
                 out = entry[0]
         groups = self.groups
         if frame.dst == BROADCAST_MAC or is_multicast_mac(frame.dst) or out is None:
             reflect = inport.reflects
-            targets = [p for p in range(len(self.ports)) if (p != port or reflect)
+            targets = [p for p in range(len(self.ports)) if (p != port or reflect) and self.ports[p].carries(vlan)
                        and (groups is None or groups[p] == groups[port])]
-            skb.step(self.name, f"port{port}", "FLOODED", f"to {len(targets)} ports")
+            skb.step(self.name, f"port{port}", "FLOODED", f"to {len(targets)} ports" + (f" of VLAN {vlan}"
+                                                                                       if vlan != 1 else ""))
             for i, p in enumerate(targets):
-                self.ports[p].xmit(skb if i == len(targets) - 1 else skb.clone())
+                self._egress(p, vlan, skb if i == len(targets) - 1 else skb.clone())
         elif groups is not None and groups[out] != groups[port]:
             skb.drop(self.name, f"port{port}", DropReason.UNDERLAY_PARTITION,
                      f"{self.nics[port].node} and {self.nics[out].node} are on different sides")
         elif out != port or inport.reflects:
             skb.step(self.name, f"port{port}", "SWITCHED", f"-> port{out} ({self.nics[out].node})"
                      + (" reflected" if out == port else ""))
-            self.ports[out].xmit(skb)
+            self._egress(out, vlan, skb)
         else:
             skb.drop(self.name, f"port{port}", DropReason.BRIDGE_HAIRPIN,
                      f"{mac_str(frame.dst)} is behind the port it came in on")
+
+    def _egress(self, port: int, vlan: int, skb: Skb) -> None:
+        """Out of ``port``: untagged in its pvid, tagged otherwise (it carries ``vlan``: learning
+        only puts a MAC behind a port that took the frame, and floods pick carrying ports)."""
+        out = self.ports[port]
+        tag = None if vlan == out.pvid else vlan
+        if skb.frame.vlan != tag:
+            skb.frame = skb.frame._replace(vlan=tag)
+        out.xmit(skb)
 
     def partition(self, sides: "list[list[str]] | None") -> None:
         """Cut the fabric into sides by host name (hosts not listed make one more side); None heals it."""

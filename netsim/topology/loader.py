@@ -40,6 +40,7 @@ from .spec import (
     EventSpec,
     HostSpec,
     InterfaceSpec,
+    RouterSpec,
     LinkSpec,
     NetworkSpec,
     PortSpec,
@@ -58,11 +59,12 @@ _NAME_RULE = "names start with a letter or digit and use only letters, digits, '
 _HOSTNAME_RE = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\Z")
 
 _TOP_KEYS = ("name", "seed", "engine", "underlay", "hosts", "networks", "containers", "events", "traffic")
-_UNDERLAY_KEYS = ("subnet", "gateway", "latency", "bandwidth", "mtu", "mac_filtering")
+_UNDERLAY_KEYS = ("subnet", "gateway", "latency", "bandwidth", "mtu", "mac_filtering", "routers")
+_ROUTER_KEYS = ("address", "vlans")
 _HOST_KEYS = ("docker", "swarm", "address", "daemon", "routes", "link", "interfaces")
 _INTERFACE_KEYS = ("type", "mode", "address", "routes")
-_INTERFACE_TYPES = ("macvlan",)
-_LINK_KEYS = ("mtu", "hairpin")
+_INTERFACE_TYPES = ("macvlan", "vlan")
+_LINK_KEYS = ("mtu", "hairpin", "vlan", "vlans", "native")
 _ROUTE_RE = re.compile(r"\s*(\S+)\s+via\s+(\S+)\s*\Z", re.ASCII)
 #: dockerd's option names (daemon.json), as hosts.NAME.daemon takes them.
 _DAEMON_FLAGS = {"icc": "icc", "userland-proxy": "userland_proxy", "ip-forward": "ip_forward", "iptables": "iptables",
@@ -425,8 +427,43 @@ class _Parser:
         bandwidth = self.bandwidth(body["bandwidth"], "underlay.bandwidth") if "bandwidth" in body else d.bandwidth
         mtu = self.integer(body["mtu"], "underlay.mtu", *_MTU_RANGE) if "mtu" in body else d.mtu
         mac_filtering = self.boolean(body.get("mac_filtering", False), "underlay.mac_filtering")
+        routers = tuple(self.router(name, raw, f"underlay.routers.{name}", subnet)
+                        for name, raw in self.named_items(body.get("routers"), "underlay.routers", "router"))
         return UnderlaySpec(subnet=subnet, gateway=gateway, latency=latency, bandwidth=bandwidth, mtu=mtu,
-                            mac_filtering=mac_filtering)
+                            mac_filtering=mac_filtering, routers=routers)
+
+    def router(self, name: str, value: Any, path: str, subnet: IPv4Network) -> RouterSpec:
+        body = self.fields(value, path, _ROUTER_KEYS, nullable=False)
+        address = None
+        if "address" in body:
+            address = self.address(body["address"], f"{path}.address")
+            self.check_usable(address, subnet, f"{path}.address", "underlay.subnet")
+        vlans = []
+        raw_vlans = body.get("vlans") or {}
+        if not isinstance(raw_vlans, dict):
+            self.fail(f"{path}.vlans", f"expected a mapping, got {_kind(raw_vlans)}",
+                      "write vlans: {10: 192.168.10.1/24, 20: 192.168.20.1/24}")
+        for key, raw in raw_vlans.items():
+            at = f"{path}.vlans.{key}"
+            vid = self.vlan_id(key, at)
+            vlans.append((vid, self.cidr(raw, at)))
+        if not vlans:
+            self.fail(f"{path}.vlans", "the router has no VLAN to route between",
+                      "give it an address per VLAN, e.g. vlans: {10: 192.168.10.1/24, 20: 192.168.20.1/24}")
+        return RouterSpec(name, tuple(sorted(vlans)), address)
+
+    def vlan_id(self, value: Any, path: str) -> int:
+        text = str(value)
+        if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 4094:
+            self.fail(path, f"invalid VLAN id {_show(value)}", "write a VLAN id from 1 to 4094")
+        return int(text)
+
+    def cidr(self, value: Any, path: str) -> IPv4Interface:
+        try:
+            return IPv4Interface(self.string(value, path))
+        except ValueError:
+            self.fail(path, f"invalid address {_show(value)}", "write an IPv4 address with its prefix length, "
+                      "e.g. 192.168.10.1/24")
 
     def parse_hosts(self, value: Any) -> dict[str, HostSpec]:
         items = self.named_items(value, "hosts", "host")
@@ -437,6 +474,9 @@ class _Parser:
         hosts: dict[str, HostSpec] = {}
         for index, (name, raw) in enumerate(items):
             path = f"hosts.{name}"
+            if any(r.name == name for r in self.underlay.routers):
+                self.fail(path, f"the name {name} belongs to a router (underlay.routers.{name})",
+                          "rename the host or the router")
             if name == GATEWAY_NAME and self.underlay.gateway is not None:
                 self.fail(
                     path,
@@ -489,13 +529,28 @@ class _Parser:
             link = self.fields(body.get("link"), f"{path}.link", _LINK_KEYS)
             link_mtu = self.integer(link["mtu"], f"{path}.link.mtu", *_MTU_RANGE) if "mtu" in link else None
             hairpin = self.boolean(link["hairpin"], f"{path}.link.hairpin") if "hairpin" in link else None
+            pvid, tagged = self.port_vlans(link, f"{path}.link")
             interfaces = tuple(self.interface(if_name, if_body, f"{path}.interfaces.{if_name}")
                                for if_name, if_body in self.named_items(body.get("interfaces"), f"{path}.interfaces",
                                                                         "interface"))
             hosts[name] = HostSpec(name=name, address=address, docker=docker, swarm=swarm, daemon=daemon,
-                                   routes=routes, link_mtu=link_mtu, link_hairpin=hairpin, interfaces=interfaces,
-                                   key_path=path)
+                                   routes=routes, link_mtu=link_mtu, link_hairpin=hairpin, link_pvid=pvid,
+                                   link_tagged=tagged, interfaces=interfaces, key_path=path)
         return hosts
+
+    def port_vlans(self, link: dict[str, Any], path: str) -> tuple[Optional[int], Optional[frozenset[int]]]:
+        """The switch port's 802.1Q setup: ``vlan: N`` an access port, ``vlans: [..]`` a trunk
+        carrying those tagged (with ``native``, default 1, untagged); neither: every VLAN."""
+        if "vlan" in link and ("vlans" in link or "native" in link):
+            self.fail(f"{path}.vlan", "an access port (vlan:) has one VLAN, untagged",
+                      "write vlan: N for an access port, or vlans: [..] (and native:) for a trunk")
+        if "vlan" in link:
+            return self.vlan_id(link["vlan"], f"{path}.vlan"), frozenset()
+        native = self.vlan_id(link["native"], f"{path}.native") if "native" in link else 1
+        if "vlans" not in link:
+            return native, None
+        ids = frozenset(self.vlan_id(v, at) for at, v in self.items(link["vlans"], f"{path}.vlans"))
+        return native, ids
 
     def interface(self, name: str, value: Any, path: str) -> InterfaceSpec:
         """A link of the host's own on eth0 (``ip link add NAME link eth0 type macvlan``), with an
@@ -503,18 +558,29 @@ class _Parser:
         body = self.fields(value, path, _INTERFACE_KEYS, nullable=False)
         if len(name.encode()) > 15:
             self.fail(path, f"interface name {name!r} is longer than 15 bytes", "use a shorter name, e.g. lan-shim")
-        kind = self.choice(body.get("type", "macvlan"), f"{path}.type", _INTERFACE_TYPES, "interface type")
-        mode = self.choice(body.get("mode", "bridge"), f"{path}.mode", ("bridge", "vepa", "private", "passthru"),
-                           "macvlan mode")
+        default = "vlan" if re.fullmatch(r"eth0\.\d+", name) else "macvlan"
+        kind = self.choice(body.get("type", default), f"{path}.type", _INTERFACE_TYPES, "interface type")
+        if kind == "vlan":
+            if not re.fullmatch(r"eth0\.\d+", name):
+                self.fail(path, f"a vlan interface is named eth0.ID, not {name!r}", "name it eth0.10 for VLAN 10")
+            self.vlan_id(name[5:], path)
+            if "mode" in body:
+                self.fail(f"{path}.mode", "a vlan interface has no mode", "remove mode:")
+            mode = ""
+        else:
+            mode = self.choice(body.get("mode", "bridge"), f"{path}.mode", ("bridge", "vepa", "private", "passthru"),
+                               "macvlan mode")
         if "address" not in body:
             self.fail(path, "the interface has no address", "add address:, e.g. address: 192.168.100.250/32")
-        try:
-            address = IPv4Interface(self.string(body["address"], f"{path}.address"))
-        except ValueError:
-            self.fail(f"{path}.address", f"invalid address {_show(body['address'])}",
-                      "write an IPv4 address with its prefix length, e.g. 192.168.100.250/32")
-        routes = tuple(self.subnet(r, at) for at, r in self.items(body.get("routes"), f"{path}.routes"))
-        return InterfaceSpec(name, kind, mode, address, routes)
+        address = self.cidr(body["address"], f"{path}.address")
+        routes: list[tuple[IPv4Network, Optional[IPv4Address]]] = []
+        for at, raw in self.items(body.get("routes"), f"{path}.routes"):
+            if isinstance(raw, str) and " via " in raw:
+                to, _, via = raw.partition(" via ")
+                routes.append((self.subnet(to.strip(), at), self.address(via.strip(), at)))
+            else:
+                routes.append((self.subnet(raw, at), None))
+        return InterfaceSpec(name, kind, mode, address, tuple(routes))
 
     def route(self, value: Any, path: str) -> tuple[IPv4Network, IPv4Address]:
         """``172.18.0.0/16 via 192.168.100.11`` or ``default via ...`` (``ip route add``), or {to:, via:}."""
@@ -864,6 +930,9 @@ class _Parser:
                 self.fail(
                     path, f"container {name} has the same name as host {name}", "rename the container or the host"
                 )
+            if any(r.name == name for r in self.underlay.routers):
+                self.fail(path, f"the name {name} belongs to a router (underlay.routers.{name})",
+                          "rename the host or the router")
             if name == GATEWAY_NAME and self.underlay.gateway is not None:
                 self.fail(
                     path,

@@ -38,17 +38,27 @@ class UnderlaySpec:
     bandwidth: float = 10e9  # bits per second
     mtu: int = 1500
     mac_filtering: bool = False  # a cloud network: each port accepts only its NIC's own MAC (B63)
+    routers: tuple["RouterSpec", ...] = ()  # underlay.routers: machines routing between VLANs
+
+
+@dataclass(frozen=True)
+class RouterSpec:
+    """underlay.routers.NAME: a machine on a trunk port with an address on each of its VLANs."""
+
+    name: str
+    vlans: tuple[tuple[int, IPv4Interface], ...]  # (VLAN id, its address on eth0.ID)
+    address: Optional[IPv4Address] = None  # on the untagged LAN, if any
 
 
 @dataclass(frozen=True)
 class InterfaceSpec:
-    """hosts.NAME.interfaces.NAME: a link of the host's own on eth0."""
+    """hosts.NAME.interfaces.NAME: a link of the host's own on eth0 (a macvlan shim, or eth0.ID)."""
 
     name: str
-    type: str  # macvlan
-    mode: str  # its macvlan mode
+    type: str  # macvlan or vlan
+    mode: str  # a macvlan's mode ("" for a vlan)
     address: IPv4Interface
-    routes: tuple[IPv4Network, ...] = ()  # ``ip route add NET dev NAME``
+    routes: tuple[tuple[IPv4Network, Optional[IPv4Address]], ...] = ()  # ``ip route add NET [via GW] dev NAME``
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,9 @@ class HostSpec:
     link_mtu: Optional[int] = None  # hosts.NAME.link.mtu: the largest packet its cable's path carries
     #: hosts.NAME.link.hairpin: its switch port reflects frames back (802.1Qbg); None: while it has vepa children
     link_hairpin: Optional[bool] = None
+    #: hosts.NAME.link: the switch port's VLANs: untagged VLAN (None: none) and tagged ones (None: all)
+    link_pvid: Optional[int] = 1
+    link_tagged: Optional[frozenset[int]] = None
     interfaces: tuple[InterfaceSpec, ...] = ()
     key_path: str = ""
 

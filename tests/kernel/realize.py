@@ -39,6 +39,7 @@ from netsim.datapath.addr import ip_str, mac_str
 from netsim.datapath.bridge import Bridge
 from netsim.datapath.device import Dummy, Loopback, Nic, Veth
 from netsim.datapath.macvlan import Macvlan
+from netsim.datapath.vlan import Vlan
 from netsim.datapath.netns import NUD_PERMANENT, Namespace
 from netsim.datapath.vxlan import Vxlan
 from netsim.simulation import Simulation
@@ -209,6 +210,9 @@ class Realized:
                         f"peer name {peer.name} address {mac_str(peer.mac)} mtu {peer.mtu}{where}")
                 elif isinstance(dev, Nic):
                     pass  # below, with the underlay
+                elif isinstance(dev, Vlan):
+                    raise KernelUnavailable("this machine's kernel has no 802.1Q vlan devices (8021q): "
+                                            f"{ns.name}:{dev.name} cannot be realized")
                 elif isinstance(dev, Dummy):
                     create[self.label(ns)].append(f"link add {dev.name} address {mac_str(dev.mac)} type dummy")
                 elif isinstance(dev, Macvlan):

@@ -1,7 +1,9 @@
 """The ``macvlan`` driver: each endpoint a macvlan child of the network's parent (macvlan_network.go).
 
-A network names a parent (``eth0``; without one Docker makes a ``dummy`` device, so the
-network only connects its own containers) and a mode.  Each endpoint is a child device with
+A network names a parent (``eth0``, or an 802.1Q sub-interface such as ``eth0.10``, which Docker
+creates when it is missing and deletes with the last network on it only if it created it
+(B62); without one Docker makes a ``dummy`` device, so the network only connects its own
+containers) and a mode.  Each endpoint is a child device with
 the endpoint's MAC, moved into the container: no bridge, no veth, no NAT and no iptables rule.
 What the children can reach follows from the macvlan device itself (``datapath.macvlan``): the
 host's own stack is not among them (B61).  IPAM is the engine's, per host, so two hosts can
@@ -16,6 +18,7 @@ from typing import ClassVar, Optional
 
 from ....datapath.device import Dummy, NetDevice
 from ....datapath.macvlan import Macvlan
+from ....datapath.vlan import Vlan
 from ....errors import DockerError
 from ..api import EndpointInfo, HostContext, JoinInfo, NetworkInfo, Scope
 from ..options import DriverOptions, choice, option
@@ -36,6 +39,7 @@ class _Network:
     info: NetworkInfo
     parent: str  # the parent's name: eth0, or dm-<id[:12]> for the dummy Docker made
     lower: NetDevice
+    created: bool  # the parent is a link Docker made (CreatedSlaveLink): it goes with the last network on it
     children: dict[str, Macvlan] = field(default_factory=dict)  # endpoint id -> its device
 
     @property
@@ -70,10 +74,14 @@ class MacvlanDriver:
                 raise DockerError(f"macvlan network {other.info.id} is already using parent interface {parent} in "
                                   "mode passthru", fix="use another parent, or remove the passthru network first",
                                   field="driver_opts.parent")
-        if vlan_of(parent):
-            raise DockerError(f"parent {parent}: 802.1Q sub-interfaces are not simulated yet",
-                              fix="use parent: eth0 for now; VLAN sub-interfaces arrive with the VLAN-aware underlay",
-                              field="driver_opts.parent")
+        created = False
+        if opts.parent is not None and vlan_of(parent) and parent not in self.host.ns.devices:
+            # createVlanLink: `ip link add link eth0 name eth0.10 type vlan id 10`, Docker's to delete
+            sub = Vlan(self.host.world, parent, self.host.ns.devices["eth0"], vlan_of(parent))
+            self.host.ns.add_device(sub)
+            created = True
+        elif opts.parent is not None:
+            created = any(n.created for n in self._networks.values() if n.parent == parent)
         if opts.parent is None:
             # No parent: a dummy link of Docker's own, so the children reach only each other.
             lower: NetDevice = next((n.lower for n in self._networks.values() if n.parent == parent), None) or \
@@ -85,12 +93,15 @@ class MacvlanDriver:
             if found is None:
                 raise DockerError(f"-o parent interface was not found on the host: {parent}", field="driver_opts.parent")
             lower = found
-        self._networks[net.id] = _Network(net, parent, lower)
+        self._networks[net.id] = _Network(net, parent, lower, created or opts.parent is None)
 
     def delete_network(self, nid: str) -> None:
         network = self._networks.pop(nid)
-        if network.lower.kind == "dummy" and not any(n.lower is network.lower for n in self._networks.values()):
-            self.host.ns.remove_device(network.lower)  # Docker deletes only the links it created
+        if network.created and not any(n.lower is network.lower for n in self._networks.values()):
+            # Docker deletes only the links it created: a dummy parent, or a sub-interface it added
+            self.host.ns.remove_device(network.lower)
+            if isinstance(network.lower, Vlan):
+                network.lower.close()
 
     def join(self, nid: str, ep: EndpointInfo) -> JoinInfo:
         network = self._networks[nid]
