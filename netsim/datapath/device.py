@@ -42,6 +42,7 @@ class NetDevice:
         self.rx_handler: Optional[RxHandler] = None
         self.hairpin = False  # as a bridge port: BR_HAIRPIN_MODE, frames may leave by the port they came in
         self.vlans: dict[int, NetDevice] = {}  # 802.1Q devices on this one, by VLAN id (datapath.vlan)
+        self.noarp = False  # IFF_NOARP: neighbours are NUD_NOARP, frames go to the device's own MAC
 
     @property
     def node(self) -> str:

@@ -48,7 +48,7 @@ class MacvlanPort:
         port = getattr(lower, "macvlan_port", None)
         if port is None:
             if lower.rx_handler is not None:
-                raise ValueError(f"{lower.name} already has an rx handler (a bridge port?)")
+                raise OSError(errno.EBUSY, "device or resource busy")  # netdev_rx_handler_register: one per device
             port = MacvlanPort(lower)
             lower.macvlan_port = port  # type: ignore[attr-defined]
             lower.rx_handler = port.handle_frame

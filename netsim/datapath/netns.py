@@ -411,6 +411,9 @@ class Namespace:
         self.neigh_output(route.dev, nexthop, skb)
 
     def neigh_output(self, dev: NetDevice, nexthop: int, skb: Skb) -> None:
+        if dev.noarp:  # arp_constructor: NUD_NOARP, the device's own address
+            self._xmit_to(dev, dev.mac, skb)
+            return
         entry = self.neigh.get((dev.name, nexthop))
         if entry is not None and entry.state >= NUD_REACHABLE:
             self._xmit_to(dev, entry.mac, skb)

@@ -48,6 +48,7 @@ class Endpoint:
     interface: Optional[NetDevice] = None  # container side
     gateway: Optional[IPv4Address] = None  # what the driver offered
     gateway_service: bool = True  # whether the container needs docker_gwbridge when nothing offers a gateway
+    device_default: bool = False  # the driver offers ``default dev IFACE`` (ipvlan l3) instead of a gateway
     table_keys: tuple[tuple[str, str], ...] = ()  # (table, key) the driver published for it
     resolvable: bool = True  # False for the docker_gwbridge endpoint, named gateway_<id>, not after the container
 
@@ -284,7 +285,8 @@ class NetworkCollection(_Collection["Network"]):
                                   fix=f"give network {name} a subnet that no other network on {engine.host} uses",
                                   field="subnet")
         gw = IPv4Address(gateway) if gateway is not None else None
-        if sub is not None and gw is None and not (isinstance(drv, GatewayPolicy) and drv.skip_gateway_alloc()):
+        if sub is not None and gw is None and not (isinstance(drv, GatewayPolicy)
+                                                   and drv.skip_gateway_alloc(settings, internal)):
             gw = sub.network_address + 1
         net = Network(engine, name, drv, engine.new_id(), sub, gw,
                       IPv4Network(ip_range) if ip_range is not None else None, internal, attachable,
@@ -582,6 +584,7 @@ class Engine:
             raise
         ep.interface, ep.gateway, ep.mac = info.interface, info.gateway, info.interface.mac
         ep.gateway_service = not info.disable_gateway_service
+        ep.device_default = any(r.prefixlen == 0 for r in info.device_routes)
         if self.agent is not None and net.driver.SCOPE == "swarm":
             # The driver's records (overlay peers), and libnetwork's own service record that makes
             # the name resolve on the other nodes (addServiceInfoToCluster).
@@ -592,6 +595,9 @@ class Engine:
             ep.table_keys = tuple((e.table, e.key) for e in entries)
         ctr.ns.add_device(info.interface)
         ctr.ns.add_address(info.interface, ip(addr), ep.plen)
+        for route in info.device_routes:
+            if route.prefixlen:
+                ctr.ns.add_route(ip(route.network_address), route.prefixlen, info.interface, None)
         ctr.endpoints[net.name] = ep
         net.endpoints[ctr.name] = ep
         ep.resolvable = net.name != GW_NETWORK
@@ -632,13 +638,12 @@ class Engine:
 
         Order: not docker_gwbridge, not internal, has a gateway, then the lowest network name.
         """
-        candidates = [ep for ep in ctr.endpoints.values() if ep.gateway is not None]
+        candidates = [ep for ep in ctr.endpoints.values() if ep.gateway is not None or ep.device_default]
         best = min(candidates, key=lambda ep: (ep.network.name == "docker_gwbridge",
                                                ep.network.internal, ep.network.name), default=None)
         ctr.ns.routes.remove(lambda r: r.plen == 0)
-        if best is not None:
-            assert best.interface is not None and best.gateway is not None
-            ctr.ns.add_route(0, 0, best.interface, ip(best.gateway))
+        if best is not None and best.interface is not None:
+            ctr.ns.add_route(0, 0, best.interface, ip(best.gateway) if best.gateway is not None else None)
         if best is not ctr.gateway_endpoint:
             # Published ports follow the gateway endpoint.
             self._withdraw_ports(ctr)

@@ -25,9 +25,10 @@ class EngineProfile:
     #: or "exclusive" (NeighAdd, NLM_F_CREATE|NLM_F_EXCL, 29 until PR #53663), which fails when the
     #: VXLAN device learned the MAC first and leaves the peer on a learned entry that ages out (K6)
     fdb_add: str = "exclusive"
-    #: B64: a macvlan network without --gateway gets one from IPAM (.1) and a default route (<=28),
-    #: or none at all (29, GetSkipGwAlloc)
-    macvlan_ipam_gateway: bool = False
+    #: B64: does IPAM reserve a gateway for a macvlan/ipvlan network created without --gateway
+    #: (GetSkipGwAlloc)? "always" (27), "needed" (28: not for --internal, nor ipvlan l3/l3s) or
+    #: "configured" (29: never; the container then gets no default route via one)
+    gateway_alloc: str = "configured"
 
 
 PROFILES = {
@@ -39,7 +40,7 @@ PROFILES = {
         pool_exhausted_error="all predefined address pools have been fully subnetted",
         failed_node_entries="delete",
         fdb_add="replace",
-        macvlan_ipam_gateway=True,
+        gateway_alloc="always",
         port_bind_error="driver failed programming external connectivity on endpoint {endpoint}: "
                         "Error starting userland proxy: listen tcp4 {addr}: bind: address already in use",
     ),
@@ -51,7 +52,7 @@ PROFILES = {
         pool_exhausted_error="all predefined address pools have been fully subnetted",
         failed_node_entries="delete",
         fdb_add="replace",
-        macvlan_ipam_gateway=True,
+        gateway_alloc="needed",
         port_bind_error="failed to bind host port for {binding}: address already in use",
     ),
     "29": EngineProfile(

@@ -38,6 +38,7 @@ from typing import Iterable, Optional
 from netsim.datapath.addr import ip_str, mac_str
 from netsim.datapath.bridge import Bridge
 from netsim.datapath.device import Dummy, Loopback, Nic, Veth
+from netsim.datapath.ipvlan import Ipvlan
 from netsim.datapath.macvlan import Macvlan
 from netsim.datapath.vlan import Vlan
 from netsim.datapath.netns import NUD_PERMANENT, Namespace
@@ -210,6 +211,9 @@ class Realized:
                         f"peer name {peer.name} address {mac_str(peer.mac)} mtu {peer.mtu}{where}")
                 elif isinstance(dev, Nic):
                     pass  # below, with the underlay
+                elif isinstance(dev, Ipvlan):
+                    raise KernelUnavailable("this machine's kernel has no ipvlan: "
+                                            f"{ns.name}:{dev.name} cannot be realized")
                 elif isinstance(dev, Vlan):
                     raise KernelUnavailable("this machine's kernel has no 802.1Q vlan devices (8021q): "
                                             f"{ns.name}:{dev.name} cannot be realized")
@@ -220,7 +224,7 @@ class Realized:
                     lower_ns = dev.lower.ns
                     assert lower_ns is not None
                     under = self.label(lower_ns)
-                    temp = dev.name if lower_ns is ns else f"mv{len(renames[self.label(ns)])}x{id(dev) % 10000}"
+                    temp = dev.name if lower_ns is ns else f"mvtmp{len(children[under])}"  # unique where it is made
                     address = "" if dev.mode == "passthru" else f" address {mac_str(dev.mac)}"
                     children[under].append(f"link add {temp} link {dev.lower.name}{address} type macvlan "
                                            f"mode {dev.mode}")

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 from ...errors import DockerError, suggest
 from .bridge import BridgeDriver
 from .host import HostDriver
+from .ipvlan import IpvlanDriver
 from .null import NullDriver
 from .macvlan import MacvlanDriver
 from .overlay import OverlayDriver
-from .pending import IpvlanDriver
 
 if TYPE_CHECKING:
     from .api import Driver

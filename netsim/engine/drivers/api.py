@@ -114,6 +114,9 @@ class JoinInfo:
     gateway: Optional[IPv4Address]  # None: the driver offers no default route (internal, overlay, ...)
     disable_gateway_service: bool = False
     table_entries: tuple[TableEntry, ...] = ()  # gossiped to the network's other nodes
+    #: routes out of the interface with no next hop (AddStaticRoute CONNECTED): ipvlan l3's
+    #: ``default dev eth0``; a default one competes for the container's default route as a gateway does
+    device_routes: tuple["IPv4Network", ...] = ()
 
 
 class Driver(Protocol):
@@ -155,7 +158,7 @@ class GatewayPolicy(Protocol):
     """A driver whose networks may have no gateway (libnetwork's ``GetSkipGwAlloc``): when it
     says so, IPAM reserves no gateway address for a network created without ``--gateway``."""
 
-    def skip_gateway_alloc(self) -> bool: ...
+    def skip_gateway_alloc(self, options: DriverOptions, internal: bool) -> bool: ...
 
 
 @runtime_checkable

@@ -16,13 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, Optional
 
-from ....datapath.device import Dummy, NetDevice
+from ....datapath.device import NetDevice
 from ....datapath.macvlan import Macvlan
-from ....datapath.vlan import Vlan
 from ....errors import DockerError
 from ..api import EndpointInfo, HostContext, JoinInfo, NetworkInfo, Scope
 from ..options import DriverOptions, choice, option
-from ..parent import parse_parent, vlan_of
+from ..parent import parent_device, parse_parent, release_parent
 
 __all__ = ["MacvlanDriver", "MacvlanOptions"]
 
@@ -56,9 +55,11 @@ class MacvlanDriver:
         self.host = host
         self._networks: dict[str, _Network] = {}
 
-    def skip_gateway_alloc(self) -> bool:
-        """GetSkipGwAlloc: from Docker 29 the gateway is the user's to give, or there is none."""
-        return not self.host.profile.macvlan_ipam_gateway
+    def skip_gateway_alloc(self, options: DriverOptions, internal: bool) -> bool:
+        """GetSkipGwAlloc: 27 always takes one from IPAM, 28 not for --internal, 29 never (the
+        gateway is the user's to give, or there is none)."""
+        policy = self.host.profile.gateway_alloc
+        return policy == "configured" or policy == "needed" and internal
 
     def create_network(self, net: NetworkInfo) -> None:
         opts: MacvlanOptions = net.options  # type: ignore[assignment]
@@ -74,34 +75,15 @@ class MacvlanDriver:
                 raise DockerError(f"macvlan network {other.info.id} is already using parent interface {parent} in "
                                   "mode passthru", fix="use another parent, or remove the passthru network first",
                                   field="driver_opts.parent")
-        created = False
-        if opts.parent is not None and vlan_of(parent) and parent not in self.host.ns.devices:
-            # createVlanLink: `ip link add link eth0 name eth0.10 type vlan id 10`, Docker's to delete
-            sub = Vlan(self.host.world, parent, self.host.ns.devices["eth0"], vlan_of(parent))
-            self.host.ns.add_device(sub)
-            created = True
-        elif opts.parent is not None:
-            created = any(n.created for n in self._networks.values() if n.parent == parent)
-        if opts.parent is None:
-            # No parent: a dummy link of Docker's own, so the children reach only each other.
-            lower: NetDevice = next((n.lower for n in self._networks.values() if n.parent == parent), None) or \
-                Dummy(self.host.world, parent, self.host.new_mac())
-            if lower.ns is None:
-                self.host.ns.add_device(lower)
-        else:
-            found = self.host.ns.devices.get(parent)
-            if found is None:
-                raise DockerError(f"-o parent interface was not found on the host: {parent}", field="driver_opts.parent")
-            lower = found
-        self._networks[net.id] = _Network(net, parent, lower, created or opts.parent is None)
+        lower, created = parent_device(self.host, parent, opts.parent is None)
+        # A sub-interface another macvlan network had Docker create goes with the last of them.
+        created = created or any(n.created for n in self._networks.values() if n.parent == parent)
+        self._networks[net.id] = _Network(net, parent, lower, created)
 
     def delete_network(self, nid: str) -> None:
         network = self._networks.pop(nid)
         if network.created and not any(n.lower is network.lower for n in self._networks.values()):
-            # Docker deletes only the links it created: a dummy parent, or a sub-interface it added
-            self.host.ns.remove_device(network.lower)
-            if isinstance(network.lower, Vlan):
-                network.lower.close()
+            release_parent(self.host, network.lower)
 
     def join(self, nid: str, ep: EndpointInfo) -> JoinInfo:
         network = self._networks[nid]
@@ -109,7 +91,8 @@ class MacvlanDriver:
             child = Macvlan(self.host.world, ep.ifname, ep.mac, network.lower, network.options.mode)
         except OSError as err:  # createMacVlan: the kernel refused the link
             raise DockerError(f"failed to create the macvlan port: {err.strerror}",
-                              fix="a passthru network takes one container: its parent is that container's NIC")
+                              fix="a passthru network takes one container, and a parent with ipvlan slaves no "
+                                  "macvlan child: give this network another parent")
         network.children[ep.id] = child
         gateway = None if network.info.internal else network.info.gateway
         return JoinInfo(child, gateway, disable_gateway_service=True)
