@@ -563,6 +563,7 @@ def _build(spec: TopologySpec, seed: Optional[int]) -> Simulation:
         port = next((p for p in sim.switch.ports if p.link is link), None) if link is not None else None
         if port is not None:
             port.hairpin, port.pvid, port.tagged = h.link_hairpin, h.link_pvid, h.link_tagged
+            port.promiscuous = h.link_promiscuous
     # The first manager in file order runs swarm init; the others join with their role's token.
     for h in sorted(members, key=lambda h: h.swarm != "manager"):
         _docker(spec, f"{h.key_path}.swarm", lambda h=h: sim.swarm.join(h.name, h.swarm) if sim.swarm.managers()

@@ -111,6 +111,14 @@ def test_b63_an_underlay_with_mac_filtering_cuts_macvlan_containers_off_while_ho
     assert _reach(sim, "m1", "m3") == (True, "ACCEPTED"), "inside one host the switch is not involved"
 
 
+def test_b63_a_port_that_is_not_promiscuous_delivers_nothing_for_the_containers_macs() -> None:
+    sim = _sim(hosts={"node1": {"link": {"promiscuous": False}}, "node2": {}, "ext": {"docker": False}})
+    assert sim.ping("ext", "node1").reachable
+    lost = sim.trace("ext", "192.168.100.201")
+    assert not lost.reachable and "is not promiscuous" in lost.detail
+    assert _reach(sim, "m2", "ext") == (True, "ACCEPTED"), "node2's port is"
+
+
 def test_modes_private_isolates_children_vepa_needs_the_switch_to_reflect() -> None:
     private = _sim("private")
     assert _reach(private, "m1", "m3")[0] is False, "private: no child to child, even through the switch"

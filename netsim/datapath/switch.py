@@ -41,6 +41,9 @@ class SwitchPort:
         # as an unmanaged switch passes tags through).  An access port: pvid N, tagged empty.
         self.pvid: "int | None" = 1
         self.tagged: "frozenset[int] | None" = None
+        # A hypervisor port that is not promiscuous delivers only frames for its NIC's MAC (and
+        # broadcasts): a macvlan child's MAC is not among them (B63).
+        self.promiscuous = True
 
     def carries(self, vlan: int) -> bool:
         return vlan == self.pvid or self.tagged is None or vlan in self.tagged
@@ -129,8 +132,8 @@ class Switch:
             skb.drop(self.name, f"port{port}", DropReason.UNDERLAY_PARTITION,
                      f"{self.nics[port].node} and {self.nics[out].node} are on different sides")
         elif out != port or inport.reflects:
-            skb.step(self.name, f"port{port}", "SWITCHED", f"-> port{out} ({self.nics[out].node})"
-                     + (" reflected" if out == port else ""))
+            skb.step(self.name, f"port{port}", "SWITCHED", (_describe_switched, frame.dst, out, self.nics[out].node,
+                                                              vlan, out == port))
             self._egress(out, vlan, skb)
         else:
             skb.drop(self.name, f"port{port}", DropReason.BRIDGE_HAIRPIN,
@@ -140,6 +143,11 @@ class Switch:
         """Out of ``port``: untagged in its pvid, tagged otherwise (it carries ``vlan``: learning
         only puts a MAC behind a port that took the frame, and floods pick carrying ports)."""
         out = self.ports[port]
+        dst = skb.frame.dst
+        if not out.promiscuous and dst != out.allowed_mac and dst != BROADCAST_MAC and not is_multicast_mac(dst):
+            skb.drop(self.name, out.name, DropReason.MAC_FILTERED,
+                     f"{self.nics[port].node}'s port is not promiscuous: {mac_str(dst)} is not its NIC's MAC")
+            return
         tag = None if vlan == out.pvid else vlan
         if skb.frame.vlan != tag:
             skb.frame = skb.frame._replace(vlan=tag)
@@ -161,3 +169,8 @@ class Switch:
 
     def flush_learned(self) -> None:
         self.fdb = {}  # a new table, so the one ``learned`` handed out stays as it was
+
+
+def _describe_switched(dst: int, port: int, node: str, vlan: int, reflected: bool) -> str:
+    where = f"{mac_str(dst)} learned on port{port} ({node})" + (f" in VLAN {vlan}" if vlan != 1 else "")
+    return where + (", reflected" if reflected else "")

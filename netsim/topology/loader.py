@@ -64,7 +64,7 @@ _ROUTER_KEYS = ("address", "vlans")
 _HOST_KEYS = ("docker", "swarm", "address", "daemon", "routes", "link", "interfaces")
 _INTERFACE_KEYS = ("type", "mode", "address", "routes")
 _INTERFACE_TYPES = ("macvlan", "vlan")
-_LINK_KEYS = ("mtu", "hairpin", "vlan", "vlans", "native")
+_LINK_KEYS = ("mtu", "hairpin", "vlan", "vlans", "native", "promiscuous")
 _ROUTE_RE = re.compile(r"\s*(\S+)\s+via\s+(\S+)\s*\Z", re.ASCII)
 #: dockerd's option names (daemon.json), as hosts.NAME.daemon takes them.
 _DAEMON_FLAGS = {"icc": "icc", "userland-proxy": "userland_proxy", "ip-forward": "ip_forward", "iptables": "iptables",
@@ -530,12 +530,14 @@ class _Parser:
             link_mtu = self.integer(link["mtu"], f"{path}.link.mtu", *_MTU_RANGE) if "mtu" in link else None
             hairpin = self.boolean(link["hairpin"], f"{path}.link.hairpin") if "hairpin" in link else None
             pvid, tagged = self.port_vlans(link, f"{path}.link")
+            promiscuous = self.boolean(link.get("promiscuous", True), f"{path}.link.promiscuous")
             interfaces = tuple(self.interface(if_name, if_body, f"{path}.interfaces.{if_name}")
                                for if_name, if_body in self.named_items(body.get("interfaces"), f"{path}.interfaces",
                                                                         "interface"))
             hosts[name] = HostSpec(name=name, address=address, docker=docker, swarm=swarm, daemon=daemon,
                                    routes=routes, link_mtu=link_mtu, link_hairpin=hairpin, link_pvid=pvid,
-                                   link_tagged=tagged, interfaces=interfaces, key_path=path)
+                                   link_tagged=tagged, link_promiscuous=promiscuous, interfaces=interfaces,
+                                   key_path=path)
         return hosts
 
     def port_vlans(self, link: dict[str, Any], path: str) -> tuple[Optional[int], Optional[frozenset[int]]]:

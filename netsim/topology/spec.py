@@ -75,6 +75,7 @@ class HostSpec:
     #: hosts.NAME.link: the switch port's VLANs: untagged VLAN (None: none) and tagged ones (None: all)
     link_pvid: Optional[int] = 1
     link_tagged: Optional[frozenset[int]] = None
+    link_promiscuous: bool = True  # hosts.NAME.link.promiscuous: false, the port delivers only its NIC's MAC
     interfaces: tuple[InterfaceSpec, ...] = ()
     key_path: str = ""
 

@@ -267,11 +267,17 @@ class Realized:
         self._batch_all(children)
         self._batch_all(moves)
         self._batch_all(renames)
-        if self.underlay and switches[0].mac_filtering:
-            # A cloud's anti-spoofing: each port takes frames from its NIC's own MAC only.
+        if self.underlay:
+            eb = ["ip", "netns", "exec", self.underlay, "ebtables"]
             for port, sw_port in enumerate(switches[0].ports):
-                run(["ip", "netns", "exec", self.underlay, "ebtables", "-A", "FORWARD", "-i", f"p{port}", "-s", "!",
-                     mac_str(sw_port.allowed_mac or 0), "-j", "DROP"])
+                mac = mac_str(sw_port.allowed_mac or 0)
+                if switches[0].mac_filtering:  # a cloud's anti-spoofing: only the NIC's own MAC comes in
+                    run(eb + ["-A", "FORWARD", "-i", f"p{port}", "-s", "!", mac, "-j", "DROP"])
+                if not sw_port.promiscuous:  # a vSwitch port rejecting promiscuous mode: unicast for its MAC only
+                    run(eb + ["-N", f"uc{port}"])
+                    run(eb + ["-A", f"uc{port}", "-d", mac, "-j", "RETURN"])
+                    run(eb + ["-A", f"uc{port}", "-j", "DROP"])
+                    run(eb + ["-A", "FORWARD", "-o", f"p{port}", "-d", "Unicast", "-j", f"uc{port}"])
 
         # Phase 2: bridge ports, MTUs, addresses, links up (routes need an up device).
         config: dict[str, list[str]] = defaultdict(list, enslave)

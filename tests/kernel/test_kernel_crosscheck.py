@@ -249,13 +249,17 @@ def _macvlan_variant(name: str) -> Simulation:
         spec = dataclasses.replace(spec, hosts=tuple(dataclasses.replace(h, link_hairpin=False) for h in spec.hosts))
     elif name == "relay-everywhere":
         spec = dataclasses.replace(spec, hosts=tuple(dataclasses.replace(h, link_hairpin=True) for h in spec.hosts))
+    elif name == "node1-not-promiscuous":
+        spec = dataclasses.replace(spec, hosts=tuple(dataclasses.replace(h, link_promiscuous=h.name != "node1")
+                                                     for h in spec.hosts))
     return netsim.build(spec)
 
 
-@pytest.mark.parametrize("variant", ["mac-filtering", "no-relay", "relay-everywhere"])
+@pytest.mark.parametrize("variant", ["mac-filtering", "no-relay", "relay-everywhere", "node1-not-promiscuous"])
 def test_macvlan_underlay_variants_match_kernel(kernel: None, variant: str) -> None:
-    """B61, B63 and the modes against a switch that filters MACs (ebtables), never reflects, or
-    always reflects (bridge port hairpin): every row as the kernel has it."""
+    """B61, B63 and the modes against a switch that filters MACs (ebtables), never reflects,
+    always reflects (bridge port hairpin), or has a port that is not promiscuous: every row as
+    the kernel has it."""
     sim = _macvlan_variant(variant)
     table = sim.reachability()
     ns_of = {v.name: v.ns.name for v in sim.endpoints()}
