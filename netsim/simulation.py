@@ -579,7 +579,8 @@ def _build(spec: TopologySpec, seed: Optional[int]) -> Simulation:
         for place in (n.host,) if n.host else n.hosts:
             _docker(spec, n.key_path, lambda n=n, place=place, options=options: sim.host(place).networks.create(
                 n.name, driver=n.driver, options=options, internal=n.internal, attachable=n.attachable,
-                subnet=n.subnet, ip_range=n.ip_range, gateway=n.gateway, labels=dict(n.labels)))
+                subnet=n.subnet, ip_range=dict(n.host_ranges).get(place, n.ip_range), gateway=n.gateway,
+                labels=dict(n.labels)))
     for c in _creation_order(spec.containers):
         _docker(spec, c.key_path, lambda c=c: _run_container(sim, c), lambda field, c=c: _container_field(c, field))
     sim.run(0.0)  # the swarm, if any, settles before the file's t = 0

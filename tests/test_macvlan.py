@@ -82,6 +82,19 @@ def test_b60_two_hosts_can_hand_out_the_same_address_and_netsim_warns() -> None:
     assert len(answers) == 1 and answers <= {"m1", "m2"}, "one of them answers the LAN"
 
 
+def test_b60_split_ranges_per_host_give_each_container_its_own_address() -> None:
+    sim = _sim(network={"hosts": {"node1": {"ip_range": "192.168.100.192/28"},
+                                  "node2": {"ip_range": "192.168.100.208/28"}}},
+               containers={"m1": {"host": "node1", "networks": ["lan"]}, "m2": {"host": "node2", "networks": ["lan"]}})
+    assert [str(sim.container(c).endpoints["lan"].address) for c in ("m1", "m2")] == ["192.168.100.192",
+                                                                                       "192.168.100.208"]
+    assert not sim.warnings
+    assert sim.ping("m1", "192.168.100.208").reachable
+    with pytest.raises(TopologyError) as err:
+        _sim(network={"hosts": {"node1": {"ip_range": "10.0.0.0/28"}, "node2": {}}})
+    assert err.value.key_path == "networks.lan.hosts.node1.ip_range" and "not inside the subnet" in err.value.message
+
+
 def test_b61_the_host_and_its_own_macvlan_containers_cannot_reach_each_other() -> None:
     sim = _sim()
     assert _reach(sim, "node1", "m1")[0] is False

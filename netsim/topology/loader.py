@@ -707,6 +707,7 @@ class _Parser:
         options, driver_opts = self.driver_options(body, path, driver_name)
         subnet, ip_range, gateway = self.addressing(name, body, path)
         host, hosts = self.placement(body, path, driver_name)
+        host_ranges = self.host_ranges(body, path, subnet)
         if driver.SCOPE == "swarm":
             if not any(h.swarm == "manager" for h in self.hosts.values()):
                 self.fail(
@@ -722,6 +723,7 @@ class _Parser:
             hosts=hosts,
             subnet=subnet,
             ip_range=ip_range,
+            host_ranges=host_ranges,
             gateway=gateway,
             internal=self.boolean(body.get("internal", False), f"{path}.internal"),
             attachable=self.boolean(body.get("attachable", False), f"{path}.attachable"),
@@ -889,6 +891,16 @@ class _Parser:
             return None, (
                 self.default_host(path, f"{driver} networks are created on each host that uses them", many=True),
             )
+        if isinstance(body["hosts"], dict):
+            # hosts: {node1: {ip_range: ...}, node2: {ip_range: ...}}: each host's own IPAM range (B60)
+            hosts_map = self.named_items(body["hosts"], f"{path}.hosts", "host")
+            if not hosts_map:
+                self.fail(f"{path}.hosts", "the list of hosts is empty",
+                          f"list at least one of {', '.join(self.docker_hosts())}")
+            for name, settings in hosts_map:
+                self.host_ref(name, f"{path}.hosts.{name}")
+                self.fields(settings, f"{path}.hosts.{name}", ("ip_range",))
+            return None, tuple(name for name, _ in hosts_map)
         entries = self.items(body["hosts"], f"{path}.hosts")
         if not entries:
             self.fail(
@@ -901,6 +913,23 @@ class _Parser:
                 self.fail(at, f"host {name} is listed twice", f"remove the second {name}")
             hosts.append(name)
         return None, tuple(hosts)
+
+    def host_ranges(self, body: dict[str, Any], path: str, subnet: Optional[IPv4Network]) -> tuple[tuple[str, IPv4Network], ...]:
+        """The per-host ``ip_range`` of a network placed with ``hosts: {NAME: {ip_range: ...}}``."""
+        if not isinstance(body.get("hosts"), dict):
+            return ()
+        ranges = []
+        for name, settings in body["hosts"].items():
+            if not settings or "ip_range" not in settings:
+                continue
+            at = f"{path}.hosts.{name}.ip_range"
+            if subnet is None:
+                self.fail(at, "an ip_range needs the network's subnet", f"add subnet: to {path}")
+            rng = self.subnet(settings["ip_range"], at)
+            if not rng.subnet_of(subnet):
+                self.fail(at, f"ip_range {rng} is not inside the subnet {subnet}", f"pick a range inside {subnet}")
+            ranges.append((name, rng))
+        return tuple(ranges)
 
     def check_overlaps(self) -> None:
         # Swarm-scope networks share the swarm's one address space.  (Each Docker host's local

@@ -88,6 +88,7 @@ class NetworkSpec:
     hosts: tuple[str, ...] = ()  # a several-hosts driver's (macvlan, ipvlan) hosts; swarm scope: neither
     subnet: Optional[IPv4Network] = None
     ip_range: Optional[IPv4Network] = None
+    host_ranges: tuple[tuple[str, IPv4Network], ...] = ()  # hosts.NAME.ip_range: one host's own range
     gateway: Optional[IPv4Address] = None
     internal: bool = False
     attachable: bool = False
