@@ -114,3 +114,22 @@ def test_b57b_after_a_heal_both_versions_bring_the_entries_back_through_a_push_p
             assert c.env.now < healed + 10, f"suspend={suspend}: not back within 10 s of the heal"
             c.run(0.1)
         assert NET in c.dbs[0].nodes["n2"].networks
+
+
+def test_transmit_limited_queue_hands_each_message_out_its_limit_least_sent_first() -> None:
+    from netsim.swarm.broadcast import TransmitLimitedQueue, message_size, retransmit_limit
+
+    nodes = 10
+    q = TransmitLimitedQueue(lambda: nodes, retransmit_mult=4)
+    small, big = {"k": "a", "v": "x"}, {"k": "b", "v": "y" * 50}
+    q.queue(small)
+    q.queue(big)
+    assert q.get(message_size(big)) == [big], "largest first among the least sent; the packet is full"
+    assert q.get(10_000) == [small, big], "small was sent less often, so it leads"
+    sent = 3  # the two gets above
+    while q:
+        sent += len(q.get(10_000))
+    assert sent == 2 * retransmit_limit(4, nodes) == 16, "each goes 4 x ceil(log10(11)) = 8 times in all"
+    q.queue({"k": "alive", "node": "n1", "inc": 1}, name="n1")
+    q.queue({"k": "suspect", "node": "n1", "inc": 1}, name="n1")
+    assert len(q) == 1 and q.get(10_000) == [{"k": "suspect", "node": "n1", "inc": 1}], "news of n1 replaces older"

@@ -56,8 +56,9 @@ class Link:
             skb.drop(node, sender.name, DropReason.DEV_DOWN, "no carrier")
             return
         pkt = skb.frame.payload
-        if self.mtu is not None and type(pkt) is IPv4 and pkt.length > self.mtu:
-            skb.drop(node, sender.name, DropReason.FRAME_TOO_LONG, f"{pkt.length} bytes on a path of mtu {self.mtu}")
+        if self.mtu is not None and type(pkt) is IPv4 and skb.ip_length(pkt) > self.mtu:
+            skb.drop(node, sender.name, DropReason.FRAME_TOO_LONG,
+                     f"{skb.ip_length(pkt)} bytes on a path of mtu {self.mtu}")
             return
         self.world.sched.call_later(self.wire_delay(skb), self.peer(sender).rx, skb)
 

@@ -215,7 +215,7 @@ class Namespace:
                 skb.drop(self.name, "-", DropReason.NO_ROUTE, ip_str(pkt.dst))
                 return
         skb.step(self.name, route.dev.name, "ROUTED", (str, route))
-        if pkt.flags & IP_DF and pkt.length > route.dev.mtu:
+        if pkt.flags & IP_DF and skb.ip_length(pkt) > route.dev.mtu:
             # The sender's own link is too small: the socket gets EMSGSIZE, as ``ping -M do`` reports.
             skb.drop(self.name, route.dev.name, DropReason.MESSAGE_TOO_LONG,
                      f"message too long, mtu={route.dev.mtu}")
@@ -272,7 +272,7 @@ class Namespace:
         if pkt.ttl <= 1:
             skb.drop(self.name, dev.name, DropReason.TTL_EXPIRED)
             return
-        if pkt.flags & IP_DF and pkt.length > route.dev.mtu:
+        if pkt.flags & IP_DF and skb.ip_length(pkt) > route.dev.mtu:
             # ip_forward: a datagram too big for the next link with DF set is refused with ICMP
             # "fragmentation needed", carrying the link's MTU, before the FORWARD hook sees it.
             mtu = route.dev.mtu

@@ -15,6 +15,7 @@ from .packet import Ether
 if TYPE_CHECKING:
     from .conntrack import Conn
     from .netns import Namespace
+    from .packet import IPv4
 
 
 class Step(NamedTuple):
@@ -50,7 +51,8 @@ class Observer(Protocol):
 
 
 class Skb:
-    __slots__ = ("frame", "observer", "steps", "ct", "ct_reply", "ct_new", "hops", "origin", "mark", "secpath")
+    __slots__ = ("frame", "observer", "steps", "ct", "ct_reply", "ct_new", "hops", "origin", "mark", "secpath",
+                 "gso_size")
 
     def __init__(self, frame: Ether, observer: Optional[Observer] = None,
                  steps: Optional[list[Step]] = None, origin: Optional["Namespace"] = None) -> None:
@@ -64,9 +66,18 @@ class Skb:
         self.hops = 0  # devices crossed: guards against L2 loops
         self.mark = 0  # skb->mark: an encrypted overlay's VXLAN datagrams carry the one its xfrm policy selects
         self.secpath = False  # arrived through an IPsec SA (xfrm_input): what `-m policy --pol ipsec` sees
+        # A TCP send bigger than one segment travels as one skb (GSO), cut into gso_size payloads
+        # only on the wire: netfilter sees it once, MTU checks look at its segments.
+        self.gso_size = 0
+
+    def ip_length(self, pkt: "IPv4") -> int:
+        """The longest IP packet this skb puts on a wire: the packet, or one segment of a GSO skb."""
+        return min(pkt.length, self.gso_size + 40) if self.gso_size else pkt.length
 
     def clone(self, frame: Optional[Ether] = None) -> "Skb":
-        return Skb(self.frame if frame is None else frame, self.observer, list(self.steps), self.origin)
+        copy = Skb(self.frame if frame is None else frame, self.observer, list(self.steps), self.origin)
+        copy.gso_size = self.gso_size
+        return copy
 
     def step(self, node: str, where: str, action: str, detail: object = "") -> None:
         # A plain tuple: a NamedTuple costs three times as much to build, and most steps are

@@ -162,7 +162,7 @@ class Vxlan(NetDevice):
         if route is None:
             skb.drop(self.node, self.name, DropReason.NO_ROUTE, f"no route to VTEP {ip_str(remote)}")
             return
-        if type(inner) is IPv4 and inner.flags & IP_DF and inner.length + VXLAN_OVERHEAD > route.dev.mtu:
+        if type(inner) is IPv4 and inner.flags & IP_DF and skb.ip_length(inner) + VXLAN_OVERHEAD > route.dev.mtu:
             self._frag_needed(skb, inner, route.dev.mtu - VXLAN_OVERHEAD)
             return
         sport = _SPORT_LOW + zlib.crc32(f"{frame.src}:{dst}:{getattr(inner, 'src', 0)}:{getattr(inner, 'dst', 0)}"

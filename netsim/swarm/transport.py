@@ -9,7 +9,7 @@ partition really stops them) and over a ``MockNetwork`` for unit tests of thousa
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from ..datapath.packet import TCP, TCP_ACK, TCP_PSH, UDP, Ether, IPv4
 from ..datapath.skb import Skb
@@ -56,10 +56,10 @@ class Transport(Protocol):
 class SimTransport:
     """Messages from and to one host namespace: UDP datagrams on the gossip port, or, with
     ``proto="tcp"``, messages on connections (memberlist's stream on 7946, raft and the
-    dispatcher on 2377): a message goes as MSS-sized segments from a source port of its own,
-    the last one pushed (PSH), and the receiver hands it on once every segment has come, in
-    whatever order.  A lost segment loses its message: the handshake and retransmissions are
-    not modelled."""
+    dispatcher on 2377): a message goes from a source port of its own as one TCP skb, which
+    GSO cuts into MSS-sized segments on the wire (``Skb.gso_size``: MTU checks look at those),
+    and is handed on when it arrives.  A lost skb loses its message: the handshake and
+    retransmissions are not modelled."""
 
     def __init__(self, ns: "Namespace", address: int, port: int = GOSSIP_PORT, proto: str = "udp") -> None:
         self.ns = ns
@@ -69,7 +69,6 @@ class SimTransport:
         self.sent = 0
         self._receiver: "Receiver | None" = None
         self._next_port = _EPHEMERAL[0]
-        self._rx: dict[tuple[int, int], _Message] = {}  # (peer, its port) -> a message coming in
 
     def listen(self, receiver: Receiver) -> None:
         self._receiver = receiver
@@ -85,71 +84,28 @@ class SimTransport:
             # A UDP socket without IP_PMTUDISC_DO: no DF, the kernel would fragment what does not fit.
             self._out(IPv4(self.address, dst, UDP(self.port, self.port, data), ttl=64, flags=0))
             return
-        # memberlist dials a connection per message (and raft's are not modelled otherwise): its
-        # own source port, its segments numbered from 1, the last one pushed.
+        # memberlist dials a connection per message (raft's are not modelled otherwise): its own
+        # source port, its bytes in one GSO skb cut into MSS-sized segments on the wire.
         sport = self._next_port
         self._next_port = sport + 1 if sport < _EPHEMERAL[1] else _EPHEMERAL[0]
         route, _ = self.ns.route_output(dst)
         mss = (route.dev.mtu if route is not None else 1500) - 40
-        chunks = [data[i:i + mss] for i in range(0, len(data), mss)] or [b""]
-        seq = 1
-        for i, chunk in enumerate(chunks):
-            flags = TCP_ACK | (TCP_PSH if i == len(chunks) - 1 else 0)
-            self._out(IPv4(self.address, dst, TCP(sport, self.port, seq, 1, flags, data=chunk), ttl=64))
-            seq += len(chunk)
+        pkt = IPv4(self.address, dst, TCP(sport, self.port, 1, 1, TCP_ACK | TCP_PSH, data=data), ttl=64)
+        self._out(pkt, mss if len(data) > mss else 0)
 
-    def _out(self, pkt: IPv4) -> None:
-        self.ns.ip_local_out(Skb(Ether(0, 0, pkt), origin=self.ns))
+    def _out(self, pkt: IPv4, gso_size: int = 0) -> None:
+        skb = Skb(Ether(0, 0, pkt), origin=self.ns)
+        skb.gso_size = gso_size
+        self.ns.ip_local_out(skb)
 
     def _deliver(self, ns: "Namespace", skb: Skb) -> None:
         pkt: IPv4 = skb.frame.payload  # type: ignore[assignment]
-        seg = pkt.payload
-        data = seg.data  # type: ignore[union-attr]
-        if self._receiver is None or not isinstance(data, bytes):
-            return
-        if type(seg) is not TCP:
+        data = pkt.payload.data  # type: ignore[union-attr]
+        if self._receiver is not None and isinstance(data, bytes):
             self._receiver(pkt.src, data)
-            return
-        now = self.ns.world.sched.now
-        key = (pkt.src, seg.sport)
-        message = self._rx.get(key)
-        if message is None:
-            for stale in [k for k, m in self._rx.items() if now - m.started > STREAM_TIMEOUT]:
-                del self._rx[stale]  # a segment never came: the sender's connection timed out
-            message = self._rx[key] = _Message(now)
-        whole = message.add(seg.seq, bytes(data), bool(seg.flags & TCP_PSH))
-        if whole is not None:
-            del self._rx[key]
-            self._receiver(pkt.src, whole)
 
 
-#: How long the segments of a message wait for the rest before its connection is given up.
-STREAM_TIMEOUT = 10.0  # memberlist's TCPTimeout
 _EPHEMERAL = (32768, 60999)  # net.ipv4.ip_local_port_range
-
-
-class _Message:
-    """The segments of one message's connection as they come in (they can overtake each other)."""
-
-    def __init__(self, started: float) -> None:
-        self.started = started
-        self.segments: dict[int, bytes] = {}
-        self.end: Optional[int] = None  # the sequence number after the pushed (last) segment
-
-    def add(self, seq: int, data: bytes, push: bool) -> Optional[bytes]:
-        self.segments[seq] = data
-        if push:
-            self.end = seq + len(data)
-        if self.end is None:
-            return None
-        parts, seq = [], 1
-        while seq < self.end:
-            part = self.segments.get(seq)
-            if part is None:
-                return None
-            parts.append(part)
-            seq += len(part)
-        return b"".join(parts)
 
 
 class MockNetwork:
