@@ -239,7 +239,9 @@ class Simulation:
         ns.add_device(nic)
         if address is not None:
             ns.add_address(nic, ip(address), self.underlay.subnet.prefixlen)
-        self.switch.attach(nic)
+        link = self.switch.attach(nic)
+        link.queue, link.loss = self.underlay.queue, self.underlay.loss
+        link.rng = self.stream("link", name)
         if router:
             ns.ip_forward = True
         elif self.underlay.gateway is not None:
@@ -554,6 +556,11 @@ def _build(spec: TopologySpec, seed: Optional[int]) -> Simulation:
         link = sim.host(h.name).eth0.link
         if link is not None and h.link_mtu is not None:
             link.mtu = h.link_mtu  # a VPN hop or a small fabric: the NIC still says 1500 (T3)
+        if link is not None:
+            for attr in ("latency", "bandwidth", "queue", "loss"):
+                value = getattr(h, f"link_{attr}")
+                if value is not None:
+                    setattr(link, attr, value)
         for iface in h.interfaces:
             host = sim.host(h.name)
             make = (lambda host=host, iface=iface: host.add_vlan(int(iface.name[5:]), iface.address, iface.routes)) \

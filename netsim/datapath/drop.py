@@ -44,6 +44,10 @@ class DropReason(Enum):
     FRAME_TOO_LONG = "FRAME_TOO_LONG"
     #: no IPsec SA for what the policy says must be protected, or for the SPI that arrived (XfrmOutNoStates, XfrmInNoStates)
     XFRM_NO_STATE = "XFRM_NO_STATE"
+    #: the link's transmit queue was full: drop-tail (SKB_DROP_REASON_QDISC_DROP)
+    QDISC_DROP = "QDISC_DROP"
+    #: lost on the wire, by the link's configured loss rate
+    LINK_LOSS = "LINK_LOSS"
     #: the machine is frozen (node_fail): it sends and receives nothing
     NODE_FROZEN = "NODE_FROZEN"
     #: the underlay accepts only the MAC each NIC was given (a cloud network), and this one is another

@@ -10,6 +10,9 @@ no router on an L2 path sends ICMP (the overlay MTU black hole, T3).
 
 from __future__ import annotations
 
+import math
+import random
+from collections import deque
 from typing import TYPE_CHECKING, Protocol
 
 from .drop import DropReason
@@ -37,6 +40,17 @@ class LinkEnd(Protocol):
     def rx(self, skb: Skb) -> None: ...
 
 
+class _Direction:
+    """One way of a cable: its transmitter is busy until ``busy``; ``finishing`` holds the end of
+    transmission of every frame sent or waiting (the one on the wire first)."""
+
+    __slots__ = ("busy", "finishing")
+
+    def __init__(self) -> None:
+        self.busy = -math.inf  # the clock may start before 0 (a swarm settles from -5 s)
+        self.finishing: deque[float] = deque()
+
+
 class Link:
     def __init__(self, world: "World", a: LinkEnd, b: LinkEnd, latency: float, bandwidth: float) -> None:
         self.world = world
@@ -45,13 +59,28 @@ class Link:
         self.bandwidth = bandwidth  # bits per second
         self.up = True
         self.mtu: "int | None" = None
+        #: frames that may wait for the transmitter, each way (txqueuelen; None: no limit): drop-tail
+        self.queue: "int | None" = None
+        self.loss = 0.0  # the chance that a frame is lost on the wire, each way
+        self.rng = random.Random(0)  # the loss draws; the simulation seeds it per link
+        self._ways = {id(a): _Direction(), id(b): _Direction()}
+
+    def wire_time(self, skb: Skb) -> float:
+        """Serialisation: what the frame occupies on the wire, at the link's rate."""
+        size = max(skb.frame.length, MIN_FRAME) + WIRE_OVERHEAD
+        return size * 8 / self.bandwidth
 
     def wire_delay(self, skb: Skb) -> float:
-        size = max(skb.frame.length, MIN_FRAME) + WIRE_OVERHEAD
-        return self.latency + size * 8 / self.bandwidth
+        return self.latency + self.wire_time(skb)
 
     def transmit(self, sender: LinkEnd, skb: Skb, node: str) -> None:
-        """Carry ``skb`` from ``sender`` to the other end; ``node`` names the sender in a drop."""
+        """Carry ``skb`` from ``sender`` to the other end; ``node`` names the sender in a drop.
+
+        On the simulation's clock a link is a FIFO with store-and-forward transmission: a frame
+        starts when the transmitter is free (departure = max(arrival, previous departure) +
+        size / bandwidth, then the propagation latency), waits in a drop-tail queue of
+        ``queue`` frames, and is lost with probability ``loss``.  An instant query's clock
+        only asks whether it gets there: no queue, no loss."""
         if not self.up:
             skb.drop(node, sender.name, DropReason.DEV_DOWN, "no carrier")
             return
@@ -60,7 +89,26 @@ class Link:
             skb.drop(node, sender.name, DropReason.FRAME_TOO_LONG,
                      f"{skb.ip_length(pkt)} bytes on a path of mtu {self.mtu}")
             return
-        self.world.sched.call_later(self.wire_delay(skb), self.peer(sender).rx, skb)
+        sched = self.world.sched
+        if not sched.timed:
+            sched.call_later(self.wire_delay(skb), self.peer(sender).rx, skb)
+            return
+        now = sched.now
+        way = self._ways[id(sender)]
+        finishing = way.finishing
+        while finishing and finishing[0] <= now:
+            finishing.popleft()
+        if self.queue is not None and len(finishing) > self.queue:  # one on the wire, `queue` waiting
+            skb.drop(node, sender.name, DropReason.QDISC_DROP, f"{self.queue} frames already wait for the link")
+            return
+        done = max(now, way.busy) + self.wire_time(skb)
+        way.busy = done
+        finishing.append(done)
+        if self.loss and self.rng.random() < self.loss:
+            sched.call_later(done - now, skb.drop, node, sender.name, DropReason.LINK_LOSS,
+                             f"lost on the wire (loss {self.loss:g})")
+            return
+        sched.call_later(done - now + self.latency, self.peer(sender).rx, skb)
 
     def peer(self, end: LinkEnd) -> LinkEnd:
         return self.b if end is self.a else self.a

@@ -17,6 +17,10 @@ import simpy
 
 
 class Scheduler(Protocol):
+    #: whether this clock is the simulation's own (traffic queues, loss and timing count), or an
+    #: instant query's (structure only: links neither queue nor lose)
+    timed: bool
+
     @property
     def now(self) -> float: ...
 
@@ -25,6 +29,8 @@ class Scheduler(Protocol):
 
 class InstantScheduler:
     """A heap of (time, sequence, call): ties run in the order they were scheduled."""
+
+    timed = False
 
     def __init__(self, start: float = 0.0) -> None:
         self._now = start
@@ -49,6 +55,8 @@ class InstantScheduler:
 
 
 class SimpyScheduler:
+    timed = True
+
     def __init__(self, env: simpy.Environment) -> None:
         self.env = env
 

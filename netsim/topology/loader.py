@@ -59,12 +59,12 @@ _NAME_RULE = "names start with a letter or digit and use only letters, digits, '
 _HOSTNAME_RE = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\Z")
 
 _TOP_KEYS = ("name", "seed", "engine", "underlay", "hosts", "networks", "containers", "events", "traffic")
-_UNDERLAY_KEYS = ("subnet", "gateway", "latency", "bandwidth", "mtu", "mac_filtering", "routers")
+_UNDERLAY_KEYS = ("subnet", "gateway", "latency", "bandwidth", "mtu", "queue", "loss", "mac_filtering", "routers")
 _ROUTER_KEYS = ("address", "vlans")
 _HOST_KEYS = ("docker", "swarm", "address", "daemon", "routes", "link", "interfaces")
 _INTERFACE_KEYS = ("type", "mode", "address", "routes")
 _INTERFACE_TYPES = ("macvlan", "vlan")
-_LINK_KEYS = ("mtu", "hairpin", "vlan", "vlans", "native", "promiscuous")
+_LINK_KEYS = ("mtu", "latency", "bandwidth", "queue", "loss", "hairpin", "vlan", "vlans", "native", "promiscuous")
 _ROUTE_RE = re.compile(r"\s*(\S+)\s+via\s+(\S+)\s*\Z", re.ASCII)
 #: dockerd's option names (daemon.json), as hosts.NAME.daemon takes them.
 _DAEMON_FLAGS = {"icc": "icc", "userland-proxy": "userland_proxy", "ip-forward": "ip_forward", "iptables": "iptables",
@@ -426,11 +426,13 @@ class _Parser:
         latency = self.duration(body["latency"], "underlay.latency") if "latency" in body else d.latency
         bandwidth = self.bandwidth(body["bandwidth"], "underlay.bandwidth") if "bandwidth" in body else d.bandwidth
         mtu = self.integer(body["mtu"], "underlay.mtu", *_MTU_RANGE) if "mtu" in body else d.mtu
+        queue = self.integer(body["queue"], "underlay.queue", 1, 1_000_000) if "queue" in body else d.queue
+        loss = self.probability(body["loss"], "underlay.loss") if "loss" in body else d.loss
         mac_filtering = self.boolean(body.get("mac_filtering", False), "underlay.mac_filtering")
         routers = tuple(self.router(name, raw, f"underlay.routers.{name}", subnet)
                         for name, raw in self.named_items(body.get("routers"), "underlay.routers", "router"))
         return UnderlaySpec(subnet=subnet, gateway=gateway, latency=latency, bandwidth=bandwidth, mtu=mtu,
-                            mac_filtering=mac_filtering, routers=routers)
+                            queue=queue, loss=loss, mac_filtering=mac_filtering, routers=routers)
 
     def router(self, name: str, value: Any, path: str, subnet: IPv4Network) -> RouterSpec:
         body = self.fields(value, path, _ROUTER_KEYS, nullable=False)
@@ -451,6 +453,11 @@ class _Parser:
             self.fail(f"{path}.vlans", "the router has no VLAN to route between",
                       "give it an address per VLAN, e.g. vlans: {10: 192.168.10.1/24, 20: 192.168.20.1/24}")
         return RouterSpec(name, tuple(sorted(vlans)), address)
+
+    def probability(self, value: Any, path: str) -> float:
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < 1:
+            self.fail(path, f"expected a loss rate from 0 to below 1, got {_show(value)}", "write e.g. 0.01 for 1%")
+        return float(value)
 
     def vlan_id(self, value: Any, path: str) -> int:
         text = str(value)
@@ -531,13 +538,20 @@ class _Parser:
             hairpin = self.boolean(link["hairpin"], f"{path}.link.hairpin") if "hairpin" in link else None
             pvid, tagged = self.port_vlans(link, f"{path}.link")
             promiscuous = self.boolean(link.get("promiscuous", True), f"{path}.link.promiscuous")
+            link_timing: dict[str, Any] = {
+                "link_latency": self.duration(link["latency"], f"{path}.link.latency") if "latency" in link else None,
+                "link_bandwidth": self.bandwidth(link["bandwidth"], f"{path}.link.bandwidth")
+                if "bandwidth" in link else None,
+                "link_queue": self.integer(link["queue"], f"{path}.link.queue", 1, 1_000_000) if "queue" in link else None,
+                "link_loss": self.probability(link["loss"], f"{path}.link.loss") if "loss" in link else None,
+            }
             interfaces = tuple(self.interface(if_name, if_body, f"{path}.interfaces.{if_name}")
                                for if_name, if_body in self.named_items(body.get("interfaces"), f"{path}.interfaces",
                                                                         "interface"))
             hosts[name] = HostSpec(name=name, address=address, docker=docker, swarm=swarm, daemon=daemon,
                                    routes=routes, link_mtu=link_mtu, link_hairpin=hairpin, link_pvid=pvid,
                                    link_tagged=tagged, link_promiscuous=promiscuous, interfaces=interfaces,
-                                   key_path=path)
+                                   key_path=path, **link_timing)
         return hosts
 
     def port_vlans(self, link: dict[str, Any], path: str) -> tuple[Optional[int], Optional[frozenset[int]]]:

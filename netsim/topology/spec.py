@@ -37,6 +37,8 @@ class UnderlaySpec:
     latency: float = 50e-6  # seconds, one way host <-> switch
     bandwidth: float = 10e9  # bits per second
     mtu: int = 1500
+    queue: Optional[int] = 1000  # frames that may wait for each link, each way (txqueuelen); None: no limit
+    loss: float = 0.0  # the chance each frame is lost on a link
     mac_filtering: bool = False  # a cloud network: each port accepts only its NIC's own MAC (B63)
     routers: tuple["RouterSpec", ...] = ()  # underlay.routers: machines routing between VLANs
 
@@ -76,6 +78,11 @@ class HostSpec:
     link_pvid: Optional[int] = 1
     link_tagged: Optional[frozenset[int]] = None
     link_promiscuous: bool = True  # hosts.NAME.link.promiscuous: false, the port delivers only its NIC's MAC
+    #: hosts.NAME.link.latency / bandwidth / queue / loss: this cable's own (None: the underlay's)
+    link_latency: Optional[float] = None
+    link_bandwidth: Optional[float] = None
+    link_queue: Optional[int] = None
+    link_loss: Optional[float] = None
     interfaces: tuple[InterfaceSpec, ...] = ()
     key_path: str = ""
 
