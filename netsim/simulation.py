@@ -168,7 +168,7 @@ class Simulation:
         self.hosts: dict[str, Host] = {}
         self.events_log: list[tuple[float, str]] = []
         self.changes: list[tuple[float, str]] = []  # (time, cause) of every change of forwarding state noted
-        self.flows: list[Any] = []  # the traffic flows started (netsim.traffic)
+        self.traffic_flows: list[Any] = []  # the traffic flows started (netsim.traffic)
         self._warnings: list[str] = []  # what no single daemon sees (two hosts handing out one address)
         self._sent: list[dict[str, Any]] = []  # one row per packet a flow sent, in the order answered
         self.switch = Switch(self.world, "underlay", self.underlay.latency, self.underlay.bandwidth)
@@ -360,12 +360,12 @@ class Simulation:
     def add_traffic(self, flow: Any) -> None:
         """Start a flow of ``netsim.traffic`` (``PingFlow(...)``, or what ``traffic:`` declares);
         it sends as the clock runs."""
-        self.flows.append(flow)
+        self.traffic_flows.append(flow)
         self.env.process(flow.run(self, self._sent))
 
     def traffic_end(self) -> float:
         """When the last flow started is over (its last packet answered or given up)."""
-        return max((flow.end() for flow in self.flows), default=self.now)
+        return max((flow.end() for flow in self.traffic_flows), default=self.now)
 
     def pings(self) -> "pd.DataFrame":
         """Every echo the ``ping`` flows sent so far: flow (its key path), seq, sent (simulated
@@ -375,6 +375,17 @@ class Simulation:
                    "responder"]
         rows = sorted((r for r in self._sent if r["kind"] == "ping"), key=lambda r: (r["sent"], r["flow"], r["seq"]))
         return pd.DataFrame(rows, columns=columns)
+
+    def flows(self) -> "pd.DataFrame":
+        """One row per traffic flow so far, FlowMonitor-like: sent, received, lost, bytes, delay
+        min/mean/p50/p99/max, jitter, throughput, drop reasons (``netsim.analysis.flows``)."""
+        from .analysis.flows import flow_table
+        return flow_table(self)
+
+    def packets(self) -> "pd.DataFrame":
+        """Every packet the flows sent so far, one row each: when, where to, and how it ended."""
+        from .analysis.flows import packet_table
+        return packet_table(self)
 
     def note_change(self, cause: str) -> None:
         """Something that may change who reaches whom happened now (an event, what gossip learned)."""

@@ -556,7 +556,12 @@ def test_unreadable_file(tmp_path: Path) -> None:
         ({"hosts": {"h": None}, "containers": {"c": None},
           "traffic": [{"ping": {"from": "c", "to": "c", "count": 0}}]}, "traffic[0].ping.count", "out of range"),
         ({"hosts": {"h": None}, "containers": {"c": None},
-          "traffic": [{"ping": {"from": "c", "to": "c"}, "udp": {}}]}, "traffic[0].udp", "unknown key 'udp'"),
+          "traffic": [{"ping": {"from": "c", "to": "c"}, "udp": {}}]}, "traffic[0]", "exactly one flow"),
+        ({"hosts": {"h": None}, "containers": {"c": None},
+          "traffic": [{"udp": {"from": "c", "to": "c", "rate": "1Mbps", "start": "2s", "stop": "1s"}}]},
+         "traffic[0].udp.stop", "before it starts"),
+        ({"hosts": {"h": None}, "containers": {"c": None},
+          "traffic": [{"udp": {"from": "c", "to": "c"}}]}, "traffic[0].udp.rate", "a udp flow needs rate:"),
     ],
 )
 def test_bad_values_in_memory(data: dict[str, Any], key_path: str, message: str) -> None:

@@ -50,3 +50,74 @@ def test_flows_from_python_run_with_the_clock_and_are_deterministic() -> None:
         return sim.pings()
     first = run()
     assert len(first) == 3 and first.equals(run())
+
+
+def _run(flows: list[dict[str, Any]], **changes: Any) -> netsim.Simulation:
+    sim = build(parse_spec({**BASIC, **changes, "traffic": flows}))
+    sim.run(sim.traffic_end())
+    return sim
+
+
+def _conserved(sim: netsim.Simulation) -> None:
+    """Every packet a flow sent was received, or dropped with a reason; none is left unaccounted."""
+    packets = sim.packets()
+    udp = packets[packets.kind == "udp"]
+    assert not (udp.disposition == "IN_FLIGHT").any()
+    assert ((udp.disposition == "RECEIVED") == udp.received.notna()).all()
+    flows = sim.flows()
+    assert (flows.sent == flows.received + flows.lost).all()
+
+
+def test_a_cbr_flow_across_hosts_arrives_whole_at_its_rate_with_a_constant_delay() -> None:
+    sim = _run([{"udp": {"from": "web", "to": "192.168.100.12", "rate": "8Mbps", "size": 1000, "start": "0.5s",
+                         "stop": "1.5s"}}],
+               hosts={"node1": {}, "node2": {}, "ext": {"docker": False}})
+    _conserved(sim)
+    flow = sim.flows().iloc[0]
+    assert flow.sent == 1000 and flow.received == 1000 and flow.lost == 0, "1 ms apart for 1 s"
+    delays = sim.packets().delay_us
+    assert delays.iloc[0] > delays.iloc[1], "the first waits for ARP"
+    assert delays.iloc[1:].nunique() == 1 and flow.delay_min_us == delays.iloc[1] > 0, "then a constant path"
+    assert abs(flow.throughput_bps - 8e6) / 8e6 < 0.01
+
+
+def test_an_overloaded_link_drops_tail_and_the_table_adds_up() -> None:
+    sim = _run([{"udp": {"from": "web", "to": "192.168.100.13", "rate": "50Mbps", "size": 1200, "start": "0s",
+                         "stop": "0.2s"}}], underlay={**BASIC["underlay"], "bandwidth": "10Mbps", "queue": 10})
+    _conserved(sim)
+    flow = sim.flows().iloc[0]
+    assert flow.lost > 0 and flow.drops.startswith("QDISC_DROP:")
+    assert flow.throughput_bps < 10e6, "the bottleneck's rate, less the headers"
+    assert flow.delay_max_us > flow.delay_min_us, "queueing delay grows to the queue's length"
+
+
+def test_poisson_arrivals_are_seeded_and_average_the_rate() -> None:
+    flows = [{"udp": {"from": "web", "to": "api", "rate": "1Mbps", "size": 500, "start": "0s", "stop": "2s",
+                      "arrivals": "poisson"}}]
+    one, two = _run(flows), _run(flows)
+    assert one.packets().equals(two.packets())
+    sent = one.flows().iloc[0].sent
+    assert 400 < sent < 600, "1 Mbit/s of 500-byte datagrams for 2 s: 500 expected"
+    gaps = one.packets().sent.diff().dropna()
+    assert gaps.std() > 0.5 * gaps.mean(), "exponential gaps, not a constant rate"
+
+
+def test_link_loss_is_seeded_and_named() -> None:
+    flows = [{"udp": {"from": "web", "to": "192.168.100.13", "rate": "4Mbps", "size": 500, "stop": "2s"}}]
+    sim = _run(flows, underlay={**BASIC["underlay"], "loss": 0.05})
+    _conserved(sim)
+    flow = sim.flows().iloc[0]
+    assert flow.drops.startswith("LINK_LOSS:") and 0.05 < flow.lost / flow.sent < 0.15, "two links of 5% each"
+
+
+def test_a_link_going_down_drops_the_flow_in_flight_from_that_instant() -> None:
+    sim = build(parse_spec({**BASIC, "events": [{"at": "1s", "link_down": "node1"}, {"at": "1.5s", "link_up": "node1"}],
+                            "traffic": [{"udp": {"from": "web", "to": "192.168.100.13", "rate": "1Mbps", "size": 1000,
+                                                 "stop": "2s"}}]}))
+    sim.run(sim.traffic_end())
+    _conserved(sim)
+    packets = sim.packets()
+    down = packets[(packets.sent >= 1.0) & (packets.sent < 1.5)]
+    assert (down.disposition == "DEV_DOWN").all() and len(down) == 63, "every 8 ms for half a second"
+    assert (packets[packets.sent < 0.999].disposition == "RECEIVED").all()
+    assert (packets[packets.sent > 1.51].disposition == "RECEIVED").all(), "back once the cable is"

@@ -61,6 +61,7 @@ class RunOutput:
     timeline: Optional[pd.DataFrame]  # None when the topology has no events
     changes: Optional[pd.DataFrame]  # every cell that changes over the timeline; None without events
     pings: Optional[pd.DataFrame]  # every echo of the file's ping flows; None without any
+    flows: Optional[pd.DataFrame]  # one row per traffic flow; None without traffic
     started: float  # time.perf_counter() when the run began; wall_time_s counts from here
 
     @property
@@ -82,11 +83,13 @@ def simulate(topology: "str | os.PathLike[str]", seed: Optional[int] = None, wor
         watch = WATCH_AFTER_LAST_EVENT if any(h.swarm for h in spec.hosts) else 0.0
         changes = build(spec, seed).reachability_changes(times[-1] + watch)
     walked = timeline(sim, times, workers) if times else None
-    pings = None
-    if sim.flows:
+    pings = flows = None
+    if sim.traffic_flows:
         sim.run(max(sim.now, sim.traffic_end()))
-        pings = sim.pings()
-    return RunOutput(os.fspath(topology), spec, sim, table, by_name, ports, walked, changes, pings, started)
+        flows = sim.flows()
+        if any(f.KIND == "ping" for f in sim.traffic_flows):
+            pings = sim.pings()
+    return RunOutput(os.fspath(topology), spec, sim, table, by_name, ports, walked, changes, pings, flows, started)
 
 
 #: How long a run with a swarm keeps watching after its last event: B56's longest detection
@@ -309,6 +312,8 @@ def write_results(out: RunOutput, folder: Path, force: bool = False) -> list[Pat
         writers["changes.csv"] = _text(to_csv(out.changes))
     if out.pings is not None:
         writers["pings.csv"] = _text(to_csv(out.pings))
+    if out.flows is not None:
+        writers["flows.csv"] = _text(to_csv(out.flows))
     with atomic_folder(folder, force, keep=(Path(out.topology), Path.cwd())) as staging:
         try:
             for name, write in writers.items():

@@ -1,0 +1,162 @@
+"""``udp`` flows: datagrams from a container at a constant bit rate or as a Poisson process.
+
+``rate`` is the sending rate of UDP payload (``size`` bytes a datagram, iperf's ``-l``), from
+``start`` to ``stop``: constant-bit-rate datagrams every ``size x 8 / rate`` seconds, or, with
+``arrivals: poisson``, exponential gaps of that mean drawn from the flow's own seeded stream.
+The destination (resolved once at ``start``, as for ping) listens on ``port`` (5001, iperf's)
+for the flow; every datagram ends received there, with its one-way delay, or dropped with the
+reason the forwarding core gave, so a flow's table always adds up (packet conservation).
+Datagrams to a published port are not followed through NAT (the sink listens on the address
+the flow names).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Generator, Optional
+
+from ..datapath.addr import ip
+from ..datapath.drop import DropReason
+from ..datapath.packet import ESP, UDP, VXLAN, Ether, IPv4
+from ..datapath.skb import Skb
+from . import register
+
+if TYPE_CHECKING:
+    from ..datapath.netns import Namespace
+    from ..simulation import Simulation
+
+__all__ = ["UdpFlow"]
+
+#: How long after ``stop`` the last datagrams may still arrive before the flow is over.
+DRAIN = 1.0
+_SPORT = 40000  # the sender's source port, as iperf's are ephemeral
+
+
+@register
+@dataclass(frozen=True)
+class UdpFlow:
+    KIND: ClassVar[str] = "udp"
+    KEYS: ClassVar[tuple[str, ...]] = ("from", "to", "rate", "size", "start", "stop", "port", "arrivals")
+
+    key_path: str
+    src: str
+    dst: str
+    rate: float  # bits per second of payload
+    size: int = 1000  # payload bytes per datagram
+    start: float = 0.0
+    stop: float = 1.0
+    port: int = 5001
+    arrivals: str = "cbr"
+
+    @classmethod
+    def parse(cls, loader: Any, body: dict[str, Any], path: str) -> "UdpFlow":
+        for key in ("from", "to", "rate"):
+            if key not in body:
+                loader.fail(f"{path}.{key}", f"a udp flow needs {key}:",
+                            "write e.g. {udp: {from: web, to: db, rate: 20Mbps}}")
+        start = loader.duration(body.get("start", 0.0), f"{path}.start")
+        stop = loader.duration(body.get("stop", start + 1.0), f"{path}.stop")
+        if stop <= start:
+            loader.fail(f"{path}.stop", f"the flow stops ({stop:g}s) before it starts ({start:g}s)",
+                        "give stop: a time after start:")
+        return cls(path, loader.container_ref(body["from"], f"{path}.from"), loader.string(body["to"], f"{path}.to"),
+                   rate=loader.bandwidth(body["rate"], f"{path}.rate"),
+                   size=loader.integer(body.get("size", 1000), f"{path}.size", 8, 65507),
+                   start=start, stop=stop,
+                   port=loader.integer(body.get("port", 5001), f"{path}.port", 1, 65535),
+                   arrivals=loader.choice(body.get("arrivals", "cbr"), f"{path}.arrivals", ("cbr", "poisson"),
+                                          "arrival process"))
+
+    def end(self) -> float:
+        return self.stop + DRAIN
+
+    def run(self, sim: "Simulation", record: "list[dict[str, Any]]") -> Generator[Any, Any, None]:
+        from ..analysis.trace import aim
+
+        env = sim.env
+        yield env.timeout(max(0.0, self.start - env.now))
+        target = aim(sim, self.src, self.dst)
+        ns = sim.endpoint(self.src).ns
+        state = _State(self, sim, record, target.addr, target.ns)
+        gap = self.size * 8 / self.rate
+        draws = sim.stream("traffic", self.key_path)
+        seq, at = 0, env.now
+        while at < self.stop:
+            yield env.timeout(max(0.0, at - env.now))
+            seq += 1
+            state.send(ns, seq)
+            # CBR times are start + k x gap, computed, not summed, so none drifts past stop
+            at = at + draws.expovariate(1 / gap) if self.arrivals == "poisson" else self.start + seq * gap
+        yield env.timeout(max(0.0, self.stop + DRAIN - env.now))
+        state.close()
+
+
+class _State:
+    """One flow's bookkeeping: its rows, and the sink that receives its datagrams."""
+
+    def __init__(self, flow: UdpFlow, sim: "Simulation", record: "list[dict[str, Any]]",
+                 addr: Optional[Any], sink_ns: "Optional[Namespace]") -> None:
+        self.flow, self.sim, self.record = flow, sim, record
+        self.addr = addr
+        self.rows: dict[int, dict[str, Any]] = {}
+        self.sink_ns = sink_ns
+        if sink_ns is not None:
+            sink_ns.sockets[("udp", flow.port)] = self._received
+
+    def close(self) -> None:
+        ns = self.sink_ns
+        if ns is not None and ns.sockets.get(("udp", self.flow.port)) == self._received:
+            del ns.sockets[("udp", self.flow.port)]
+        for row in self.rows.values():
+            if row["disposition"] == "IN_FLIGHT":
+                row["disposition"], row["detail"] = "NO_REPLY", "not delivered by the end of the flow"
+
+    def send(self, ns: "Namespace", seq: int) -> None:
+        flow = self.flow
+        row = {"flow": flow.key_path, "kind": flow.KIND, "seq": seq, "sent": self.sim.now, "src": flow.src,
+               "dst": flow.dst, "addr": str(self.addr) if self.addr is not None else None, "bytes": flow.size,
+               "received": None, "delay_us": None, "disposition": "IN_FLIGHT", "detail": ""}
+        self.rows[seq] = row
+        self.record.append(row)
+        if self.addr is None:
+            row["disposition"], row["detail"] = "NAME_UNRESOLVED", f"{flow.dst}: NXDOMAIN"
+            return
+        dst = ip(self.addr)
+        route, src = ns.route_output(dst)
+        if route is None:
+            row["disposition"], row["detail"] = "NO_ROUTE", "connect: Network is unreachable"
+            return
+        payload = struct.pack("!Q", seq) + bytes(flow.size - 8)
+        skb = Skb(Ether(0, 0, IPv4(src or 0, dst, UDP(_SPORT, flow.port, payload), ttl=64, flags=0)), self, origin=ns)
+        ns.ip_local_out(skb)
+
+    def _seq(self, skb: Skb) -> Optional[int]:
+        """The datagram's number, inside whatever tunnel carries it now (VXLAN, ESP)."""
+        pkt: Any = skb.frame.payload
+        while True:
+            seg = getattr(pkt, "payload", None)
+            if type(seg) is ESP:  # transport mode: the IP header stays, ESP holds the datagram
+                seg = seg.inner
+            data = getattr(seg, "data", None)
+            if type(data) is VXLAN:
+                pkt = data.inner.payload
+                continue
+            if type(seg) is not UDP or seg.dport != self.flow.port or not isinstance(data, bytes) or len(data) < 8:
+                return None
+            return int(struct.unpack("!Q", data[:8])[0])
+
+    def _received(self, ns: "Namespace", skb: Skb) -> None:
+        row = self.rows.get(self._seq(skb) or 0)
+        if row is None or row["disposition"] != "IN_FLIGHT":
+            return
+        now = self.sim.now
+        row["received"], row["delay_us"], row["disposition"] = now, round((now - row["sent"]) * 1e6, 3), "RECEIVED"
+
+    def dropped(self, skb: Skb, reason: DropReason, detail: str) -> None:
+        """Observer: a copy of one datagram died; flood copies that die elsewhere do not count."""
+        if reason.noise:
+            return
+        row = self.rows.get(self._seq(skb) or 0)
+        if row is not None and row["disposition"] == "IN_FLIGHT":
+            row["disposition"], row["detail"] = reason.value, detail
