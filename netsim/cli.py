@@ -160,9 +160,12 @@ def main() -> None:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Results folder (default: results/<topology name>).")
 @click.option("--force", is_flag=True, help="Replace the results folder even if netsim did not write it.")
+@click.option("--pcap", "pcap", multiple=True, metavar="NODE:IFACE",
+              help="Capture packets there (repeatable): pcap/<node>-<iface>.pcap, as tcpdump -i would.")
 @_seed
 @_workers
-def run(topology: Optional[str], out: Optional[Path], force: bool, seed: Optional[int], workers: int) -> None:
+def run(topology: Optional[str], out: Optional[Path], force: bool, pcap: tuple[str, ...], seed: Optional[int],
+        workers: int) -> None:
     """Answer TOPOLOGY's reachability at t=0, walk its timeline, and write a results folder.
 
     TOPOLOGY defaults to topologies/basic.yaml, or the copy packaged with netsim.  An existing
@@ -171,6 +174,7 @@ def run(topology: Optional[str], out: Optional[Path], force: bool, seed: Optiona
     \b
     Example:
       netsim run topologies/basic.yaml --out results/basic
+      netsim run topologies/overlay.yaml --pcap node1:eth0 --pcap web:eth0
     """
     from .analysis.render import summary
     from .analysis.results import check_target, default_folder, default_topology, simulate, write_results
@@ -179,7 +183,7 @@ def run(topology: Optional[str], out: Optional[Path], force: bool, seed: Optiona
         path = topology if topology is not None else stack.enter_context(default_topology())
         if out is not None:
             check_target(out, force, keep=(Path(path), Path.cwd()))  # refuse before the work, not after
-        output = simulate(path, seed, workers)
+        output = simulate(path, seed, workers, pcap)
     _warn(output.sim)
     folder = out if out is not None else default_folder(output.sim.name)
     written = write_results(output, folder, force)

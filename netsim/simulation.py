@@ -43,6 +43,7 @@ from .topology.spec import GATEWAY_NAME, ContainerSpec, EventSpec, TopologySpec,
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .analysis.pcap import Capture
     from .analysis.trace import PingResult, Trace
     from .swarm.cluster import Swarm
 
@@ -170,6 +171,7 @@ class Simulation:
         self.changes: list[tuple[float, str]] = []  # (time, cause) of every change of forwarding state noted
         self.traffic_flows: list[Any] = []  # the traffic flows started (netsim.traffic)
         self._warnings: list[str] = []  # what no single daemon sees (two hosts handing out one address)
+        self.captures: dict[str, "Capture"] = {}  # NODE:IFACE -> its packet capture
         self._sent: list[dict[str, Any]] = []  # one row per packet a flow sent, in the order answered
         self.switch = Switch(self.world, "underlay", self.underlay.latency, self.underlay.bandwidth)
         self.switch.mac_filtering = self.underlay.mac_filtering
@@ -375,6 +377,30 @@ class Simulation:
                    "responder"]
         rows = sorted((r for r in self._sent if r["kind"] == "ping"), key=lambda r: (r["sent"], r["flow"], r["seq"]))
         return pd.DataFrame(rows, columns=columns)
+
+    def capture(self, where: str) -> "Capture":
+        """Start a packet capture (``tcpdump -i``) on ``NODE:IFACE``: a host or container and one
+        of its interfaces (``node1:eth0``, ``web:eth0``); ``sim.pcap(where)`` gives the file."""
+        from .analysis.pcap import Capture
+        if where in self.captures:
+            return self.captures[where]
+        node, sep, iface = where.partition(":")
+        if not sep or not node or not iface:
+            raise NetsimError(f"capture {where!r}: write NODE:IFACE, e.g. node1:eth0 or web:eth0")
+        try:
+            ns = self.endpoint(node).ns
+        except NetsimError:
+            raise NetsimError(f"capture {where!r}: no host or container named {node!r}") from None
+        dev = ns.devices.get(iface)
+        if dev is None:
+            raise NetsimError(f"capture {where!r}: {node} has no interface {iface!r} "
+                              f"(it has {', '.join(sorted(ns.devices))})")
+        capture = self.captures[where] = Capture(where, dev)
+        return capture
+
+    def pcap(self, where: str) -> bytes:
+        """The pcap file's bytes of the capture on ``where`` (started now if it was not)."""
+        return self.capture(where).pcap()
 
     def flows(self) -> "pd.DataFrame":
         """One row per traffic flow so far, FlowMonitor-like: sent, received, lost, bytes, delay
@@ -603,6 +629,12 @@ def _build(spec: TopologySpec, seed: Optional[int]) -> Simulation:
         _docker(spec, c.key_path, lambda c=c: _run_container(sim, c), lambda field, c=c: _container_field(c, field))
     sim.run(0.0)  # the swarm, if any, settles before the file's t = 0
     _warn_shared_addresses(sim, spec)
+    for index, where in enumerate(spec.capture):
+        try:
+            sim.capture(where)
+        except NetsimError as err:
+            raise TopologyError(spec.source, f"capture[{index}]", str(err), "name a host or container and one of "
+                                "its interfaces, e.g. node1:eth0") from None
     for e in spec.events:
         sim.schedule(e)
     for flow in spec.traffic:

@@ -62,6 +62,7 @@ class RunOutput:
     changes: Optional[pd.DataFrame]  # every cell that changes over the timeline; None without events
     pings: Optional[pd.DataFrame]  # every echo of the file's ping flows; None without any
     flows: Optional[pd.DataFrame]  # one row per traffic flow; None without traffic
+    pcaps: dict[str, bytes]  # pcap/<node>-<iface>.pcap -> its bytes
     started: float  # time.perf_counter() when the run began; wall_time_s counts from here
 
     @property
@@ -69,12 +70,16 @@ class RunOutput:
         return title(self.sim, at=0.0)  # the main tables answer for t = 0
 
 
-def simulate(topology: "str | os.PathLike[str]", seed: Optional[int] = None, workers: int = 1) -> RunOutput:
-    """Load ``topology``, answer the reachability, by-name and ports tables at t = 0, then walk its timeline."""
+def simulate(topology: "str | os.PathLike[str]", seed: Optional[int] = None, workers: int = 1,
+             pcap: Sequence[str] = ()) -> RunOutput:
+    """Load ``topology``, answer the reachability, by-name and ports tables at t = 0, then walk its
+    timeline and its traffic, capturing packets on the file's ``capture:`` and on ``pcap``."""
     started = time.perf_counter()
     spec = load_spec(topology)
     times = sorted({event.at for event in spec.events})
     sim = build(spec, seed)
+    for where in pcap:
+        sim.capture(where)
     table, by_name, ports = sim.reachability(workers=workers), sim.reachability_by_name(), sim.ports()
     changes = None
     if times:
@@ -89,7 +94,9 @@ def simulate(topology: "str | os.PathLike[str]", seed: Optional[int] = None, wor
         flows = sim.flows()
         if any(f.KIND == "ping" for f in sim.traffic_flows):
             pings = sim.pings()
-    return RunOutput(os.fspath(topology), spec, sim, table, by_name, ports, walked, changes, pings, flows, started)
+    pcaps = {f"pcap/{c.filename}": c.pcap() for c in sim.captures.values()}
+    return RunOutput(os.fspath(topology), spec, sim, table, by_name, ports, walked, changes, pings, flows, pcaps,
+                     started)
 
 
 #: How long a run with a swarm keeps watching after its last event: B56's longest detection
@@ -279,6 +286,13 @@ def _swap_in(staging: Path, target: Path) -> None:
 # ---- writing -------------------------------------------------------------------------------------
 
 
+def _bytes(content: bytes) -> Callable[[Path], None]:
+    def write(path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    return write
+
+
 def _text(content: str) -> Callable[[Path], None]:
     def write(path: Path) -> None:
         path.write_bytes(content.encode("utf-8"))  # bytes: no platform newline translation
@@ -314,6 +328,8 @@ def write_results(out: RunOutput, folder: Path, force: bool = False) -> list[Pat
         writers["pings.csv"] = _text(to_csv(out.pings))
     if out.flows is not None:
         writers["flows.csv"] = _text(to_csv(out.flows))
+    for name, data in out.pcaps.items():
+        writers[name] = _bytes(data)
     with atomic_folder(folder, force, keep=(Path(out.topology), Path.cwd())) as staging:
         try:
             for name, write in writers.items():

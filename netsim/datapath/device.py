@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 
 from .addr import mac_str
 from .drop import DropReason
+from .packet import Ether
 from .skb import Skb
 
 if TYPE_CHECKING:
@@ -43,15 +44,27 @@ class NetDevice:
         self.hairpin = False  # as a bridge port: BR_HAIRPIN_MODE, frames may leave by the port they came in
         self.vlans: dict[int, NetDevice] = {}  # 802.1Q devices on this one, by VLAN id (datapath.vlan)
         self.noarp = False  # IFF_NOARP: neighbours are NUD_NOARP, frames go to the device's own MAC
+        #: packet captures on this device (tcpdump -i): each hears (time, frame) of what it
+        #: receives and sends, on the simulation's clock only
+        self.taps: list[Callable[[float, Ether], None]] = []
 
     @property
     def node(self) -> str:
         return self.ns.name if self.ns is not None else "-"
 
+    def tap(self, skb: Skb) -> None:
+        """What a packet capture on the device sees: every frame in or out, as it is now."""
+        if self.world.sched.timed:
+            now = self.world.sched.now
+            for tap in self.taps:
+                tap(now, skb.frame)
+
     def rx(self, skb: Skb) -> None:
         if not self.up:
             skb.drop(self.node, self.name, DropReason.DEV_DOWN)
             return
+        if self.taps:
+            self.tap(skb)
         skb.hops += 1
         if skb.hops > MAX_HOPS:
             skb.drop(self.node, self.name, DropReason.NOT_SPECIFIED, "L2 loop")
@@ -132,6 +145,8 @@ class Veth(NetDevice):
         if peer is None or not self.up:
             skb.drop(self.node, self.name, DropReason.DEV_DOWN)
             return
+        if self.taps:
+            self.tap(skb)
         skb.step(self.node, self.name, "TRANSMITTED", f"veth -> {peer.node}:{peer.name}")
         self.world.sched.call_later(0.0, peer.rx, skb)
 
@@ -150,6 +165,8 @@ class Nic(NetDevice):
         if link is None or not self.up:
             skb.drop(self.node, self.name, DropReason.DEV_DOWN, "no carrier")
             return
+        if self.taps:
+            self.tap(skb)
         skb.step(self.node, self.name, "TRANSMITTED", (_describe_wire, link, self))
         link.transmit(self, skb, self.node)
 

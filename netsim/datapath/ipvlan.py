@@ -125,6 +125,8 @@ class Ipvlan(NetDevice):
         if not self.up:
             skb.drop(self.node, self.name, DropReason.DEV_DOWN)
             return
+        if self.taps:
+            self.tap(skb)
         if self.port.mode == "l2":
             self._xmit_l2(skb)
         else:

@@ -135,6 +135,8 @@ class Macvlan(NetDevice):
         if not self.up:
             skb.drop(self.node, self.name, DropReason.DEV_DOWN)
             return
+        if self.taps:
+            self.tap(skb)
         if self.mode == "bridge":
             dst = skb.frame.dst
             if is_multicast_mac(dst):

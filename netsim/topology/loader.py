@@ -58,7 +58,7 @@ _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 _NAME_RULE = "names start with a letter or digit and use only letters, digits, '_', '.' and '-'"
 _HOSTNAME_RE = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\Z")
 
-_TOP_KEYS = ("name", "seed", "engine", "underlay", "hosts", "networks", "containers", "events", "traffic")
+_TOP_KEYS = ("name", "seed", "engine", "underlay", "hosts", "networks", "containers", "events", "traffic", "capture")
 _UNDERLAY_KEYS = ("subnet", "gateway", "latency", "bandwidth", "mtu", "queue", "loss", "mac_filtering", "routers")
 _ROUTER_KEYS = ("address", "vlans")
 _HOST_KEYS = ("docker", "swarm", "address", "daemon", "routes", "link", "interfaces")
@@ -393,6 +393,7 @@ class _Parser:
         self.containers = self.parse_containers(top.get("containers"))
         events = self.parse_events(top.get("events"))
         traffic = self.parse_traffic(top.get("traffic"))
+        capture = tuple(self.capture_ref(raw, at) for at, raw in self.items(top.get("capture"), "capture"))
         return TopologySpec(
             name=name,
             seed=seed,
@@ -403,6 +404,7 @@ class _Parser:
             containers=tuple(self.containers.values()),
             events=events,
             traffic=traffic,
+            capture=capture,
             source=self.source,
         )
 
@@ -1321,6 +1323,17 @@ class _Parser:
             flows.append(flow.parse(self, self.fields(args, f"{path}.{kind}", flow.KEYS, nullable=False),
                                     f"{path}.{kind}"))
         return tuple(flows)
+
+    def capture_ref(self, value: Any, path: str) -> str:
+        """``NODE:IFACE``: a host or container of the file and an interface (checked at build)."""
+        text = self.string(value, path)
+        node, sep, iface = text.partition(":")
+        if not sep or not iface:
+            self.fail(path, f"{text!r} names no interface", "write NODE:IFACE, e.g. node1:eth0 or web:eth0")
+        if node not in self.hosts and node not in self.containers:
+            self.fail(path, f"no host or container named {node!r}",
+                      _suggest(node, [*self.hosts, *self.containers], "hosts and containers"))
+        return text
 
     def container_ref(self, value: Any, path: str) -> str:
         name = self.string(value, path)

@@ -186,6 +186,7 @@ class TopologySpec:
     containers: tuple[ContainerSpec, ...] = ()
     events: tuple[EventSpec, ...] = ()  # sorted by `at`, file order among equals
     traffic: tuple[Any, ...] = ()  # flows of netsim.traffic, in file order
+    capture: tuple[str, ...] = ()  # NODE:IFACE packet captures, from t = 0
     source: str = "<memory>"  # file path, for error messages
     sha256: str = ""  # of the file bytes
 
