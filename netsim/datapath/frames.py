@@ -4,7 +4,8 @@
 itself, checksums included. scapy's defaults differ from what Linux sends: VXLAN GPE flags,
 ``conf.neighbor`` lookups for a missing MAC, the local route for a missing ARP ``psrc``.
 So a frame depends only on its record, never on the host or on other code that has imported
-scapy. ``to_bytes`` is ``bytes(to_scapy(frame))``.
+scapy. ``to_bytes`` encodes the same bytes with ``struct``, fast enough for packet captures;
+the tests hold it to ``bytes(to_scapy(frame))`` for every kind of record.
 
 ``from_bytes`` goes the other way. It decodes the wire layout with ``struct``, not with
 scapy's dissector, for two reasons. First, the round-trip tests then check scapy's encoder
@@ -107,7 +108,65 @@ def to_scapy(frame: Ether) -> ScapyEther:
 
 
 def to_bytes(frame: Ether) -> bytes:
-    return bytes(to_scapy(frame))
+    """The frame's bytes, encoded with ``struct`` (a packet capture writes thousands a second).
+    ``bytes(to_scapy(frame))`` is the same; the tests hold the two encoders to each other."""
+    body = frame.payload
+    raw = _arp_bytes(body) if type(body) is ARP else _ipv4_bytes(body)  # type: ignore[arg-type]
+    macs = frame.dst.to_bytes(6, "big") + frame.src.to_bytes(6, "big")
+    if frame.vlan is None:
+        return macs + struct.pack("!H", frame.ethertype) + raw
+    return macs + struct.pack("!HHH", ETH_P_8021Q, frame.vlan & 0xFFF, frame.ethertype) + raw
+
+
+def _arp_bytes(arp: ARP) -> bytes:
+    return _ARP_HEADER + struct.pack("!H6sI6sI", arp.op, arp.hwsrc.to_bytes(6, "big"), arp.psrc,
+                                     arp.hwdst.to_bytes(6, "big"), arp.pdst)
+
+
+def _ipv4_bytes(pkt: IPv4) -> bytes:
+    if pkt.flags & _IP_MF:
+        raise ValueError("IPv4 records cannot be fragments: flags must not contain MF (0x1)")
+    seg = pkt.payload
+    if type(seg) is ICMP:
+        l4 = _icmp_bytes(seg)
+    elif type(seg) is TCP:
+        # data offset 5 words, then 3 reserved bits and 9 flag bits (NS is bit 8)
+        head = struct.pack("!HHIIHHHH", seg.sport, seg.dport, seg.seq, seg.ack, 5 << 12 | seg.flags, seg.window, 0, 0)
+        l4 = _with_checksum(head + seg.data, 16, _pseudo_header(pkt))
+    elif type(seg) is ESP:
+        l4 = _esp_bytes(pkt, seg)
+    else:
+        l4 = _udp_bytes(pkt, seg)  # type: ignore[arg-type]
+    header = struct.pack("!BBHHHBBHII", 0x45, pkt.tos, pkt.length, pkt.ident, pkt.flags << 13, pkt.ttl, pkt.proto,
+                         0, pkt.src, pkt.dst)
+    return _with_checksum(header, 10) + l4
+
+
+def _with_checksum(data: bytes, at: int, pseudo: bytes = b"", zero_as: int = 0) -> bytes:
+    value = checksum(pseudo + data) or zero_as
+    return data[:at] + struct.pack("!H", value) + data[at + 2:]
+
+
+def _icmp_bytes(seg: ICMP) -> bytes:
+    data: bytes = _ipv4_bytes(seg.quoted)[:ICMP_QUOTE_MAX] if seg.quoted is not None else seg.data  # type: ignore[assignment]
+    extra = _ICMP_EXTRA.get(seg.type, 0)
+    if len(data) < extra:
+        raise ValueError(f"ICMP type {seg.type} needs at least {extra} data bytes (timestamps / address mask)")
+    return _with_checksum(struct.pack("!BBHHH", seg.type, seg.code, 0, seg.ident, seg.seq) + data, 2)
+
+
+def _udp_bytes(pkt: IPv4, seg: UDP) -> bytes:
+    data = seg.data
+    if type(data) is VXLAN:
+        if not data.flags & VXLAN_FLAG_I:
+            raise ValueError(f"VXLAN flags {data.flags:#04x} lack the I flag (0x08): the VNI would not be valid")
+        # The outer checksum stays 0 ("none"), as Linux sends VXLAN over IPv4 (see _udp_to_scapy).
+        vxlan = struct.pack("!B3sI", data.flags, bytes(3), data.vni << 8) + to_bytes(data.inner)
+        return struct.pack("!HHHH", seg.sport, seg.dport, pkt.length - 20, 0) + vxlan
+    if _vxlan_of(seg.dport, data) is not None:  # type: ignore[arg-type]
+        raise ValueError("raw UDP payload to the VXLAN port reads as a VXLAN header: use a VXLAN record")
+    head = struct.pack("!HHHH", seg.sport, seg.dport, pkt.length - 20, 0)
+    return _with_checksum(head + data, 6, _pseudo_header(pkt), zero_as=0xFFFF)  # type: ignore[operator]
 
 
 def _arp_to_scapy(arp: ARP) -> ScapyARP:
@@ -161,7 +220,7 @@ def _keystream(spi: int, seq: int, iv: bytes, length: int) -> bytes:
 
 
 def _esp_bytes(pkt: IPv4, esp: ESP) -> bytes:
-    inner = bytes(_udp_to_scapy(pkt._replace(payload=esp.inner), esp.inner))
+    inner = _udp_bytes(pkt._replace(payload=esp.inner), esp.inner)
     plain = inner + bytes(range(1, esp.padding + 1)) + bytes((esp.padding, IPPROTO_UDP))
     iv = struct.pack("!Q", esp.seq)
     cipher = bytes(a ^ b for a, b in zip(plain, _keystream(esp.spi, esp.seq, iv, len(plain))))
