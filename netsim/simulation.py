@@ -243,6 +243,7 @@ class Simulation:
             ns.add_address(nic, ip(address), self.underlay.subnet.prefixlen)
         link = self.switch.attach(nic)
         link.queue, link.loss = self.underlay.queue, self.underlay.loss
+        nic.faults = self.underlay.faults
         link.rng = self.stream("link", name)
         if router:
             ns.ip_forward = True
@@ -593,6 +594,7 @@ def _build(spec: TopologySpec, seed: Optional[int]) -> Simulation:
         link = sim.host(h.name).eth0.link
         if link is not None and h.link_mtu is not None:
             link.mtu = h.link_mtu  # a VPN hop or a small fabric: the NIC still says 1500 (T3)
+        sim.host(h.name).eth0.faults += h.link_faults
         if link is not None:
             for attr in ("latency", "bandwidth", "queue", "loss"):
                 value = getattr(h, f"link_{attr}")

@@ -112,3 +112,24 @@ def test_k6_engines_before_29_replace_the_entry_and_never_lose_it() -> None:
 
 def a_mac_static(sim: netsim.Simulation) -> bool:
     return sim.container("a").endpoints["appnet"].mac in _vxlan_of(sim, "w2").static
+
+
+def test_k4_a_broken_checksum_offload_loses_tcp_and_udp_in_vxlan_but_not_icmp() -> None:
+    sim = netsim.load(INCIDENTS / "k4-vxlan-checksum.yaml")
+    sim.run(sim.traffic_end())
+    flows = sim.flows().set_index("flow")
+    assert flows.loc["traffic[0].ping"].received == 3, "ICMP passes"
+    for through in ("traffic[1].udp", "traffic[2].udp"):
+        row = flows.loc[through]
+        assert row.received == 0 and row.lost == row.sent > 0 and row.drops.startswith("CSUM_ERROR:"), through
+    assert flows.loc["traffic[3].udp"].lost == 0, "paths that avoid node2's NIC are fine"
+    assert sim.reachability_by_name().query("src == 'web' and name == 'api'").iloc[0].disposition == "ACCEPTED"
+
+
+def test_k4_b_an_nsx_agent_drops_outer_datagrams_over_936_bytes() -> None:
+    sim = netsim.load(INCIDENTS / "k4-vxlan-size.yaml")
+    api = str(sim.container("api").endpoints["appnet"].address)
+    assert sim.ping("web", api, size=858, df=True).reachable, "858 + 8 + 20 + 14 + 8 + 8 + 20 = 936"
+    lost = sim.ping("web", api, size=859, df=True)
+    assert not lost.reachable and lost.disposition == "NIC_FAULT" and "936" in lost.detail
+    assert sim.ping("web", api).reachable

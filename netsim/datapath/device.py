@@ -159,11 +159,26 @@ class Nic(NetDevice):
     def __init__(self, world: "World", name: str, mac: int, mtu: int = 1500) -> None:
         super().__init__(world, name, mac, mtu)
         self.link: Optional["Link"] = None
+        self.faults: tuple[str, ...] = ()  # defects of this NIC (datapath.faults), both ways
+
+    def _faulty(self, skb: Skb) -> bool:
+        from .faults import apply
+        verdict = apply(self.faults, skb)
+        if verdict is not None:
+            skb.drop(self.node, self.name, *verdict)
+        return verdict is not None
+
+    def rx(self, skb: Skb) -> None:
+        if self.faults and self._faulty(skb):
+            return
+        super().rx(skb)
 
     def xmit(self, skb: Skb) -> None:
         link = self.link
         if link is None or not self.up:
             skb.drop(self.node, self.name, DropReason.DEV_DOWN, "no carrier")
+            return
+        if self.faults and self._faulty(skb):
             return
         if self.taps:
             self.tap(skb)

@@ -44,6 +44,10 @@ class DropReason(Enum):
     FRAME_TOO_LONG = "FRAME_TOO_LONG"
     #: no IPsec SA for what the policy says must be protected, or for the SPI that arrived (XfrmOutNoStates, XfrmInNoStates)
     XFRM_NO_STATE = "XFRM_NO_STATE"
+    #: a defective NIC or virtual switch on the path (datapath.faults, incident K4)
+    NIC_FAULT = "NIC_FAULT"
+    #: the TCP or UDP checksum is wrong (SKB_DROP_REASON_TCP_CSUM / UDP_CSUM)
+    CSUM_ERROR = "CSUM_ERROR"
     #: the link's transmit queue was full: drop-tail (SKB_DROP_REASON_QDISC_DROP)
     QDISC_DROP = "QDISC_DROP"
     #: lost on the wire, by the link's configured loss rate

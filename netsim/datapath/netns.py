@@ -19,7 +19,7 @@ from .drop import DropReason
 from .netfilter import Netfilter, Packet, Rule, describe
 from .packet import (ARP, ARPOP_REPLY, ARPOP_REQUEST, ESP, ICMP, ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_ECHOREPLY,
                      ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, IP_DF, TCP,
-                     TCP_ACK, TCP_RST, TCP_SYN, UDP, Ether, IPv4)
+                     TCP_ACK, TCP_RST, TCP_SYN, UDP, VXLAN, Ether, IPv4)
 from .route import Route, RouteTable
 from .skb import Skb
 
@@ -298,6 +298,9 @@ class Namespace:
             return
         pkt: IPv4 = skb.frame.payload  # type: ignore[assignment]
         seg = pkt.payload
+        if skb.csum_bad and (type(seg) is TCP or type(seg) is UDP and type(seg.data) is not VXLAN):
+            skb.drop(self.name, dev.name, DropReason.CSUM_ERROR, f"bad {type(seg).__name__} checksum")
+            return
         if type(seg) is ICMP:
             self.icmp_rcv(skb, pkt, seg)
         elif type(seg) is TCP:

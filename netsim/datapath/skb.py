@@ -52,7 +52,7 @@ class Observer(Protocol):
 
 class Skb:
     __slots__ = ("frame", "observer", "steps", "ct", "ct_reply", "ct_new", "hops", "origin", "mark", "secpath",
-                 "gso_size")
+                 "gso_size", "csum_bad")
 
     def __init__(self, frame: Ether, observer: Optional[Observer] = None,
                  steps: Optional[list[Step]] = None, origin: Optional["Namespace"] = None) -> None:
@@ -69,6 +69,7 @@ class Skb:
         # A TCP send bigger than one segment travels as one skb (GSO), cut into gso_size payloads
         # only on the wire: netfilter sees it once, MTU checks look at its segments.
         self.gso_size = 0
+        self.csum_bad = False  # a NIC fault spoiled the inner TCP/UDP checksum (datapath.faults)
 
     def ip_length(self, pkt: "IPv4") -> int:
         """The longest IP packet this skb puts on a wire: the packet, or one segment of a GSO skb."""
@@ -76,7 +77,7 @@ class Skb:
 
     def clone(self, frame: Optional[Ether] = None) -> "Skb":
         copy = Skb(self.frame if frame is None else frame, self.observer, list(self.steps), self.origin)
-        copy.gso_size = self.gso_size
+        copy.gso_size, copy.csum_bad = self.gso_size, self.csum_bad
         return copy
 
     def step(self, node: str, where: str, action: str, detail: object = "") -> None:

@@ -25,6 +25,7 @@ from yaml.constructor import ConstructorError
 from netsim.engine.config import DaemonConfig
 from netsim.engine.drivers import REGISTRY, user_drivers
 from netsim.engine.drivers.options import GENERIC_PREFIX, DriverOptions, OptionError
+from netsim.datapath.faults import FAULTS
 from netsim.engine.ports import parse_port
 from netsim.traffic import KINDS as TRAFFIC_KINDS
 from netsim.errors import DockerError, TopologyError, one_line
@@ -59,12 +60,14 @@ _NAME_RULE = "names start with a letter or digit and use only letters, digits, '
 _HOSTNAME_RE = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\Z")
 
 _TOP_KEYS = ("name", "seed", "engine", "underlay", "hosts", "networks", "containers", "events", "traffic", "capture")
-_UNDERLAY_KEYS = ("subnet", "gateway", "latency", "bandwidth", "mtu", "queue", "loss", "mac_filtering", "routers")
+_UNDERLAY_KEYS = ("subnet", "gateway", "latency", "bandwidth", "mtu", "queue", "loss", "faults", "mac_filtering",
+                  "routers")
 _ROUTER_KEYS = ("address", "vlans")
 _HOST_KEYS = ("docker", "swarm", "address", "daemon", "routes", "link", "interfaces")
 _INTERFACE_KEYS = ("type", "mode", "address", "routes")
 _INTERFACE_TYPES = ("macvlan", "vlan")
-_LINK_KEYS = ("mtu", "latency", "bandwidth", "queue", "loss", "hairpin", "vlan", "vlans", "native", "promiscuous")
+_LINK_KEYS = ("mtu", "latency", "bandwidth", "queue", "loss", "faults", "hairpin", "vlan", "vlans", "native",
+              "promiscuous")
 _ROUTE_RE = re.compile(r"\s*(\S+)\s+via\s+(\S+)\s*\Z", re.ASCII)
 #: dockerd's option names (daemon.json), as hosts.NAME.daemon takes them.
 _DAEMON_FLAGS = {"icc": "icc", "userland-proxy": "userland_proxy", "ip-forward": "ip_forward", "iptables": "iptables",
@@ -430,11 +433,12 @@ class _Parser:
         mtu = self.integer(body["mtu"], "underlay.mtu", *_MTU_RANGE) if "mtu" in body else d.mtu
         queue = self.integer(body["queue"], "underlay.queue", 1, 1_000_000) if "queue" in body else d.queue
         loss = self.probability(body["loss"], "underlay.loss") if "loss" in body else d.loss
+        faults = self.faults(body.get("faults"), "underlay.faults")
         mac_filtering = self.boolean(body.get("mac_filtering", False), "underlay.mac_filtering")
         routers = tuple(self.router(name, raw, f"underlay.routers.{name}", subnet)
                         for name, raw in self.named_items(body.get("routers"), "underlay.routers", "router"))
         return UnderlaySpec(subnet=subnet, gateway=gateway, latency=latency, bandwidth=bandwidth, mtu=mtu,
-                            queue=queue, loss=loss, mac_filtering=mac_filtering, routers=routers)
+                            queue=queue, loss=loss, faults=faults, mac_filtering=mac_filtering, routers=routers)
 
     def router(self, name: str, value: Any, path: str, subnet: IPv4Network) -> RouterSpec:
         body = self.fields(value, path, _ROUTER_KEYS, nullable=False)
@@ -455,6 +459,9 @@ class _Parser:
             self.fail(f"{path}.vlans", "the router has no VLAN to route between",
                       "give it an address per VLAN, e.g. vlans: {10: 192.168.10.1/24, 20: 192.168.20.1/24}")
         return RouterSpec(name, tuple(sorted(vlans)), address)
+
+    def faults(self, value: Any, path: str) -> tuple[str, ...]:
+        return tuple(self.choice(raw, at, tuple(FAULTS), "NIC fault") for at, raw in self.items(value, path))
 
     def probability(self, value: Any, path: str) -> float:
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < 1:
@@ -546,6 +553,7 @@ class _Parser:
                 if "bandwidth" in link else None,
                 "link_queue": self.integer(link["queue"], f"{path}.link.queue", 1, 1_000_000) if "queue" in link else None,
                 "link_loss": self.probability(link["loss"], f"{path}.link.loss") if "loss" in link else None,
+                "link_faults": self.faults(link.get("faults"), f"{path}.link.faults"),
             }
             interfaces = tuple(self.interface(if_name, if_body, f"{path}.interfaces.{if_name}")
                                for if_name, if_body in self.named_items(body.get("interfaces"), f"{path}.interfaces",

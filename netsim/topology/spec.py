@@ -39,6 +39,7 @@ class UnderlaySpec:
     mtu: int = 1500
     queue: Optional[int] = 1000  # frames that may wait for each link, each way (txqueuelen); None: no limit
     loss: float = 0.0  # the chance each frame is lost on a link
+    faults: tuple[str, ...] = ()  # underlay.faults: defects of every NIC (netsim.datapath.faults)
     mac_filtering: bool = False  # a cloud network: each port accepts only its NIC's own MAC (B63)
     routers: tuple["RouterSpec", ...] = ()  # underlay.routers: machines routing between VLANs
 
@@ -83,6 +84,7 @@ class HostSpec:
     link_bandwidth: Optional[float] = None
     link_queue: Optional[int] = None
     link_loss: Optional[float] = None
+    link_faults: tuple[str, ...] = ()  # hosts.NAME.link.faults: this NIC's defects
     interfaces: tuple[InterfaceSpec, ...] = ()
     key_path: str = ""
 

@@ -210,7 +210,10 @@ class Realized:
                         f"link add {dev.name} address {mac_str(dev.mac)} mtu {dev.mtu} type veth "
                         f"peer name {peer.name} address {mac_str(peer.mac)} mtu {peer.mtu}{where}")
                 elif isinstance(dev, Nic):
-                    pass  # below, with the underlay
+                    if dev.faults:
+                        raise KernelUnavailable(f"{ns.name}:{dev.name} has NIC faults {list(dev.faults)}, "
+                                                "which a veth cannot have")
+                    # the NIC itself: below, with the underlay
                 elif isinstance(dev, Ipvlan):
                     raise KernelUnavailable("this machine's kernel has no ipvlan: "
                                             f"{ns.name}:{dev.name} cannot be realized")
