@@ -175,6 +175,7 @@ class Simulation:
         self._sent: list[dict[str, Any]] = []  # one row per packet a flow sent, in the order answered
         self.switch = Switch(self.world, "underlay", self.underlay.latency, self.underlay.bandwidth)
         self.switch.mac_filtering = self.underlay.mac_filtering
+        self.world.costs.update(self.underlay.costs)
         self.world.switches.append(self.switch)
         if self.underlay.gateway is not None:
             self._add_machine(GATEWAY_NAME, self.underlay.gateway, router=True)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from netsim.datapath.costs import DEFAULT_COSTS
+
 import netsim
 from netsim.topology import load_spec
 
@@ -51,7 +53,7 @@ def test_ping_rtt_is_the_underlay_latency() -> None:
     result = sim.ping("n1", "n2")
     assert result.reachable
     frame_bits = (14 + 20 + 8 + 56 + 24) * 8  # Ethernet + IPv4 + ICMP + 56 data, + preamble/FCS/IFG
-    expected = 4 * (100e-6 + frame_bits / 10e9)
+    expected = 4 * (100e-6 + frame_bits / 10e9) + 2 * DEFAULT_COSTS["nic"]  # and each NIC's receive path
     assert result.rtt == pytest.approx(expected, rel=1e-9)
 
 

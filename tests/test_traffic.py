@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import yaml
 
 import netsim
@@ -121,3 +122,13 @@ def test_a_link_going_down_drops_the_flow_in_flight_from_that_instant() -> None:
     assert (down.disposition == "DEV_DOWN").all() and len(down) == 63, "every 8 ms for half a second"
     assert (packets[packets.sent < 0.999].disposition == "RECEIVED").all()
     assert (packets[packets.sent > 1.51].disposition == "RECEIVED").all(), "back once the cable is"
+
+
+def test_a_same_host_ping_takes_microseconds_of_processing_and_costs_are_overridable() -> None:
+    sim = netsim.load(ROOT / "topologies" / "basic.yaml")
+    sim.ping("web", "api")  # ARP first
+    rtt = sim.ping("web", "api").rtt
+    assert rtt == pytest.approx(4 * 1.5e-6), "four veth entries, there and back"
+    slow = build(parse_spec({**BASIC, "underlay": {**BASIC["underlay"], "costs": {"veth": "10us"}}}))
+    slow.ping("web", "api")
+    assert slow.ping("web", "api").rtt == pytest.approx(40e-6)

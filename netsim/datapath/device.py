@@ -60,6 +60,15 @@ class NetDevice:
                 tap(now, skb.frame)
 
     def rx(self, skb: Skb) -> None:
+        sched = self.world.sched
+        cost = self.world.costs.get(self.kind) if sched.timed else None
+        if cost:
+            sched.call_later(cost, self.receive, skb)  # datapath.costs: the driver and the stack above it
+        else:
+            self.receive(skb)
+
+    def receive(self, skb: Skb) -> None:
+        """The frame is handled, once the device's cost has been paid (``rx``)."""
         if not self.up:
             skb.drop(self.node, self.name, DropReason.DEV_DOWN)
             return

@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Iterator, Protocol
 
+from .costs import DEFAULT_COSTS
 from .scheduler import InstantScheduler, Scheduler
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ class World:
         self.namespaces: dict[tuple[str, str], "Namespace"] = {}  # by (host, name)
         self.switches: list["Switch"] = []
         self.frozen: set[str] = set()  # machines that neither send nor receive (node_fail)
+        self.costs: dict[str, float] = dict(DEFAULT_COSTS)  # seconds to enter a device, by kind (datapath.costs)
 
     def learners(self) -> Iterator[Learner]:
         for ns in self.namespaces.values():

@@ -25,6 +25,7 @@ from yaml.constructor import ConstructorError
 from netsim.engine.config import DaemonConfig
 from netsim.engine.drivers import REGISTRY, user_drivers
 from netsim.engine.drivers.options import GENERIC_PREFIX, DriverOptions, OptionError
+from netsim.datapath.costs import DEFAULT_COSTS
 from netsim.datapath.faults import FAULTS
 from netsim.engine.ports import parse_port
 from netsim.traffic import KINDS as TRAFFIC_KINDS
@@ -60,8 +61,8 @@ _NAME_RULE = "names start with a letter or digit and use only letters, digits, '
 _HOSTNAME_RE = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\Z")
 
 _TOP_KEYS = ("name", "seed", "engine", "underlay", "hosts", "networks", "containers", "events", "traffic", "capture")
-_UNDERLAY_KEYS = ("subnet", "gateway", "latency", "bandwidth", "mtu", "queue", "loss", "faults", "mac_filtering",
-                  "routers")
+_UNDERLAY_KEYS = ("subnet", "gateway", "latency", "bandwidth", "mtu", "queue", "loss", "faults", "costs",
+                  "mac_filtering", "routers")
 _ROUTER_KEYS = ("address", "vlans")
 _HOST_KEYS = ("docker", "swarm", "address", "daemon", "routes", "link", "interfaces")
 _INTERFACE_KEYS = ("type", "mode", "address", "routes")
@@ -434,11 +435,15 @@ class _Parser:
         queue = self.integer(body["queue"], "underlay.queue", 1, 1_000_000) if "queue" in body else d.queue
         loss = self.probability(body["loss"], "underlay.loss") if "loss" in body else d.loss
         faults = self.faults(body.get("faults"), "underlay.faults")
+        costs = tuple((self.choice(kind, f"underlay.costs.{kind}", tuple(DEFAULT_COSTS), "device kind"),
+                       self.duration(value, f"underlay.costs.{kind}"))
+                      for kind, value in self.fields(body.get("costs"), "underlay.costs", None).items())
         mac_filtering = self.boolean(body.get("mac_filtering", False), "underlay.mac_filtering")
         routers = tuple(self.router(name, raw, f"underlay.routers.{name}", subnet)
                         for name, raw in self.named_items(body.get("routers"), "underlay.routers", "router"))
         return UnderlaySpec(subnet=subnet, gateway=gateway, latency=latency, bandwidth=bandwidth, mtu=mtu,
-                            queue=queue, loss=loss, faults=faults, mac_filtering=mac_filtering, routers=routers)
+                            queue=queue, loss=loss, faults=faults, costs=costs, mac_filtering=mac_filtering,
+                            routers=routers)
 
     def router(self, name: str, value: Any, path: str, subnet: IPv4Network) -> RouterSpec:
         body = self.fields(value, path, _ROUTER_KEYS, nullable=False)

@@ -40,6 +40,7 @@ class UnderlaySpec:
     queue: Optional[int] = 1000  # frames that may wait for each link, each way (txqueuelen); None: no limit
     loss: float = 0.0  # the chance each frame is lost on a link
     faults: tuple[str, ...] = ()  # underlay.faults: defects of every NIC (netsim.datapath.faults)
+    costs: tuple[tuple[str, float], ...] = ()  # underlay.costs: device kind -> seconds to enter one
     mac_filtering: bool = False  # a cloud network: each port accepts only its NIC's own MAC (B63)
     routers: tuple["RouterSpec", ...] = ()  # underlay.routers: machines routing between VLANs
 
