@@ -162,10 +162,11 @@ def main() -> None:
 @click.option("--force", is_flag=True, help="Replace the results folder even if netsim did not write it.")
 @click.option("--pcap", "pcap", multiple=True, metavar="NODE:IFACE",
               help="Capture packets there (repeatable): pcap/<node>-<iface>.pcap, as tcpdump -i would.")
+@click.option("--packets", is_flag=True, help="Also write packets.csv: every packet the traffic flows sent.")
 @_seed
 @_workers
-def run(topology: Optional[str], out: Optional[Path], force: bool, pcap: tuple[str, ...], seed: Optional[int],
-        workers: int) -> None:
+def run(topology: Optional[str], out: Optional[Path], force: bool, pcap: tuple[str, ...], packets: bool,
+        seed: Optional[int], workers: int) -> None:
     """Answer TOPOLOGY's reachability at t=0, walk its timeline, and write a results folder.
 
     TOPOLOGY defaults to topologies/basic.yaml, or the copy packaged with netsim.  An existing
@@ -186,7 +187,7 @@ def run(topology: Optional[str], out: Optional[Path], force: bool, pcap: tuple[s
         output = simulate(path, seed, workers, pcap)
     _warn(output.sim)
     folder = out if out is not None else default_folder(output.sim.name)
-    written = write_results(output, folder, force)
+    written = write_results(output, folder, force, packets)
     click.echo(f"{output.title}: wrote {len(written)} files to {folder}")
     click.echo(f"table: {folder / 'reachability.csv'}")
     click.echo(summary(output.reachability))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -132,3 +133,23 @@ def test_a_same_host_ping_takes_microseconds_of_processing_and_costs_are_overrid
     slow = build(parse_spec({**BASIC, "underlay": {**BASIC["underlay"], "costs": {"veth": "10us"}}}))
     slow.ping("web", "api")
     assert slow.ping("web", "api").rtt == pytest.approx(40e-6)
+
+
+def test_netsim_run_writes_flows_latency_packets_and_pcaps_byte_identical_twice(tmp_path: Path) -> None:
+    from netsim.analysis.results import simulate, write_results
+
+    topo = tmp_path / "mix.yaml"
+    topo.write_text(yaml.safe_dump({**BASIC, "traffic": [
+        {"udp": {"from": "web", "to": "api", "rate": "2Mbps", "stop": "0.5s"}},
+        {"udp": {"from": "web", "to": "192.168.100.13", "rate": "2Mbps", "stop": "0.5s"}},
+        {"ping": {"from": "web", "to": "api", "count": 3, "interval": "100ms"}}], "capture": ["node1:eth0"]}))
+    folders = []
+    for run in ("a", "b"):
+        out = simulate(topo)
+        write_results(out, tmp_path / run, packets=True)
+        folders.append(tmp_path / run)
+    for name in ("flows.csv", "pings.csv", "packets.csv", "latency.png", "pcap/node1-eth0.pcap"):
+        assert (folders[0] / name).read_bytes() == (folders[1] / name).read_bytes(), name
+    flows = (folders[0] / "flows.csv").read_text().splitlines()
+    assert flows[0].startswith("flow,kind,src,dst,path,proto,sent,received,lost")
+    assert ",same-bridge,udp," in flows[1] and ",NAT,udp," in flows[2] and ",same-bridge,icmp," in flows[3]

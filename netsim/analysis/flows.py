@@ -14,13 +14,38 @@ from typing import TYPE_CHECKING, Optional
 
 if TYPE_CHECKING:
     import pandas as pd
+    from matplotlib.figure import Figure
 
     from ..simulation import Simulation
 
-__all__ = ["flow_table", "packet_table"]
+__all__ = ["flow_table", "packet_table", "path_kind", "latency_cdf"]
 
-COLUMNS = ["flow", "kind", "src", "dst", "proto", "sent", "received", "lost", "bytes", "delay_min_us",
+COLUMNS = ["flow", "kind", "src", "dst", "path", "proto", "sent", "received", "lost", "bytes", "delay_min_us",
            "delay_mean_us", "delay_p50_us", "delay_p99_us", "delay_max_us", "jitter_us", "throughput_bps", "drops"]
+
+#: How a flow's path is told apart, from the steps of one probe along it: the first that applies.
+PATH_KINDS = (
+    ("overlay cross-host", "ENCAPSULATED"),
+    ("macvlan", "MACVLAN"),
+    ("ipvlan", "IPVLAN"),
+    ("NAT", "NAT"),
+)
+
+
+def path_kind(sim: "Simulation", src: str, addr: Optional[str]) -> str:
+    """``same-bridge``, ``NAT``, ``overlay same-host``, ``overlay cross-host``, ``macvlan``, ``ipvlan``
+    or ``host``: which Docker path a flow takes, from a trace of it (an instant question)."""
+    if addr is None:
+        return "unresolved"
+    trace = sim.trace(src, addr)
+    actions = {step[2] for step in trace.steps}
+    for kind, action in PATH_KINDS:
+        if action in actions:
+            return kind
+    nodes = [step[0] for step in trace.steps]
+    if any(node.startswith("1-") for node in nodes):
+        return "overlay same-host"
+    return "same-bridge" if "BRIDGED" in actions else "host"
 
 
 def packet_table(sim: "Simulation") -> "pd.DataFrame":
@@ -52,8 +77,40 @@ def flow_table(sim: "Simulation") -> "pd.DataFrame":
             span = max(arrivals) - min(arrivals)
             stats["throughput_bps"] = round(len(got) * payload * 8 / span, 1) if span > 0 else None
         reasons = Counter(str(r["disposition"]) for r in lost)
+        addr = next((r["addr"] for r in rows if r["addr"]), None)
         out.append({"flow": flow.key_path, "kind": flow.KIND, "src": flow.src, "dst": flow.dst,
-                    "proto": "icmp" if ping else flow.KIND, "sent": len(rows), "received": len(got),
+                    "path": path_kind(sim, flow.src, addr), "proto": "icmp" if ping else flow.KIND, "sent": len(rows), "received": len(got),
                     "lost": len(lost), "bytes": len(got) * payload, **stats,
                     "drops": ", ".join(f"{k}:{v}" for k, v in sorted(reasons.items()))})
     return pd.DataFrame(out, columns=COLUMNS)
+
+
+def latency_cdf(sim: "Simulation", flows: "pd.DataFrame") -> "Figure":
+    """``latency.png``: the distribution of delays, one line per path kind (udp one way, ping
+    round trip), as a CDF on a log scale."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4.2))
+    ax = fig.add_subplot()
+    packets = packet_table(sim)
+    by_flow = {row.flow: row.path for row in flows.itertuples()}
+    delays: dict[str, list[float]] = {}
+    for row in packets.to_dict("records"):
+        ping = row["kind"] == "ping"
+        value = row.get("rtt_us") if ping else row.get("delay_us")
+        if value is not None and value == value:  # not NaN
+            label = str(by_flow[row["flow"]]) + (" (round trip)" if ping else " (one way)")
+            delays.setdefault(label, []).append(float(value))
+    for label, values in sorted(delays.items()):
+        ordered = np.sort(np.array(values))
+        ax.step(ordered, np.arange(1, len(ordered) + 1) / len(ordered), where="post", label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("delay (us)")
+    ax.set_ylabel("fraction of packets")
+    ax.set_title(f"{sim.name}: latency by path")
+    ax.grid(True, alpha=0.3)
+    if delays:
+        ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig

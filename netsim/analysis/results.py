@@ -303,7 +303,7 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def write_results(out: RunOutput, folder: Path, force: bool = False) -> list[Path]:
+def write_results(out: RunOutput, folder: Path, force: bool = False, packets: bool = False) -> list[Path]:
     """Render ``out`` into ``folder`` atomically; return the paths written there, manifest last.
 
     ``force`` replaces a folder netsim did not write, but never one holding the topology or
@@ -327,7 +327,11 @@ def write_results(out: RunOutput, folder: Path, force: bool = False) -> list[Pat
     if out.pings is not None:
         writers["pings.csv"] = _text(to_csv(out.pings))
     if out.flows is not None:
+        from .flows import latency_cdf, packet_table
         writers["flows.csv"] = _text(to_csv(out.flows))
+        writers["latency.png"] = lambda path: save_png(latency_cdf(out.sim, out.flows), path)  # type: ignore[arg-type]
+        if packets:
+            writers["packets.csv"] = _text(to_csv(packet_table(out.sim)))
     for name, data in out.pcaps.items():
         writers[name] = _bytes(data)
     with atomic_folder(folder, force, keep=(Path(out.topology), Path.cwd())) as staging:
