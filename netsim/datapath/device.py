@@ -10,7 +10,8 @@ kind's business: a veth hands it to its peer, a NIC puts it on its ``Link``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Optional
+import errno
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 
 from .addr import mac_str
 from .drop import DropReason
@@ -47,6 +48,7 @@ class NetDevice:
         #: packet captures on this device (tcpdump -i): each hears (time, frame) of what it
         #: receives and sends, on the simulation's clock only
         self.taps: list[Callable[[float, Ether], None]] = []
+        self.upper_port: Optional["LowerPort"] = None  # macvlan's or ipvlan's state here, while it has children
 
     @property
     def node(self) -> str:
@@ -115,6 +117,39 @@ class NetDevice:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.node}:{self.name} {mac_str(self.mac)}>"
+
+
+class LowerPort:
+    """What a kind of stacked device keeps on its lower (macvlan_port, ipvl_port): the lower's rx
+    handler while it has children.  A device has one rx handler (netdev_rx_handler_register), so a
+    lower that is a bridge port, or has children of the other kind, refuses with EBUSY."""
+
+    def __init__(self, lower: NetDevice) -> None:
+        self.lower = lower
+        self.children: list[Any] = []
+
+    @classmethod
+    def claim(cls: type[_P], lower: NetDevice) -> _P:
+        port = lower.upper_port
+        if isinstance(port, cls):
+            return port
+        if lower.rx_handler is not None:
+            raise OSError(errno.EBUSY, "device or resource busy")
+        new = cls(lower)
+        lower.upper_port, lower.rx_handler = new, new.handle_frame
+        return new
+
+    def release(self, child: NetDevice) -> None:
+        """A child is deleted; with the last one the lower is its own again."""
+        self.children.remove(child)
+        if not self.children:
+            self.lower.rx_handler, self.lower.upper_port = None, None
+
+    def handle_frame(self, lower: NetDevice, skb: Skb) -> bool:
+        raise NotImplementedError
+
+
+_P = TypeVar("_P", bound=LowerPort)
 
 
 class Loopback(NetDevice):

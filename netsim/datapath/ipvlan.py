@@ -19,11 +19,10 @@ behaves as l3 here), multicast filters, IPv6.
 
 from __future__ import annotations
 
-import errno
 from typing import TYPE_CHECKING, Optional
 
 from .addr import is_multicast_mac
-from .device import NetDevice
+from .device import LowerPort, NetDevice
 from .drop import DropReason
 from .packet import ARP, IPv4
 from .skb import Skb
@@ -46,45 +45,30 @@ def _dst_addr(skb: Skb) -> Optional[int]:
     return None
 
 
-class IpvlanPort:
+class IpvlanPort(LowerPort):
     """The master's ipvlan state: its slaves, one mode and flag for them all (ipvl_port)."""
 
-    def __init__(self, lower: NetDevice, mode: str, flag: str) -> None:
-        self.lower, self.mode, self.flag = lower, mode, flag
-        self.slaves: list[Ipvlan] = []
+    children: "list[Ipvlan]"
 
-    @staticmethod
-    def of(lower: NetDevice, mode: str, flag: str) -> "IpvlanPort":
-        port: Optional[IpvlanPort] = getattr(lower, "ipvlan_port", None)
-        if port is None:
-            if lower.rx_handler is not None:
-                raise OSError(errno.EBUSY, "device or resource busy")  # netdev_rx_handler_register: one per device
-            port = IpvlanPort(lower, mode, flag)
-            lower.ipvlan_port = port  # type: ignore[attr-defined]
-            lower.rx_handler = port.handle_frame
-        return port
+    def __init__(self, lower: NetDevice) -> None:
+        super().__init__(lower)
+        self.mode, self.flag = "l2", "bridge"
 
     def owner(self, addr: Optional[int]) -> "Optional[Ipvlan]":
         """ipvlan_addr_lookup: the slave with ``addr`` among its namespace's addresses on it."""
         if addr is None:
             return None
-        for slave in self.slaves:
+        for slave in self.children:
             ns = slave.ns
             if ns is not None and any(a.dev is slave and a.addr == addr for a in ns.addresses):
                 return slave
         return None
 
-    def remove(self, slave: "Ipvlan") -> None:
-        self.slaves.remove(slave)
-        if not self.slaves:
-            self.lower.rx_handler = None
-            del self.lower.ipvlan_port  # type: ignore[attr-defined]
-
     def handle_frame(self, lower: NetDevice, skb: Skb) -> bool:
         frame = skb.frame
         if is_multicast_mac(frame.dst):
             if self.mode == "l2" and self._external(skb):
-                for slave in self.slaves:
+                for slave in self.children:
                     slave.rx(skb.clone())
             return False  # a copy for the host straight away
         owner = self.owner(_dst_addr(skb))
@@ -109,9 +93,9 @@ class Ipvlan(NetDevice):
             raise ValueError(f"unknown ipvlan mode {mode!r} or flag {flag!r}")
         super().__init__(world, name, lower.mac, lower.mtu)
         self.lower = lower
-        self.port = IpvlanPort.of(lower, mode, flag)
+        self.port = IpvlanPort.claim(lower)
         self.port.mode, self.port.flag = mode, flag  # the port's mode is the last slave's (ipvlan_set_port_mode)
-        self.port.slaves.append(self)
+        self.port.children.append(self)
         self.noarp = mode != "l2"  # IFF_NOARP on l3 slaves
 
     @property
@@ -119,7 +103,7 @@ class Ipvlan(NetDevice):
         return self.port.mode
 
     def close(self) -> None:
-        self.port.remove(self)
+        self.port.release(self)
 
     def xmit(self, skb: Skb) -> None:
         if not self.up:
@@ -154,7 +138,7 @@ class Ipvlan(NetDevice):
                 self.world.sched.call_later(0.0, ns.netif_receive, self.lower, skb)  # dev_forward_skb
             return
         if is_multicast_mac(frame.dst):
-            for slave in self.port.slaves:
+            for slave in self.port.children:
                 if slave is not self:
                     slave.rx(skb.clone())
         skb.step(self.node, self.name, "IPVLAN", f"out by {self.lower.name} (l2)")

@@ -24,7 +24,7 @@ import errno
 from typing import TYPE_CHECKING, Optional
 
 from .addr import is_multicast_mac, mac_str
-from .device import NetDevice
+from .device import LowerPort, NetDevice
 from .drop import DropReason
 from .skb import Skb
 
@@ -36,23 +36,10 @@ __all__ = ["Macvlan", "MacvlanPort", "MODES"]
 MODES = ("private", "vepa", "bridge", "passthru")
 
 
-class MacvlanPort:
-    """The macvlan state of a lower device: its children by MAC."""
+class MacvlanPort(LowerPort):
+    """The macvlan state of a lower device: its children, told apart by MAC."""
 
-    def __init__(self, lower: NetDevice) -> None:
-        self.lower = lower
-        self.children: list[Macvlan] = []
-
-    @staticmethod
-    def of(lower: NetDevice) -> "MacvlanPort":
-        port = getattr(lower, "macvlan_port", None)
-        if port is None:
-            if lower.rx_handler is not None:
-                raise OSError(errno.EBUSY, "device or resource busy")  # netdev_rx_handler_register: one per device
-            port = MacvlanPort(lower)
-            lower.macvlan_port = port  # type: ignore[attr-defined]
-            lower.rx_handler = port.handle_frame
-        return port
+    children: "list[Macvlan]"
 
     @property
     def passthru(self) -> bool:
@@ -63,12 +50,6 @@ class MacvlanPort:
             if child.mac == mac:
                 return child
         return None
-
-    def remove(self, child: "Macvlan") -> None:
-        self.children.remove(child)
-        if not self.children:
-            self.lower.rx_handler = None
-            del self.lower.macvlan_port  # type: ignore[attr-defined]
 
     # ---- receive: macvlan_handle_frame -----------------------------------------------------
 
@@ -104,13 +85,13 @@ class Macvlan(NetDevice):
         super().__init__(world, name, lower.mac if mode == "passthru" else mac, lower.mtu)
         if mode not in MODES:
             raise ValueError(f"unknown macvlan mode {mode!r}")
-        existing = getattr(lower, "macvlan_port", None)
-        if existing is not None and (existing.passthru or mode == "passthru"):
+        existing = lower.upper_port
+        if isinstance(existing, MacvlanPort) and (existing.passthru or mode == "passthru"):
             # macvlan_common_newlink: a passthru child is the only one its lower may have
             raise OSError(errno.EINVAL, "invalid argument")
         self.lower = lower
         self.mode = mode
-        self.port = MacvlanPort.of(lower)
+        self.port = MacvlanPort.claim(lower)
         self.port.children.append(self)
         if mode == "passthru" and mac != lower.mac:
             self.set_mac(mac)
@@ -123,7 +104,7 @@ class Macvlan(NetDevice):
 
     def close(self) -> None:
         """The child is deleted (with its container's namespace)."""
-        self.port.remove(self)
+        self.port.release(self)
 
     def deliver(self, skb: Skb) -> None:
         """The frame is the child's: its own namespace's stack receives it (RX_HANDLER_ANOTHER)."""

@@ -65,8 +65,8 @@ class SwitchPort:
     def reflects(self) -> bool:
         if self.hairpin is not None:
             return self.hairpin
-        children = getattr(self.switch.nics[self.index], "macvlan_port", None)
-        return children is not None and any(c.mode == "vepa" for c in children.children)
+        port = self.switch.nics[self.index].upper_port
+        return port is not None and any(getattr(c, "mode", "") == "vepa" for c in port.children)
 
     def xmit(self, skb: Skb) -> None:
         if self.link is not None:

@@ -473,6 +473,12 @@ class _Parser:
             self.fail(path, f"expected a loss rate from 0 to below 1, got {_show(value)}", "write e.g. 0.01 for 1%")
         return float(value)
 
+    def not_a_router(self, name: str, path: str, what: str) -> None:
+        """Routers are machines of the underlay: no host or container may take one's name."""
+        if any(r.name == name for r in self.underlay.routers):
+            self.fail(path, f"the name {name} belongs to a router (underlay.routers.{name})",
+                      f"rename the {what} or the router")
+
     def vlan_id(self, value: Any, path: str) -> int:
         text = str(value)
         if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 4094:
@@ -495,9 +501,7 @@ class _Parser:
         hosts: dict[str, HostSpec] = {}
         for index, (name, raw) in enumerate(items):
             path = f"hosts.{name}"
-            if any(r.name == name for r in self.underlay.routers):
-                self.fail(path, f"the name {name} belongs to a router (underlay.routers.{name})",
-                          "rename the host or the router")
+            self.not_a_router(name, path, "host")
             if name == GATEWAY_NAME and self.underlay.gateway is not None:
                 self.fail(
                     path,
@@ -990,9 +994,7 @@ class _Parser:
                 self.fail(
                     path, f"container {name} has the same name as host {name}", "rename the container or the host"
                 )
-            if any(r.name == name for r in self.underlay.routers):
-                self.fail(path, f"the name {name} belongs to a router (underlay.routers.{name})",
-                          "rename the host or the router")
+            self.not_a_router(name, path, "container")
             if name == GATEWAY_NAME and self.underlay.gateway is not None:
                 self.fail(
                     path,
