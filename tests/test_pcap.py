@@ -58,7 +58,9 @@ def test_a_container_side_capture_shows_its_arp_and_echoes_with_simulated_times(
     frames = rdpcap(str(path))
     kinds = [f.summary() for f in frames]
     assert any("ARP" in k for k in kinds) and sum("ICMP" in k for k in kinds) == 6
-    sent = [float(f.time) for f in frames if f.haslayer(ICMP) and f[ICMP].type == 8]
+    echoes = [f for f in frames if f.haslayer(ICMP) and f[ICMP].type == 8]
+    assert len({f[ICMP].id for f in echoes}) == 1 and [f[ICMP].seq for f in echoes] == [1, 2, 3], "as ping(8)"
+    sent = [float(f.time) for f in echoes]
     assert 0 < sent[0] < 20e-6, "the first echo leaves once ARP is answered"
     assert sent[1:] == pytest.approx([0.1, 0.2], abs=1e-9), "pcap timestamps are the simulation's"
 

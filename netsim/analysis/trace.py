@@ -18,7 +18,7 @@ from ..datapath.drop import DropReason
 from ..datapath.frames import to_scapy
 from ..datapath.probe import Probe
 from ..datapath.scheduler import SimpyScheduler
-from ..datapath.skb import Step
+from ..datapath.skb import Skb, Step
 from ..engine.dns import resolve
 from ..errors import NetsimError
 from .disposition import NAME_UNRESOLVED, NO_REPLY, classify
@@ -154,6 +154,39 @@ class PingResult:
         return f"{head}: {self.disposition} {self.detail}".rstrip()
 
 
+class PingRun:
+    """The socket of one ``ping`` run: one ICMP id, seq counting from 1, each answer handed to
+    the probe of its seq (an echo reply, or an ICMP error quoting the echo)."""
+
+    def __init__(self, ns: "Namespace") -> None:
+        self.ns = ns
+        self.ident = ns.new_ident()
+        self.seq = 0
+        self.waiting: dict[int, Probe] = {}  # seq -> the probe of that echo, until it is done
+        ns.sockets[("icmp", self.ident)] = self._answer
+
+    def register(self, probe: Probe) -> tuple[int, int]:
+        """The (id, seq) of the next echo, which ``probe`` sends."""
+        self.seq += 1
+        self.waiting[self.seq] = probe
+        return self.ident, self.seq
+
+    def done(self, probe: Probe) -> None:
+        self.waiting = {seq: p for seq, p in self.waiting.items() if p is not probe}
+
+    def close(self) -> None:
+        if self.ns.sockets.get(("icmp", self.ident)) == self._answer:
+            del self.ns.sockets[("icmp", self.ident)]
+
+    def _answer(self, ns: "Namespace", skb: Skb) -> None:
+        # the run's socket is ICMP's: an echo reply, or an error quoting one of its echoes
+        icmp: Any = skb.frame.payload.payload  # type: ignore[union-attr]
+        number = icmp.quoted.payload.seq if icmp.quoted is not None else icmp.seq
+        probe = self.waiting.get(number)
+        if probe is not None:
+            probe.received(ns, skb)
+
+
 def ping(sim: "Simulation", src: str, dst: str, timeout: float = PING_TIMEOUT, size: int = 56,
          df: bool = False) -> PingResult:
     """Send one ICMP echo at the current simulated time and run the clock until reply or timeout.
@@ -172,19 +205,24 @@ def ping(sim: "Simulation", src: str, dst: str, timeout: float = PING_TIMEOUT, s
 
 
 def echo(sim: "Simulation", src: str, dst: str, target: Target, timeout: float, size: int = 56,
-         df: bool = False) -> Generator[Any, Any, PingResult]:
+         df: bool = False, run: "Optional[PingRun]" = None) -> Generator[Any, Any, PingResult]:
     """One ICMP echo from ``src`` to the resolved ``target`` as a simpy process: sent now, it
-    ends with the reply or the timeout (at once on ENETUNREACH or EMSGSIZE, as for ping)."""
+    ends with the reply or the timeout (at once on ENETUNREACH or EMSGSIZE, as for ping).  With
+    ``run`` it is the next echo of that ping run: the run's id, the next seq."""
     start = sim.now
     if target.addr is None:
         return PingResult(src, dst, None, start, None, False, target.how, f"{dst}: NXDOMAIN", None)
     env = sim.env
     replied = env.event()
     probe = Probe(sim.endpoint(src).ns, ip(target.addr), on_reply=replied.succeed, size=size, df=df)
+    if run is not None:
+        probe.echo = run.register(probe)
     probe.send()
     local_error = any(d.reason is DropReason.MESSAGE_TOO_LONG for d in probe.drops)
     if not probe.no_route and not local_error:
         yield env.any_of([replied, env.timeout(timeout)])
+    if run is not None:
+        run.done(probe)
     probe.close()
     expected = target.ns if target.ns is not None else probe.responder
     reachable, disposition, detail, _ = classify(probe, expected, timeout)

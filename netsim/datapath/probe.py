@@ -38,8 +38,14 @@ def _echo_payload(size: int) -> bytes:
 
 class Probe:
     def __init__(self, src: "Namespace", dst: int, proto: str = "icmp", port: int = 0,
-                 on_reply: Optional[Callable[[], object]] = None, size: int = 56, df: bool = True) -> None:
-        """``size`` is the ICMP echo payload (``ping -s``, 56 by default), ``df`` the DF bit (``ping -M do``)."""
+                 on_reply: Optional[Callable[[], object]] = None, size: int = 56, df: bool = True,
+                 echo: Optional[tuple[int, int]] = None) -> None:
+        """``size`` is the ICMP echo payload (``ping -s``, 56 by default), ``df`` the DF bit (``ping -M do``).
+
+        ``echo`` is (id, seq) of one echo of a ping run whose socket is the caller's (one id,
+        seq counting up, as ping(8) sends them); the caller hands the probe its answer
+        (``received``).  Without it the probe has an id and a socket of its own."""
+        self.echo = echo
         self.size = size
         self.df = df
         self.src = src
@@ -63,16 +69,17 @@ class Probe:
         ns = self.src
         self.sent_at = ns.world.sched.now
         route, src = ns.route_output(self.dst)
-        ident = ns.new_ident()
+        ident, seq = self.echo if self.echo is not None else (ns.new_ident(), 1)
         if self.proto == "icmp":
-            seg: ICMP | TCP | UDP = ICMP(ICMP_ECHO, 0, ident, 1, _echo_payload(self.size))
+            seg: ICMP | TCP | UDP = ICMP(ICMP_ECHO, 0, ident, seq, _echo_payload(self.size))
             self._socket = ("icmp", ident)
         else:
             sport = 32768 + ident  # an ephemeral port, unique per probe in this namespace
             seg = TCP(sport, self.port, seq=1000, flags=TCP_SYN) if self.proto == "tcp" else \
                 UDP(sport, self.port, PING_DATA)
             self._socket = (self.proto, sport)
-        ns.sockets[self._socket] = self._received
+        if self.echo is None:
+            ns.sockets[self._socket] = self.received
         skb = Skb(Ether(0, 0, IPv4(src or 0, self.dst, seg, ident=ident, flags=IP_DF if self.df else 0)), self,
                   origin=ns)
         if route is None:
@@ -87,12 +94,13 @@ class Probe:
 
     def close(self) -> None:
         """Unregister the socket (the ping has given up or got its answer); late replies find none."""
-        if self.src.sockets.get(self._socket) == self._received:
+        if self.src.sockets.get(self._socket) == self.received:
             del self.src.sockets[self._socket]
 
     # -- observer callbacks -----------------------------------------------------------------
 
-    def _received(self, ns: "Namespace", skb: Skb) -> None:
+    def received(self, ns: "Namespace", skb: Skb) -> None:
+        """The answer came to the probe's socket (an echo reply, a RST, an ICMP error)."""
         if self.replied_at is not None:
             return
         seg = skb.frame.payload.payload  # type: ignore[union-attr]

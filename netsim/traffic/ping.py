@@ -1,7 +1,7 @@
 """``ping`` flows: ``ping -c COUNT -i INTERVAL -s SIZE [-M do] DST`` run from a container.
 
-Echoes leave on schedule, every ``interval`` from ``start``, whatever came back before (as
-ping(8) does); each waits ``timeout`` for its reply.  The destination (a container, a name the
+Echoes leave on schedule, every ``interval`` from ``start``, whatever came back before, with one
+ICMP id and seq counting from 1 (as ping(8) sends them); each waits ``timeout`` for its reply.  The destination (a container, a name the
 container's resolver knows, a host, or an address) is resolved once, when the flow starts, as
 ping resolves its argument once.  Every echo goes through the same forwarding core as
 ``netsim ping``, in the running simulation, so what it teaches the datapath (bridge and VXLAN
@@ -64,21 +64,24 @@ class PingFlow:
         return self.start + (self.count - 1) * self.interval + self.timeout
 
     def run(self, sim: "Simulation", record: "list[dict[str, Any]]") -> Generator[Any, Any, None]:
-        from ..analysis.trace import aim
+        from ..analysis.trace import PingRun, aim
 
         env = sim.env
         yield env.timeout(max(0.0, self.start - env.now))
         target = aim(sim, self.src, self.dst)
+        run = PingRun(sim.endpoint(self.src).ns)  # one ICMP id for the run, seq counting up
         for seq in range(1, self.count + 1):
-            env.process(self._one(sim, target, seq, record))
+            env.process(self._one(sim, target, seq, record, run))
             if seq < self.count:
                 yield env.timeout(self.interval)
+        yield env.timeout(self.timeout)
+        run.close()
 
-    def _one(self, sim: "Simulation", target: Any, seq: int,
-             record: "list[dict[str, Any]]") -> Generator[Any, Any, None]:
+    def _one(self, sim: "Simulation", target: Any, seq: int, record: "list[dict[str, Any]]",
+             run: Any) -> Generator[Any, Any, None]:
         from ..analysis.trace import echo
 
-        result = yield from echo(sim, self.src, self.dst, target, self.timeout, self.size, self.df)
+        result = yield from echo(sim, self.src, self.dst, target, self.timeout, self.size, self.df, run)
         record.append({"flow": self.key_path, "kind": self.KIND, "seq": seq, "sent": result.sent_at,
                        "src": self.src, "dst": self.dst, "addr": result.addr, "reachable": result.reachable,
                        "rtt_us": None if result.rtt is None else round(result.rtt * 1e6, 3),
