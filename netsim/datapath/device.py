@@ -61,6 +61,16 @@ class NetDevice:
             for tap in self.taps:
                 tap(now, skb.frame)
 
+    def sending(self, skb: Skb) -> bool:
+        """The start of a stacked device's ``xmit``: a device that is down drops the frame, a
+        capture on it hears it; False when the frame goes no further."""
+        if not self.up:
+            skb.drop(self.node, self.name, DropReason.DEV_DOWN)
+            return False
+        if self.taps:
+            self.tap(skb)
+        return True
+
     def rx(self, skb: Skb) -> None:
         sched = self.world.sched
         cost = self.world.costs.get(self.kind) if sched.timed else None

@@ -106,11 +106,8 @@ class Ipvlan(NetDevice):
         self.port.release(self)
 
     def xmit(self, skb: Skb) -> None:
-        if not self.up:
-            skb.drop(self.node, self.name, DropReason.DEV_DOWN)
+        if not self.sending(skb):
             return
-        if self.taps:
-            self.tap(skb)
         if self.port.mode == "l2":
             self._xmit_l2(skb)
         else:

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Optional
 
 from .addr import is_multicast_mac, mac_str
 from .device import LowerPort, NetDevice
-from .drop import DropReason
 from .skb import Skb
 
 if TYPE_CHECKING:
@@ -113,11 +112,8 @@ class Macvlan(NetDevice):
     # ---- transmit: macvlan_queue_xmit ------------------------------------------------------
 
     def xmit(self, skb: Skb) -> None:
-        if not self.up:
-            skb.drop(self.node, self.name, DropReason.DEV_DOWN)
+        if not self.sending(skb):
             return
-        if self.taps:
-            self.tap(skb)
         if self.mode == "bridge":
             dst = skb.frame.dst
             if is_multicast_mac(dst):

@@ -14,7 +14,6 @@ import errno
 from typing import TYPE_CHECKING
 
 from .device import NetDevice
-from .drop import DropReason
 from .skb import Skb
 
 if TYPE_CHECKING:
@@ -42,8 +41,7 @@ class Vlan(NetDevice):
             del self.lower.vlans[self.vid]
 
     def xmit(self, skb: Skb) -> None:
-        if not self.up:
-            skb.drop(self.node, self.name, DropReason.DEV_DOWN)
+        if not self.sending(skb):
             return
         skb.frame = skb.frame._replace(vlan=self.vid)
         skb.step(self.node, self.name, "VLAN", f"tagged {self.vid}, out by {self.lower.name}")
