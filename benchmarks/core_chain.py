@@ -29,7 +29,7 @@ import simpy
 
 from netsim.datapath.link import WIRE_OVERHEAD, Link
 from netsim.datapath.packet import UDP, Ether, IPv4
-from netsim.datapath.scheduler import SimpyScheduler
+from netsim.datapath.scheduler import Environment, SimpyScheduler
 from netsim.datapath.skb import Skb
 from netsim.datapath.world import World
 
@@ -67,7 +67,7 @@ def _schedule(flows: int, packets: int) -> list[tuple[float, int, int]]:
 
 
 def run_netsim(flows: int, packets: int) -> dict[str, Any]:
-    env = simpy.Environment()
+    env = Environment()
     world = World()
     world.sched = SimpyScheduler(env)
     arrivals: dict[tuple[int, int], float] = {}

@@ -28,7 +28,7 @@ from .datapath.device import NetDevice
 from .datapath.macvlan import Macvlan
 from .datapath.vlan import Vlan
 from .datapath.netns import Namespace
-from .datapath.scheduler import SimpyScheduler
+from .datapath.scheduler import Environment, SimpyScheduler
 from .datapath.switch import Switch
 from .datapath.world import World
 from .engine.config import DaemonConfig
@@ -163,7 +163,7 @@ class Simulation:
         self.profile: EngineProfile = PROFILES[engine]
         self.underlay = underlay or UnderlaySpec()
         self.world = World()
-        self.env = simpy.Environment(initial_time=start)
+        self.env = Environment(initial_time=start)
         self._swarm: Optional["Swarm"] = None
         self.world.sched = SimpyScheduler(self.env)
         self.hosts: dict[str, Host] = {}

@@ -10,7 +10,7 @@ import simpy
 from netsim.datapath.drop import DropReason
 from netsim.datapath.link import MIN_FRAME, WIRE_OVERHEAD, Link
 from netsim.datapath.packet import UDP, Ether, IPv4
-from netsim.datapath.scheduler import InstantScheduler, SimpyScheduler
+from netsim.datapath.scheduler import Environment, InstantScheduler, SimpyScheduler
 from netsim.datapath.skb import Skb
 from netsim.datapath.world import World
 
@@ -40,7 +40,7 @@ def _frame(seq: int, payload: int = 972) -> Ether:
 
 
 def _setup(**attrs: Any) -> tuple[simpy.Environment, Link, End, list[tuple[float, int]]]:
-    env = simpy.Environment()
+    env = Environment()
     world = World()
     world.sched = SimpyScheduler(env)
     arrivals: list[tuple[float, int]] = []

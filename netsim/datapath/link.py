@@ -63,7 +63,7 @@ class Link:
         self.queue: "int | None" = None
         self.loss = 0.0  # the chance that a frame is lost on the wire, each way
         self.rng = random.Random(0)  # the loss draws; the simulation seeds it per link
-        self._ways = {id(a): _Direction(), id(b): _Direction()}
+        self._to_b, self._to_a = _Direction(), _Direction()
 
     def wire_time(self, skb: Skb) -> float:
         """Serialisation: what the frame occupies on the wire, at the link's rate."""
@@ -94,21 +94,25 @@ class Link:
             sched.call_later(self.wire_delay(skb), self.peer(sender).rx, skb)
             return
         now = sched.now
-        way = self._ways[id(sender)]
-        finishing = way.finishing
-        while finishing and finishing[0] <= now:
-            finishing.popleft()
-        if self.queue is not None and len(finishing) > self.queue:  # one on the wire, `queue` waiting
-            skb.drop(node, sender.name, DropReason.QDISC_DROP, f"{self.queue} frames already wait for the link")
-            return
-        done = max(now, way.busy) + self.wire_time(skb)
+        way, peer = (self._to_b, self.b) if sender is self.a else (self._to_a, self.a)
+        if self.queue is not None:
+            finishing = way.finishing
+            while finishing and finishing[0] <= now:
+                finishing.popleft()
+            if len(finishing) > self.queue:  # one on the wire, `queue` waiting
+                skb.drop(node, sender.name, DropReason.QDISC_DROP, f"{self.queue} frames already wait for the link")
+                return
+        length = skb.frame.length
+        done = (now if now > way.busy else way.busy) + ((length if length > MIN_FRAME else MIN_FRAME)
+                                                         + WIRE_OVERHEAD) * 8 / self.bandwidth
         way.busy = done
-        finishing.append(done)
+        if self.queue is not None:
+            way.finishing.append(done)
         if self.loss and self.rng.random() < self.loss:
-            sched.call_later(done - now, skb.drop, node, sender.name, DropReason.LINK_LOSS,
-                             f"lost on the wire (loss {self.loss:g})")
+            sched.call_at(done, skb.drop, node, sender.name, DropReason.LINK_LOSS,
+                          f"lost on the wire (loss {self.loss:g})")
             return
-        sched.call_later(done - now + self.latency, self.peer(sender).rx, skb)
+        sched.call_at(done + self.latency, peer.rx, skb)
 
     def peer(self, end: LinkEnd) -> LinkEnd:
         return self.b if end is self.a else self.a

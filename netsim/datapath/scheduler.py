@@ -2,9 +2,15 @@
 
 Devices never loop over packets themselves; they hand the next hop to a scheduler with
 ``call_later(delay, fn, skb)``.  ``InstantScheduler`` runs those calls from a heap as fast as
-it can (reachability, traces); ``SimpyScheduler`` turns each one into a simpy timeout so the
-same hops happen in simulated time next to other simpy processes (ping RTTs, traffic).
-One forwarding implementation, two clocks.
+it can (reachability, traces); ``SimpyScheduler`` runs them in simulated time next to other
+simpy processes (ping RTTs, traffic, the swarm's protocols).  One forwarding implementation,
+two clocks.
+
+A hop in simulated time is not a simpy event: a ``Timeout`` object, its callback list and a
+closure per hop cost more than the hop's own work.  ``Environment`` keeps the packets' calls in a
+heap of their own beside simpy's and merges the two in exactly simpy's order (time, then
+priority, then the event id drawn from simpy's own counter), so users and the control plane
+still see one simpy clock and a run is event for event what it was with one timeout per hop.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ class Scheduler(Protocol):
 
     def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> None: ...
 
+    def call_at(self, when: float, fn: Callable[..., Any], *args: Any) -> None: ...
+
 
 class InstantScheduler:
     """A heap of (time, sequence, call): ties run in the order they were scheduled."""
@@ -44,6 +52,9 @@ class InstantScheduler:
     def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> None:
         heapq.heappush(self._queue, (self._now + delay, next(self._seq), fn, args))
 
+    def call_at(self, when: float, fn: Callable[..., Any], *args: Any) -> None:
+        heapq.heappush(self._queue, (when, next(self._seq), fn, args))
+
     def run(self, until: float | None = None) -> None:
         queue = self._queue
         while queue:
@@ -54,15 +65,48 @@ class InstantScheduler:
             fn(*args)
 
 
+_NORMAL = 1  # simpy's priority for a timeout: URGENT (0) events at the same instant go first
+
+
+class Environment(simpy.Environment):
+    """simpy's environment with a second heap for the forwarding core's calls (see the module)."""
+
+    def __init__(self, initial_time: float = 0) -> None:
+        super().__init__(initial_time)
+        self._calls: list[tuple[float, int, int, Callable[..., Any], tuple[Any, ...]]] = []
+
+    def call_at(self, when: float, fn: Callable[..., Any], *args: Any) -> None:
+        heapq.heappush(self._calls, (when, _NORMAL, next(self._eid), fn, args))
+
+    def peek(self) -> float:
+        calls = self._calls
+        return min(calls[0][0], super().peek()) if calls else super().peek()
+
+    def step(self) -> None:
+        """Run whichever comes first: the packets' next call, or simpy's next event."""
+        calls, events = self._calls, self._queue
+        if calls:
+            call = calls[0]
+            if not events or call[0] < events[0][0] or (
+                    call[0] == events[0][0] and events[0][1] == _NORMAL and call[2] < events[0][2]):
+                heapq.heappop(calls)
+                self._now = call[0]
+                call[3](*call[4])
+                return
+        super().step()
+
+
 class SimpyScheduler:
     timed = True
 
-    def __init__(self, env: simpy.Environment) -> None:
+    def __init__(self, env: Environment) -> None:
         self.env = env
+        self.call_at = env.call_at
 
     @property
     def now(self) -> float:
         return float(self.env.now)
 
     def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> None:
-        self.env.timeout(delay).callbacks.append(lambda _event: fn(*args))
+        env = self.env
+        env.call_at(env._now + delay, fn, *args)
