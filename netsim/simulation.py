@@ -20,7 +20,6 @@ from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence, Union
 
-import simpy
 
 from .datapath.addr import ip
 from .datapath.device import Nic
@@ -332,13 +331,8 @@ class Simulation:
     def run(self, until: Union[float, str]) -> None:
         """Advance simulated time to ``until`` (seconds, or a duration like ``"30s"``), applying the
         timeline's events up to and at it."""
-        until = seconds(until)
-        env = self.env
-        if until > env.now:
-            env.run(until=until)
         # simpy stops *before* events due at `until`; a question asked "at 2s" must see them.
-        while env.peek() <= until:
-            env.step()
+        self.env.run_through(seconds(until))
 
     def schedule(self, event: EventSpec) -> None:
         self.env.process(self._event_process(event))

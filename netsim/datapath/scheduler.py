@@ -20,6 +20,7 @@ from itertools import count
 from typing import Any, Callable, Protocol
 
 import simpy
+from simpy.events import EventPriority
 
 
 class Scheduler(Protocol):
@@ -66,6 +67,7 @@ class InstantScheduler:
 
 
 _NORMAL = 1  # simpy's priority for a timeout: URGENT (0) events at the same instant go first
+_LAST = EventPriority(2)  # after every event of its instant, even those scheduled while they run
 
 
 class Environment(simpy.Environment):
@@ -83,17 +85,35 @@ class Environment(simpy.Environment):
         return min(calls[0][0], super().peek()) if calls else super().peek()
 
     def step(self) -> None:
-        """Run whichever comes first: the packets' next call, or simpy's next event."""
-        calls, events = self._calls, self._queue
-        if calls:
+        """Run the packets' calls that come before simpy's next event, then that event.
+
+        A run's horizon is always one of simpy's events (``run(until=...)`` schedules one), so a
+        batch of calls never passes it."""
+        calls, events, pop = self._calls, self._queue, heapq.heappop
+        while calls:
             call = calls[0]
-            if not events or call[0] < events[0][0] or (
-                    call[0] == events[0][0] and events[0][1] == _NORMAL and call[2] < events[0][2]):
-                heapq.heappop(calls)
-                self._now = call[0]
-                call[3](*call[4])
-                return
+            if events:
+                head = events[0]
+                if head[0] < call[0] or (head[0] == call[0] and (head[1] < _NORMAL or (
+                        head[1] == _NORMAL and head[2] < call[2]))):
+                    break
+            pop(calls)
+            self._now = call[0]
+            call[3](*call[4])
         super().step()
+
+    def run_through(self, until: float) -> None:
+        """Run up to ``until`` and everything due at it, which ``run(until)`` leaves for later."""
+        if until < self._now:
+            return
+        if until > self._now:
+            self.run(until=until)
+        last = self.event()
+        last._ok, last._value = True, None
+        self.schedule(last, _LAST, until - self._now)
+        self.run(until=last)
+        if self._queue and self._queue[0][3] is last:  # simpy puts back the event that stopped it
+            heapq.heappop(self._queue)
 
 
 class SimpyScheduler:
