@@ -78,7 +78,8 @@ icmp_errors = st.builds(
     ICMP, type=st.sampled_from([ICMP_DEST_UNREACH, ICMP_TIME_EXCEEDED]), code=st.integers(0, 15),
     ident=u16, seq=u16, data=payloads,
 )
-tcps = st.builds(TCP, sport=u16, dport=u16, seq=u32, ack=u32, flags=st.integers(0, 0x1FF), window=u16, data=payloads)
+tcps = st.builds(TCP, sport=u16, dport=u16, seq=u32, ack=u32, flags=st.integers(0, 0x1FF), window=u16, data=payloads,
+                 mss=st.one_of(st.just(0), st.integers(1, 0xFFFF)))
 # Raw bytes to the VXLAN port could read as a VXLAN header. to_scapy rejects those, and
 # test_raw_udp_to_vxlan_port covers them, so the strategy leaves the port out.
 udp_raws = st.builds(UDP, sport=u16, dport=u16.filter(lambda p: p != VXLAN_PORT), data=payloads)

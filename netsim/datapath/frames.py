@@ -23,7 +23,7 @@ The rule both directions share: a record converts if and only if its bytes decod
 an equal record. So ``to_scapy`` also rejects a record that would not come back unchanged
 (an IP fragment, VXLAN without the I flag, raw UDP/4789 bytes that would decode as VXLAN).
 ``from_bytes`` rejects bytes that a record cannot hold (other ethertypes, IP options,
-fragments, TCP options). Checksums are not checked on input, and they are recomputed on output.
+fragments, TCP options but MSS). Checksums are not checked on input, and they are recomputed on output.
 """
 
 from __future__ import annotations
@@ -130,8 +130,12 @@ def _ipv4_bytes(pkt: IPv4) -> bytes:
     if type(seg) is ICMP:
         l4 = _icmp_bytes(seg)
     elif type(seg) is TCP:
-        # data offset 5 words, then 3 reserved bits and 9 flag bits (NS is bit 8)
-        head = struct.pack("!HHIIHHHH", seg.sport, seg.dport, seg.seq, seg.ack, 5 << 12 | seg.flags, seg.window, 0, 0)
+        # data offset 5 words (6 with the MSS option), then 3 reserved bits and 9 flag bits (NS is bit 8)
+        offset = 6 if seg.mss else 5
+        head = struct.pack("!HHIIHHHH", seg.sport, seg.dport, seg.seq, seg.ack, offset << 12 | seg.flags,
+                           seg.window, 0, 0)
+        if seg.mss:
+            head += struct.pack("!BBH", 2, 4, seg.mss)
         l4 = _with_checksum(head + seg.data, 16, _pseudo_header(pkt))
     elif type(seg) is ESP:
         l4 = _esp_bytes(pkt, seg)
@@ -193,8 +197,8 @@ def _l4_to_scapy(pkt: IPv4) -> Packet:
         return _icmp_to_scapy(seg)
     if type(seg) is TCP:
         tcp = _with_data(ScapyTCP(
-            sport=seg.sport, dport=seg.dport, seq=seg.seq, ack=seg.ack, dataofs=5, reserved=0,
-            flags=seg.flags, window=seg.window, chksum=0, urgptr=0, options=[],
+            sport=seg.sport, dport=seg.dport, seq=seg.seq, ack=seg.ack, dataofs=6 if seg.mss else 5, reserved=0,
+            flags=seg.flags, window=seg.window, chksum=0, urgptr=0, options=[("MSS", seg.mss)] if seg.mss else [],
         ), seg.data)
         tcp.chksum = checksum(_pseudo_header(pkt) + bytes(tcp))
         return tcp
@@ -386,11 +390,14 @@ def _tcp_from_bytes(seg: bytes) -> TCP:
     if len(seg) < 20:
         raise ValueError(f"truncated TCP header: {len(seg)} bytes")
     sport, dport, seq, ack, off_flags, window, _csum, urgptr = struct.unpack("!HHIIHHHH", seg[:20])
-    if off_flags >> 12 != 5:
-        raise ValueError(f"TCP options (data offset {off_flags >> 12}) cannot be represented")
+    mss = 0
+    if off_flags >> 12 == 6 and len(seg) >= 24 and seg[20:22] == b"\x02\x04":
+        mss = struct.unpack("!H", seg[22:24])[0]
+    if off_flags >> 12 != 5 and not mss:
+        raise ValueError(f"TCP options (data offset {off_flags >> 12}) other than one MSS cannot be represented")
     if off_flags & 0x0E00 or urgptr:
         raise ValueError("TCP reserved bits or urgent pointer cannot be represented")
-    return TCP(sport, dport, seq, ack, off_flags & 0x1FF, window, seg[20:])
+    return TCP(sport, dport, seq, ack, off_flags & 0x1FF, window, seg[24 if mss else 20:], mss)
 
 
 def _udp_from_bytes(seg: bytes) -> UDP:

@@ -304,7 +304,7 @@ class Namespace:
         if type(seg) is ICMP:
             self.icmp_rcv(skb, pkt, seg)
         elif type(seg) is TCP:
-            self.tcp_rcv(skb, pkt, seg)
+            self.tcp_rcv(dev, skb, pkt, seg)
         elif type(seg) is ESP:
             self._xfrm_input(dev, skb, pkt, seg)
         else:
@@ -374,7 +374,10 @@ class Namespace:
             error = ICMP(ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, data=pkt)
             self._reply(skb, IPv4(pkt.dst, pkt.src, error, ttl=64, flags=_ICMP_SOCKET_FLAGS))
 
-    def tcp_rcv(self, skb: Skb, pkt: IPv4, tcp: TCP) -> None:
+    def tcp_rcv(self, dev: NetDevice, skb: Skb, pkt: IPv4, tcp: TCP) -> None:
+        """A SYN to a listening port gets its SYN-ACK here, with the MSS this end can take (the
+        device's MTU less 40, as ``tcp_mss_clamp``/``dst_metric_advmss`` give it); a closed port
+        answers RST.  Everything else goes to the socket of its port."""
         if tcp.flags & TCP_SYN and not tcp.flags & TCP_ACK:
             if self.listens("tcp", pkt.dst, tcp.dport):
                 skb.step(self.name, "-", "DELIVERED", f"SYN to listening port {tcp.dport}")
@@ -382,7 +385,8 @@ class Namespace:
             else:
                 skb.step(self.name, "-", "DELIVERED", f"SYN to closed port {tcp.dport}: RST")
                 flags = TCP_RST | TCP_ACK
-            seg = TCP(tcp.dport, tcp.sport, seq=0, ack=tcp.seq + 1, flags=flags)
+            seg = TCP(tcp.dport, tcp.sport, seq=0, ack=tcp.seq + 1, flags=flags,
+                      mss=dev.mtu - 40 if flags & TCP_SYN else 0)
             self._reply(skb, IPv4(pkt.dst, pkt.src, seg, ttl=64))
             return
         self._to_socket(skb, ("tcp", tcp.dport), f"tcp flags {tcp.flags:#x} to port {tcp.dport}")

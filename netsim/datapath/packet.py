@@ -68,6 +68,7 @@ class TCP(NamedTuple):
     flags: int = TCP_SYN
     window: int = 64240
     data: bytes = b""
+    mss: int = 0  # the MSS option a SYN carries (RFC 9293 3.7.1); 0: no option, the only one modelled
 
 
 class VXLAN(NamedTuple):
@@ -161,7 +162,7 @@ def l4_length(seg: L4) -> int:
         quoted = seg.data  # on the hot path: no property call
         return 8 + (min(quoted.length, ICMP_QUOTE_MAX) if type(quoted) is IPv4 else len(quoted))
     if type(seg) is TCP:
-        return 20 + len(seg.data)
+        return (24 if seg.mss else 20) + len(seg.data)
     if type(seg) is ESP:
         return seg.length
     data = seg.data  # type: ignore[union-attr]  # UDP
