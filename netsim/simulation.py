@@ -172,6 +172,7 @@ class Simulation:
         self._warnings: list[str] = []  # what no single daemon sees (two hosts handing out one address)
         self.captures: dict[str, "Capture"] = {}  # NODE:IFACE -> its packet capture
         self._sent: list[dict[str, Any]] = []  # one row per packet a flow sent, in the order answered
+        self.flow_results: dict[str, dict[str, Any]] = {}  # flow -> how it ended, for flows that end (tcp)
         self.switch = Switch(self.world, "underlay", self.underlay.latency, self.underlay.bandwidth)
         self.switch.mac_filtering = self.underlay.mac_filtering
         self.world.costs.update(self.underlay.costs)

@@ -4,7 +4,9 @@ One row per flow: packets sent, received and lost (lost = dropped with a reason,
 delivered by the flow's end), received payload bytes, the delay of what arrived (one way for
 ``udp``; the round trip for ``ping``), its jitter (the mean difference between consecutive
 packets' delays, RFC 3550's idea without its smoothing) and the throughput between the first
-and the last arrival; ``drops`` counts the reasons.
+and the last arrival; ``drops`` counts the reasons.  A flow that ends by itself (``tcp``) says how
+in ``outcome`` (``completed``, ``connect: Connection refused``, ``unfinished: ...``) and, when it
+completed, ``completed_s``: from its start to the last byte acknowledged.
 """
 
 from __future__ import annotations
@@ -21,7 +23,12 @@ if TYPE_CHECKING:
 __all__ = ["flow_table", "packet_table", "path_kind", "latency_cdf"]
 
 COLUMNS = ["flow", "kind", "src", "dst", "path", "proto", "sent", "received", "lost", "bytes", "delay_min_us",
-           "delay_mean_us", "delay_p50_us", "delay_p99_us", "delay_max_us", "jitter_us", "throughput_bps", "drops"]
+           "delay_mean_us", "delay_p50_us", "delay_p99_us", "delay_max_us", "jitter_us", "throughput_bps", "drops",
+           "outcome", "completed_s"]
+
+#: What every packet row has (ping rows add their round trip); an empty table still has them
+_PACKET_COLUMNS = ["flow", "kind", "seq", "sent", "src", "dst", "addr", "bytes", "received", "delay_us", "disposition",
+                   "detail"]
 
 #: How a flow's path is told apart, from the steps of one probe along it: the first that applies.
 PATH_KINDS = (
@@ -51,7 +58,7 @@ def path_kind(sim: "Simulation", src: str, addr: Optional[str]) -> str:
 def packet_table(sim: "Simulation") -> "pd.DataFrame":
     import pandas as pd
     rows = sorted(sim._sent, key=lambda r: (r["sent"], r["flow"], r["seq"]))
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows) if rows else pd.DataFrame(columns=_PACKET_COLUMNS)
 
 
 def flow_table(sim: "Simulation") -> "pd.DataFrame":
@@ -65,9 +72,9 @@ def flow_table(sim: "Simulation") -> "pd.DataFrame":
         got = [r for r in rows if (r["reachable"] if ping else r["disposition"] == "RECEIVED")]
         delays = [r["rtt_us"] if ping else r["delay_us"] for r in got]
         arrivals = [r["sent"] + d / 1e6 for r, d in zip(got, delays)]
-        payload = flow.size
+        received = sum(r.get("bytes", flow.size) for r in got)
         lost = [r for r in rows if r not in got and r.get("disposition") != "IN_FLIGHT"]
-        stats: dict[str, Optional[float]] = dict.fromkeys(COLUMNS[9:16])
+        stats: dict[str, Optional[float]] = dict.fromkeys(COLUMNS[10:17])
         if delays:
             d = np.array(delays, dtype=float)
             stats.update(delay_min_us=float(d.min()), delay_mean_us=round(float(d.mean()), 3),
@@ -75,13 +82,14 @@ def flow_table(sim: "Simulation") -> "pd.DataFrame":
                          delay_p99_us=round(float(np.percentile(d, 99)), 3), delay_max_us=float(d.max()),
                          jitter_us=round(float(np.abs(np.diff(d)).mean()), 3) if len(d) > 1 else None)
             span = max(arrivals) - min(arrivals)
-            stats["throughput_bps"] = round(len(got) * payload * 8 / span, 1) if span > 0 else None
+            stats["throughput_bps"] = round(received * 8 / span, 1) if span > 0 else None
         reasons = Counter(str(r["disposition"]) for r in lost)
         addr = next((r["addr"] for r in rows if r["addr"]), None)
         out.append({"flow": flow.key_path, "kind": flow.KIND, "src": flow.src, "dst": flow.dst,
                     "path": path_kind(sim, flow.src, addr), "proto": "icmp" if ping else flow.KIND, "sent": len(rows), "received": len(got),
-                    "lost": len(lost), "bytes": len(got) * payload, **stats,
-                    "drops": ", ".join(f"{k}:{v}" for k, v in sorted(reasons.items()))})
+                    "lost": len(lost), "bytes": received, **stats,
+                    "drops": ", ".join(f"{k}:{v}" for k, v in sorted(reasons.items())),
+                    **sim.flow_results.get(flow.key_path, {"outcome": None, "completed_s": None})})
     return pd.DataFrame(out, columns=COLUMNS)
 
 

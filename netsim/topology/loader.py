@@ -107,6 +107,10 @@ _DURATION_UNITS = {
 }  # fmt: skip
 _BANDWIDTH_RE = re.compile(r"\s*(\d+\.?\d*|\.\d+)\s*([kKMGT]?)bps\s*\Z", re.ASCII)
 _DIGITS_RE = re.compile(r"[0-9]+\Z", re.ASCII)
+_SIZE_RE = re.compile(r"\s*(\d+\.?\d*|\.\d+)\s*(B|kB|KB|MB|GB|KiB|MiB|GiB)?\s*\Z", re.ASCII)
+# docker's units: decimal kB/MB/GB (FromHumanSize), binary KiB/MiB/GiB (RAMInBytes)
+_SIZE_UNITS = {None: Decimal(1), "B": Decimal(1), "kB": Decimal(10**3), "KB": Decimal(10**3), "MB": Decimal(10**6),
+               "GB": Decimal(10**9), "KiB": Decimal(2**10), "MiB": Decimal(2**20), "GiB": Decimal(2**30)}
 _BANDWIDTH_PREFIXES = {
     "": Decimal(1),
     "k": Decimal(10**3),
@@ -125,6 +129,11 @@ def parse_duration(value: Any) -> float:
 def parse_bandwidth(value: Any) -> float:
     """Bits per second from ``10Gbps``, ``100Mbps``, ``1kbps`` ... or a bare number; ValueError otherwise."""
     return _parse_quantity(value, _BANDWIDTH_RE, _BANDWIDTH_PREFIXES, "a bandwidth like 10Gbps", allow_zero=False)
+
+
+def parse_size(value: Any) -> float:
+    """Bytes from ``1500``, ``64KiB``, ``10MB`` ...; ValueError otherwise."""
+    return _parse_quantity(value, _SIZE_RE, _SIZE_UNITS, "a size like 10MB", allow_zero=False)
 
 
 def _parse_quantity(value: Any, pattern: "re.Pattern[str]", units: dict[Any, Decimal], what: str,
@@ -1490,6 +1499,10 @@ class _Parser:
     def bandwidth(self, value: Any, path: str) -> float:
         """Bits per second from ``10Gbps``, ``100Mbps``, ``1kbps`` ... or a bare number of bits per second."""
         return self._quantity(value, path, parse_bandwidth, "write e.g. 10Gbps, 100Mbps or 1kbps")
+
+    def size(self, value: Any, path: str) -> int:
+        """Whole bytes from ``1500``, ``64KiB``, ``10MB``, ``1GiB`` ..."""
+        return math.ceil(self._quantity(value, path, parse_size, "write e.g. 1500, 64KiB or 10MB"))
 
     def _quantity(self, value: Any, path: str, parse: Callable[[Any], float], fix: str) -> float:
         try:

@@ -37,4 +37,4 @@ def register(cls: Any) -> Any:
     return cls
 
 
-from . import ping, udp  # noqa: E402,F401  (each registers itself)
+from . import ping, tcp, udp  # noqa: E402,F401  (each registers itself)
