@@ -591,6 +591,8 @@ def _build(spec: TopologySpec, seed: Optional[int]) -> Simulation:
         if link is not None and h.link_mtu is not None:
             link.mtu = h.link_mtu  # a VPN hop or a small fabric: the NIC still says 1500 (T3)
         sim.host(h.name).eth0.faults += h.link_faults
+        if h.costs:
+            sim.world.host_costs[h.name] = {**sim.world.costs, **dict(h.costs)}
         if link is not None:
             for attr in ("latency", "bandwidth", "queue", "loss"):
                 value = getattr(h, f"link_{attr}")

@@ -49,6 +49,8 @@ def test_ping_agrees_with_reachability_table(topology: Path) -> None:
 def test_ping_rtt_is_the_underlay_latency() -> None:
     """Host to host on one switch: 4 link traversals (there and back), plus serialisation."""
     sim = _static(next(t for t in TOPOLOGIES if t.stem == "timeline"))  # latency: 100us
+    # the wire and the NICs alone: no price for the hosts' stacks, rules and conntrack
+    sim.world.costs.update({kind: 0.0 for kind in DEFAULT_COSTS if kind != "nic"})
     sim.ping("n1", "n2")  # resolves ARP; the next ping measures the wire alone
     result = sim.ping("n1", "n2")
     assert result.reachable

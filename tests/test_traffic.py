@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 import netsim
+from netsim.datapath.costs import DEFAULT_COSTS
 from netsim.simulation import build
 from netsim.topology import parse_spec
 from netsim.traffic.ping import PingFlow
@@ -129,10 +130,13 @@ def test_a_same_host_ping_takes_microseconds_of_processing_and_costs_are_overrid
     sim = netsim.load(ROOT / "topologies" / "basic.yaml")
     sim.ping("web", "api")  # ARP first
     rtt = sim.ping("web", "api").rtt
-    assert rtt == pytest.approx(4 * 1.5e-6), "four veth entries, there and back"
+    c = DEFAULT_COSTS
+    assert rtt == pytest.approx(4 * c["veth"] + 2 * c["bridge"] + 2 * c["stack"]), \
+        "four veth entries, two bridge passes, the echo and its reply delivered"
+    assert rtt == pytest.approx(3.8e-6), "what benchmarks/kernel_costs.py measured through a bridge"
     slow = build(parse_spec({**BASIC, "underlay": {**BASIC["underlay"], "costs": {"veth": "10us"}}}))
     slow.ping("web", "api")
-    assert slow.ping("web", "api").rtt == pytest.approx(40e-6)
+    assert slow.ping("web", "api").rtt == pytest.approx(40e-6 + 2 * c["bridge"] + 2 * c["stack"])
 
 
 def test_netsim_run_writes_flows_latency_packets_and_pcaps_byte_identical_twice(tmp_path: Path) -> None:
@@ -153,3 +157,33 @@ def test_netsim_run_writes_flows_latency_packets_and_pcaps_byte_identical_twice(
     flows = (folders[0] / "flows.csv").read_text().splitlines()
     assert flows[0].startswith("flow,kind,src,dst,path,proto,sent,received,lost")
     assert ",same-bridge,udp," in flows[1] and ",NAT,udp," in flows[2] and ",same-bridge,icmp," in flows[3]
+
+
+def _rtt_with(costs: dict[str, str], hosts: Any = None) -> float:
+    spec = {**BASIC, "underlay": {**BASIC["underlay"], "costs": {
+        **{kind: "0s" for kind in DEFAULT_COSTS}, **costs}}}
+    if hosts is not None:
+        spec["hosts"] = hosts
+    sim = build(parse_spec(spec))
+    sim.ping("web", "192.168.100.13")  # ARP and conntrack first
+    rtt = sim.ping("web", "192.168.100.13").rtt
+    assert rtt is not None
+    return rtt
+
+
+def test_a_nat_path_pays_for_each_conntrack_lookup_rewrite_and_rule_it_crosses() -> None:
+    base = _rtt_with({})
+    # out through MASQUERADE on node1 and back: node1 looks the packet up in conntrack and
+    # rewrites it once each way; the containers and the plain host have no rules
+    assert _rtt_with({"nat": "1ms"}) - base == pytest.approx(2e-3)
+    assert _rtt_with({"conntrack": "1ms"}) - base == pytest.approx(2e-3)
+    assert _rtt_with({"forward": "1ms"}) - base == pytest.approx(2e-3), "node1 routes it each way"
+    walked = (_rtt_with({"netfilter_rule": "1ms"}) - base) / 1e-3
+    assert walked == pytest.approx(round(walked)) and walked > 4, "Docker's chains, walked rule by rule"
+
+
+def test_a_host_of_its_own_costs_slows_only_what_it_handles() -> None:
+    hosts = {**BASIC["hosts"], "node1": {**(BASIC["hosts"].get("node1") or {}), "costs": {"stack": "1ms"}}}
+    base = _rtt_with({})
+    assert _rtt_with({}, hosts) - base == pytest.approx(1e-3), "the reply is delivered to ping on node1; the " \
+        "echo is answered on the external host"

@@ -60,7 +60,9 @@ class Bridge(NetDevice):
         ns = self.ns
         if ns is None:  # the bridge was deleted under its ports
             skb.drop(self.node, port.name, DropReason.DEV_DOWN, f"{self.name} is gone")
-        elif dst == self.mac:
+            return True
+        ns.charge(skb, "bridge")
+        if dst == self.mac:
             skb.step(self.node, port.name, "BRIDGED", f"{self.name}: to local stack")
             ns.netif_receive(self, skb)  # br_pass_frame_up
         elif dst == BROADCAST_MAC or is_multicast_mac(dst):

@@ -73,9 +73,14 @@ class NetDevice:
 
     def rx(self, skb: Skb) -> None:
         sched = self.world.sched
-        cost = self.world.costs.get(self.kind) if sched.timed else None
-        if cost:
-            sched.call_later(cost, self.receive, skb)  # datapath.costs: the driver and the stack above it
+        if not sched.timed:
+            self.receive(skb)
+            return
+        ns = self.ns
+        delay = (self.world.costs_of(ns.host) if ns is not None else self.world.costs).get(self.kind, 0.0) + skb.debt
+        if delay:  # datapath.costs: this device's driver, and what the packet owes from before
+            skb.debt = 0.0
+            sched.call_later(delay, self.receive, skb)
         else:
             self.receive(skb)
 

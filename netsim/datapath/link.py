@@ -93,6 +93,10 @@ class Link:
         if not sched.timed:
             sched.call_later(self.wire_delay(skb), self.peer(sender).rx, skb)
             return
+        if skb.debt:  # the sender's processing first (datapath.costs), then the queue
+            debt, skb.debt = skb.debt, 0.0
+            sched.call_later(debt, self.transmit, sender, skb, node)
+            return
         now = sched.now
         way, peer = (self._to_b, self.b) if sender is self.a else (self._to_a, self.a)
         if self.queue is not None:

@@ -63,13 +63,16 @@ class _DstIndex:
     Docker writes such runs per container (raw direct-access drops, per-port ACCEPTs).
     """
 
-    __slots__ = ("by_dst",)
+    __slots__ = ("by_dst", "size")
 
     def __init__(self, rules: list[Rule]) -> None:
-        self.by_dst: dict[int, list[Rule]] = {}
-        for rule in rules:
+        #: destination -> (position in the run, rule): the kernel still walks the run up to the
+        #: rule that matches (datapath.costs prices each rule walked)
+        self.by_dst: dict[int, list[tuple[int, Rule]]] = {}
+        self.size = len(rules)
+        for n, rule in enumerate(rules):
             assert rule.dst is not None
-            self.by_dst.setdefault(rule.dst[0], []).append(rule)
+            self.by_dst.setdefault(rule.dst[0], []).append((n, rule))
 
 
 def _indexable(rule: Rule) -> bool:
@@ -223,6 +226,7 @@ class Netfilter:
             for table, chains in BUILTIN_CHAINS.items()
         }
         self.empty = True  # most namespaces (containers) have no rules at all
+        self.walked = 0  # rules the last ``evaluate`` looked at
 
     def new_chain(self, table: str, name: str) -> None:
         self.tables[table].setdefault(name, Chain(name))
@@ -280,11 +284,13 @@ class Netfilter:
         """Walk a builtin chain; return the verdict and the rule that gave it (None = policy).
 
         Verdicts: ACCEPT, DROP, or the NAT target kinds DNAT/SNAT/MASQUERADE (the rule says how).
+        ``walked`` is then the number of rules the kernel's linear scan looked at.
         """
         chains = self.tables[table]
         builtin = chains[chain_name]
         stack: list[tuple[list[Union[Rule, _DstIndex]], int]] = []
         plan, i = builtin.plan, 0
+        self.walked = 0
         while True:
             if i >= len(plan):
                 if not stack:
@@ -294,10 +300,13 @@ class Netfilter:
             item = plan[i]
             i += 1
             if type(item) is _DstIndex:
-                for rule in item.by_dst.get(pkt.dst, ()):
+                for n, rule in item.by_dst.get(pkt.dst, ()):
                     if _matches(rule, pkt):
+                        self.walked += n + 1
                         return rule.target.kind, rule
+                self.walked += item.size
                 continue
+            self.walked += 1
             rule = item  # type: ignore[assignment]
             if not _matches(rule, pkt):
                 continue

@@ -114,6 +114,12 @@ class Namespace:
         self.add_address(lo, LOOPBACK, 8)
         world.namespaces[self.key] = self
 
+    def charge(self, skb: Skb, kind: str, times: int = 1) -> None:
+        """The packet owes this namespace's processing, paid at its next device, cable or socket
+        (datapath.costs); instant questions pay nothing."""
+        if self.world.sched.timed:
+            skb.debt += self.world.costs_of(self.host).get(kind, 0.0) * times
+
     # ---- configuration (what `ip link/addr/route` does) -------------------------------------
 
     def add_device(self, dev: NetDevice) -> None:
@@ -287,6 +293,7 @@ class Namespace:
         skb.frame = Ether(frame.dst, frame.src, IPv4(pkt.src, pkt.dst, pkt.payload, pkt.ttl - 1, pkt.ident,
                                                      pkt.tos, pkt.flags), frame.vlan)
         skb.step(self.name, route.dev.name, "ROUTED", (str, route))
+        self.charge(skb, "forward")
         if not self._filter(skb, "FORWARD", dev.name, route.dev.name):
             return
         self.ip_finish_output(route, skb)
@@ -327,6 +334,7 @@ class Namespace:
         # xfrm_output resets the plaintext's conntrack (nf_reset_ct): the ESP packet is a new one.
         skb.ct, skb.ct_new, skb.ct_reply = None, False, False
         skb.step(self.name, "-", "ENCRYPTED", f"ESP spi={spi:#x} seq={seq} to {ip_str(pkt.dst)}")
+        self.charge(skb, "esp")
         return True
 
     def _xfrm_input(self, dev: NetDevice, skb: Skb, pkt: IPv4, esp: ESP) -> None:
@@ -337,6 +345,7 @@ class Namespace:
         skb.frame = Ether(frame.dst, frame.src, pkt._replace(payload=esp.inner), frame.vlan)
         skb.secpath = True
         skb.step(self.name, dev.name, "DECRYPTED", f"ESP spi={esp.spi:#x} seq={esp.seq}")
+        self.charge(skb, "esp")
         self.ip_local_deliver(dev, skb)  # xfrm reinjects the plaintext: INPUT sees it again
 
     def icmp_rcv(self, skb: Skb, pkt: IPv4, icmp: ICMP) -> None:
@@ -398,10 +407,19 @@ class Namespace:
             skb.drop(self.name, "-", DropReason.NO_SOCKET, what)
             return
         skb.step(self.name, "-", "DELIVERED", what)
-        sock(self, skb)
+        if not getattr(getattr(sock, "__self__", None), "udp_encap", False):  # a tunnel's socket stays in the kernel
+            self.charge(skb, "stack")
+        if skb.debt:
+            debt, skb.debt = skb.debt, 0.0
+            self.world.sched.call_later(debt, sock, self, skb)
+        else:
+            sock(self, skb)
 
     def _reply(self, request: Skb, pkt: IPv4) -> None:
+        """The kernel's own answer (echo reply, SYN-ACK, RST, ICMP error), once the request is handled."""
+        self.charge(request, "stack")
         reply = Skb(Ether(0, 0, pkt), request.observer, request.steps, origin=self)
+        reply.debt, request.debt = request.debt, 0.0
         self.ip_local_out(reply)
 
     # ---- output path -------------------------------------------------------------------------
@@ -503,6 +521,7 @@ class Namespace:
             verdict, rule = policy, None
         else:
             verdict, rule = self.nf.evaluate(table, chain, self._nf_packet(skb, iif, oif))
+            self.charge(skb, "netfilter_rule", self.nf.walked)
         if verdict == "DROP":
             label = rule.label if rule is not None else ""
             skb.drop(self.name, iif or oif or "-", DropReason.NETFILTER_DROP,
@@ -529,6 +548,7 @@ class Namespace:
         pkt: IPv4 = skb.frame.payload  # type: ignore[assignment]
         conn, is_reply, is_new = self.ct.lookup(pkt)
         skb.ct, skb.ct_reply, skb.ct_new = conn, is_reply, is_new
+        self.charge(skb, "conntrack")
         if conn is None:
             return True
         if is_new:
@@ -540,6 +560,7 @@ class Namespace:
         new = conn.manip_related(pkt, is_reply, dst=True) if related(pkt) else conn.manip_dst(pkt, is_reply)
         if new is not pkt:
             skb.step(self.name, iif or oif, "NAT", (_describe_nat, "dst", pkt.dst, new.dst))
+            self.charge(skb, "nat")
             skb.frame = Ether(skb.frame.dst, skb.frame.src, new, skb.frame.vlan)
         return True
 
@@ -572,6 +593,7 @@ class Namespace:
         new = conn.manip_related(pkt, skb.ct_reply, dst=False) if related(pkt) else conn.manip_src(pkt, skb.ct_reply)
         if new is not pkt:
             skb.step(self.name, oif or iif, "NAT", (_describe_nat, "src", pkt.src, new.src))
+            self.charge(skb, "nat")
             skb.frame = Ether(skb.frame.dst, skb.frame.src, new, skb.frame.vlan)
         skb.ct = None  # the next namespace tracks it afresh
         return True

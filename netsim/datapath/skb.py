@@ -52,7 +52,7 @@ class Observer(Protocol):
 
 class Skb:
     __slots__ = ("frame", "observer", "steps", "ct", "ct_reply", "ct_new", "hops", "origin", "mark", "secpath",
-                 "gso_size", "csum_bad")
+                 "gso_size", "csum_bad", "debt")
 
     def __init__(self, frame: Ether, observer: Optional[Observer] = None,
                  steps: Optional[list[Step]] = None, origin: Optional["Namespace"] = None) -> None:
@@ -70,6 +70,7 @@ class Skb:
         # only on the wire: netfilter sees it once, MTU checks look at its segments.
         self.gso_size = 0
         self.csum_bad = False  # a NIC fault spoiled the inner TCP/UDP checksum (datapath.faults)
+        self.debt = 0.0  # seconds of processing owed, paid at the next device, cable or socket (datapath.costs)
 
     def ip_length(self, pkt: "IPv4") -> int:
         """The longest IP packet this skb puts on a wire: the packet, or one segment of a GSO skb."""
@@ -77,7 +78,7 @@ class Skb:
 
     def clone(self, frame: Optional[Ether] = None) -> "Skb":
         copy = Skb(self.frame if frame is None else frame, self.observer, list(self.steps), self.origin)
-        copy.gso_size, copy.csum_bad = self.gso_size, self.csum_bad
+        copy.gso_size, copy.csum_bad, copy.debt = self.gso_size, self.csum_bad, self.debt
         return copy
 
     def step(self, node: str, where: str, action: str, detail: object = "") -> None:

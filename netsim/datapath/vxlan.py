@@ -46,6 +46,8 @@ _SPORT_LOW, _SPORT_HIGH = 32768, 60999
 class VxlanSocket:
     """The UDP socket of one (namespace, port): every VXLAN device created there shares it (vxlan_sock)."""
 
+    udp_encap = True  # UDP_ENCAP_VXLAN: the kernel decapsulates, nothing is delivered up the stack
+
     def __init__(self, ns: "Namespace", port: int) -> None:
         self.ns = ns
         self.port = port

@@ -29,7 +29,11 @@ class World:
         self.namespaces: dict[tuple[str, str], "Namespace"] = {}  # by (host, name)
         self.switches: list["Switch"] = []
         self.frozen: set[str] = set()  # machines that neither send nor receive (node_fail)
-        self.costs: dict[str, float] = dict(DEFAULT_COSTS)  # seconds to enter a device, by kind (datapath.costs)
+        self.costs: dict[str, float] = dict(DEFAULT_COSTS)  # seconds, by kind (datapath.costs)
+        self.host_costs: dict[str, dict[str, float]] = {}  # a host's own (hosts.NAME.costs), over those
+
+    def costs_of(self, host: str) -> dict[str, float]:
+        return self.host_costs.get(host, self.costs)
 
     def learners(self) -> Iterator[Learner]:
         for ns in self.namespaces.values():

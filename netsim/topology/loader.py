@@ -64,7 +64,7 @@ _TOP_KEYS = ("name", "seed", "engine", "underlay", "hosts", "networks", "contain
 _UNDERLAY_KEYS = ("subnet", "gateway", "latency", "bandwidth", "mtu", "queue", "loss", "faults", "costs",
                   "mac_filtering", "routers")
 _ROUTER_KEYS = ("address", "vlans")
-_HOST_KEYS = ("docker", "swarm", "address", "daemon", "routes", "link", "interfaces")
+_HOST_KEYS = ("docker", "swarm", "address", "daemon", "routes", "link", "interfaces", "costs")
 _INTERFACE_KEYS = ("type", "mode", "address", "routes")
 _INTERFACE_TYPES = ("macvlan", "vlan")
 _LINK_KEYS = ("mtu", "latency", "bandwidth", "queue", "loss", "faults", "hairpin", "vlan", "vlans", "native",
@@ -444,15 +444,19 @@ class _Parser:
         queue = self.integer(body["queue"], "underlay.queue", 1, 1_000_000) if "queue" in body else d.queue
         loss = self.probability(body["loss"], "underlay.loss") if "loss" in body else d.loss
         faults = self.faults(body.get("faults"), "underlay.faults")
-        costs = tuple((self.choice(kind, f"underlay.costs.{kind}", tuple(DEFAULT_COSTS), "device kind"),
-                       self.duration(value, f"underlay.costs.{kind}"))
-                      for kind, value in self.fields(body.get("costs"), "underlay.costs", None).items())
+        costs = self.costs(body.get("costs"), "underlay.costs")
         mac_filtering = self.boolean(body.get("mac_filtering", False), "underlay.mac_filtering")
         routers = tuple(self.router(name, raw, f"underlay.routers.{name}", subnet)
                         for name, raw in self.named_items(body.get("routers"), "underlay.routers", "router"))
         return UnderlaySpec(subnet=subnet, gateway=gateway, latency=latency, bandwidth=bandwidth, mtu=mtu,
                             queue=queue, loss=loss, faults=faults, costs=costs, mac_filtering=mac_filtering,
                             routers=routers)
+
+    def costs(self, value: Any, path: str) -> tuple[tuple[str, float], ...]:
+        """``{veth: 1us, netfilter_rule: 10ns, ...}``: kinds of datapath.costs, each a duration."""
+        return tuple((self.choice(kind, f"{path}.{kind}", tuple(DEFAULT_COSTS), "cost kind"),
+                      self.duration(value, f"{path}.{kind}"))
+                     for kind, value in self.fields(value, path, None).items())
 
     def router(self, name: str, value: Any, path: str, subnet: IPv4Network) -> RouterSpec:
         body = self.fields(value, path, _ROUTER_KEYS, nullable=False)
@@ -579,7 +583,7 @@ class _Parser:
             hosts[name] = HostSpec(name=name, address=address, docker=docker, swarm=swarm, daemon=daemon,
                                    routes=routes, link_mtu=link_mtu, link_hairpin=hairpin, link_pvid=pvid,
                                    link_tagged=tagged, link_promiscuous=promiscuous, interfaces=interfaces,
-                                   key_path=path, **link_timing)
+                                   costs=self.costs(body.get("costs"), f"{path}.costs"), key_path=path, **link_timing)
         return hosts
 
     def port_vlans(self, link: dict[str, Any], path: str) -> tuple[Optional[int], Optional[frozenset[int]]]:

@@ -87,6 +87,7 @@ class HostSpec:
     link_loss: Optional[float] = None
     link_faults: tuple[str, ...] = ()  # hosts.NAME.link.faults: this NIC's defects
     interfaces: tuple[InterfaceSpec, ...] = ()
+    costs: tuple[tuple[str, float], ...] = ()  # hosts.NAME.costs: this host's own, over the underlay's
     key_path: str = ""
 
 
