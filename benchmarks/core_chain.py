@@ -2,6 +2,7 @@
 
     python benchmarks/core_chain.py                          # netsim's event core only
     python benchmarks/core_chain.py --nspy /tmp/nspy/bin/python   # and ns.py, in its own venv
+    python benchmarks/core_chain.py --nspy /tmp/nspy/bin/python --ns3 /tmp/ns3v/bin/python   # and ns-3
 
 One and ten constant-bit-rate flows over a chain of 4 store-and-forward hops (1 Gbit/s, 10 us
 propagation, 1000-byte frames on the wire, 50% load, 50,000 packets in all), as packet trains
@@ -23,6 +24,7 @@ import json
 import resource
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -122,16 +124,29 @@ def run_nspy(python: str, flows: int, packets: int) -> dict[str, Any]:
             if isinstance(result["received"], dict) else result["received"]}
 
 
+def run_ns3(python: str, flows: int, packets: int) -> dict[str, Any]:
+    """ns-3 (PyPI ``ns3``, its own venv: it too installs a top-level ``ns``) on the same chain, by
+    ``benchmarks/ns3_chain.py``: point-to-point links and the full IPv4/UDP stack at every node."""
+    script = str(Path(__file__).with_name("ns3_chain.py"))
+    out = subprocess.run([python, script, "--flows", str(flows), "--packets", str(packets)], capture_output=True,
+                         text=True, check=True)
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--packets", type=int, default=50_000)
     parser.add_argument("--nspy", metavar="PYTHON", help="an interpreter with ns.py installed, to run it side by side")
+    parser.add_argument("--ns3", metavar="PYTHON", help="an interpreter with ns3 installed, to run it side by side")
     args = parser.parse_args()
     for flows in (1, 10):
         for mode in MODES:
             print(json.dumps(run_netsim(flows, args.packets, mode)), flush=True)
         if args.nspy:
             print(json.dumps(run_nspy(args.nspy, flows, args.packets)), flush=True)
+        if args.ns3:
+            print(json.dumps(run_ns3(args.ns3, flows, args.packets)), flush=True)
 
 
 if __name__ == "__main__":
