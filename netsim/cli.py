@@ -106,7 +106,7 @@ def _load(topology: str, seed: Optional[int], at: Optional[float]) -> Simulation
     sim = load(topology, seed)
     _warn(sim)
     if at is not None:
-        if sim.env.peek() == float("inf") and not sim.events_log:  # nothing scheduled, nothing happened
+        if not sim.timeline and not sim.traffic_flows:  # nothing in the file happens in time
             click.echo(f"note: {one_line(topology)} has no events, so --at answers as at t=0", err=True)
         sim.run(at)
     return sim

@@ -167,6 +167,7 @@ class Simulation:
         self.world.sched = SimpyScheduler(self.env)
         self.hosts: dict[str, Host] = {}
         self.events_log: list[tuple[float, str]] = []
+        self.timeline: list[EventSpec] = []  # the events scheduled (the file's, and those given later)
         self.changes: list[tuple[float, str]] = []  # (time, cause) of every change of forwarding state noted
         self.traffic_flows: list[Any] = []  # the traffic flows started (netsim.traffic)
         self._warnings: list[str] = []  # what no single daemon sees (two hosts handing out one address)
@@ -336,6 +337,7 @@ class Simulation:
         self.env.run_through(seconds(until))
 
     def schedule(self, event: EventSpec) -> None:
+        self.timeline.append(event)
         self.env.process(self._event_process(event))
 
     def _event_process(self, event: EventSpec):  # type: ignore[no-untyped-def]

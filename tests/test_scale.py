@@ -63,10 +63,10 @@ def work(action: Callable[[], object]) -> int:
     return count
 
 
-def one_host(variant: str, containers: int) -> netsim.Simulation:
+def one_host(variant: str, containers: int, engine: str = "29") -> netsim.Simulation:
     nets = NETWORKS[variant]
     attach: dict[str, object] = {"networks": list(nets)} if nets else {}
-    return netsim.build(parse_spec({"name": variant, "hosts": {"node1": {}}, "networks": nets,
+    return netsim.build(parse_spec({"name": variant, "engine": engine, "hosts": {"node1": {}}, "networks": nets,
                                     "containers": {f"c{i}": dict(attach) for i in range(containers)}}))
 
 
@@ -107,7 +107,9 @@ def test_removing_rules_leaves_other_chains_alone() -> None:
 
 @pytest.mark.parametrize("variant", sorted(NETWORKS))
 def test_questions_cost_a_lookup_or_one_pass(variant: str) -> None:
-    sims = {n: one_host(variant, n) for n in (N, 2 * N)}
+    # Engine 27: from 28 on every container's unsolicited ARPs flood its bridge when it starts
+    # (N x N deliveries in simulated time), which the first ping would run before its own work.
+    sims = {n: one_host(variant, n, "27") for n in (N, 2 * N)}
     offenders = []
     for question, (bound, ask) in QUESTIONS.items():
         small, large = (work(partial(ask, sim, f"c{n - 1}")) for n, sim in sims.items())

@@ -251,6 +251,10 @@ class Namespace:
                 self._neigh_learn(dev, arp.psrc, arp.hwsrc, create=True)
                 reply = Ether(arp.hwsrc, dev.mac, ARP(ARPOP_REPLY, dev.mac, arp.pdst, arp.hwsrc, arp.psrc))
                 dev.xmit(Skb(reply, skb.observer))
+            else:
+                # arp_process: any request updates an existing entry for its sender (arp_accept=0:
+                # none is created); a gratuitous one (sender = target) overrides even within locktime.
+                self._neigh_learn(dev, arp.psrc, arp.hwsrc, create=False, override=arp.psrc == arp.pdst)
         elif arp.op == ARPOP_REPLY:
             self._neigh_learn(dev, arp.psrc, arp.hwsrc, create=False)
 
@@ -462,7 +466,7 @@ class Namespace:
         skb.frame = Ether(dst_mac, dev.mac, skb.frame.payload)
         dev.xmit(skb)
 
-    def _neigh_learn(self, dev: NetDevice, addr: int, mac: int, create: bool) -> None:
+    def _neigh_learn(self, dev: NetDevice, addr: int, mac: int, create: bool, override: bool = False) -> None:
         key = (dev.name, addr)
         entry = self.neigh.get(key)
         now = self.world.sched.now
@@ -472,7 +476,7 @@ class Namespace:
             return
         if entry.state == NUD_PERMANENT:
             return  # neigh_update refuses a NUD_PERMANENT entry to anything but the administrator
-        if entry.state == NUD_REACHABLE and entry.mac != mac and now - entry.updated < ARP_LOCKTIME:
+        if entry.state == NUD_REACHABLE and entry.mac != mac and now - entry.updated < ARP_LOCKTIME and not override:
             # arp_process overrides a resolved entry only after locktime: when two hosts answer
             # for one address, the first answer wins.
             return

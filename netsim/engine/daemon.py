@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any, Generic, Iterator, Mapping, Optional, Sequence, TypeVar, Union
 
-from ..datapath.addr import ip, mac, mac_str
+from ..datapath.addr import BROADCAST_MAC, ip, mac, mac_str
 from ..datapath.device import NetDevice
 from ..datapath.netfilter import Netfilter
 from ..datapath.netns import Namespace
+from ..datapath.packet import ARP, ARPOP_REQUEST, Ether
+from ..datapath.skb import Skb
 from ..datapath.world import World
 from ..errors import DockerError
 from .cluster import AddressAllocator, ClusterAgent, SwarmNetwork
@@ -595,6 +597,10 @@ class Engine:
             ep.table_keys = tuple((e.table, e.key) for e in entries)
         ctr.ns.add_device(info.interface)
         ctr.ns.add_address(info.interface, ip(addr), ep.plen)
+        nmsgs = net.settings.advertise_addr_nmsgs
+        ms = net.settings.advertise_addr_ms
+        self._advertise(ctr, info.interface, ip(addr), self.profile.advertise_addr_nmsgs if nmsgs is None else nmsgs,
+                        self.profile.advertise_addr_interval if ms is None else ms / 1000)
         for route in info.device_routes:
             if route.prefixlen:
                 ctr.ns.add_route(ip(route.network_address), route.prefixlen, info.interface, None)
@@ -607,6 +613,18 @@ class Engine:
         self._select_gateway(ctr)
         self._default_gw(ctr)
         return ep
+
+    def _advertise(self, ctr: Container, dev: NetDevice, addr: int, left: int, interval: float) -> None:
+        """advertiseAddrs (28+): an unsolicited ARP for the new address now, and the rest one
+        interval apart while the interface is still there with its MAC, so switches and bridges
+        learn it and neighbours holding a stale MAC for a recycled address update theirs.
+        Only on the simulation's clock: an instant question starts from a world that learned nothing."""
+        sched = self.world.sched
+        if left <= 0 or not sched.timed or dev.noarp or not dev.mac or ctr.ns.devices.get(dev.name) is not dev:
+            return
+        if dev.up:
+            dev.xmit(Skb(Ether(BROADCAST_MAC, dev.mac, ARP(ARPOP_REQUEST, dev.mac, addr, 0, addr))))
+        sched.call_later(interval, self._advertise, ctr, dev, addr, left - 1, interval)
 
     def _disconnect(self, ctr: Container, net: Network) -> None:
         ep = ctr.endpoints.get(net.name)

@@ -29,6 +29,10 @@ class EngineProfile:
     #: (GetSkipGwAlloc)? "always" (27), "needed" (28: not for --internal, nor ipvlan l3/l3s) or
     #: "configured" (29: never; the container then gets no default route via one)
     gateway_alloc: str = "configured"
+    #: unsolicited ARPs a container sends when an interface comes up (28+: moby's advertiseAddrs,
+    #: libnetwork/osl/interface_linux.go: 3, one second apart; 27 sent none)
+    advertise_addr_nmsgs: int = 3
+    advertise_addr_interval: float = 1.0
 
 
 PROFILES = {
@@ -41,6 +45,7 @@ PROFILES = {
         failed_node_entries="delete",
         fdb_add="replace",
         gateway_alloc="always",
+        advertise_addr_nmsgs=0,
         port_bind_error="driver failed programming external connectivity on endpoint {endpoint}: "
                         "Error starting userland proxy: listen tcp4 {addr}: bind: address already in use",
     ),

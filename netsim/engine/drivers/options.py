@@ -11,6 +11,8 @@ A value the driver would refuse raises ``OptionError``, a ``DockerError`` naming
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Literal, Mapping, Optional, Sequence, TypeVar
 
@@ -25,6 +27,8 @@ GENERIC_PREFIX = "com.docker.network."
 _GO_TRUE = ("1", "t", "T", "TRUE", "true", "True")
 _GO_FALSE = ("0", "f", "F", "FALSE", "false", "False")
 _MTU_RANGE = (68, 65535)
+ADVERTISE_NMSGS: tuple[int, int] = (0, 3)  # osl.AdvertiseAddrNMsgsMin/Max
+ADVERTISE_MS: tuple[int, int] = (100, 2000)  # osl.AdvertiseAddrIntervalMin/Max, in milliseconds
 
 T = TypeVar("T")
 Shorthand = Literal["bool", "int", "str"]
@@ -59,6 +63,14 @@ class DriverOptions:
     """Options every driver reads; subclasses add their own with ``option(...)`` fields."""
 
     mtu: Optional[int] = option(None, "com.docker.network.driver.mtu", lambda text: mtu(text), "mtu", "int")
+    #: 28+: unsolicited ARPs an endpoint sends when it comes up, and the milliseconds between them
+    #: (libnetwork's validatedAdvertiseAddrNMsgs/Interval); None: the engine's default
+    advertise_addr_nmsgs: Optional[int] = option(None, "com.docker.network.advertise_addr_nmsgs",
+                                                 lambda text: _atoi_range(text, ADVERTISE_NMSGS, "advertise_addr_nmsgs",
+                                                                          "must be an integer"))
+    advertise_addr_ms: Optional[int] = option(None, "com.docker.network.advertise_addr_ms",
+                                              lambda text: _atoi_range(text, ADVERTISE_MS, "advertise_addr_ms",
+                                                                       "must be integer milliseconds"))
 
     @classmethod
     def declared(cls) -> Iterator[tuple[str, Option]]:
@@ -105,6 +117,21 @@ def go_bool(text: str) -> bool:
     if text in _GO_FALSE:
         return False
     raise OptionError(f"expected true or false, got {quote(text)}", 'write "true" or "false"')
+
+
+_ATOI = re.compile(r"[+-]?[0-9]{1,18}\Z", re.ASCII)  # what Go's strconv.Atoi reads
+
+
+def _atoi_range(text: str, bounds: tuple[int, int], name: str, what: str) -> int:
+    key = GENERIC_PREFIX + name
+    if not _ATOI.match(text):
+        raise OptionError(f"value for option {key} {json.dumps(text)} {what}",  # Go's %q f"write a whole number from {bounds[0]} to "
+                          f"{bounds[1]}")
+    value = int(text)
+    if not bounds[0] <= value <= bounds[1]:
+        raise OptionError(f"{key} must be in the range {bounds[0]} to {bounds[1]}",
+                          f"write a whole number from {bounds[0]} to {bounds[1]}")
+    return value
 
 
 def mtu(text: str) -> int:
