@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 class Bridge(NetDevice):
     kind = "bridge"
+    WATCHED = NetDevice.WATCHED | {"ports", "fdb", "static"}
 
     def __init__(self, world: "World", name: str, mac: int, mtu: int = 1500) -> None:
         super().__init__(world, name, mac, mtu)
@@ -54,8 +55,8 @@ class Bridge(NetDevice):
         """br_handle_frame: a port received a frame; the bridge consumes every one."""
         frame = skb.frame
         src = frame.src
-        if not is_multicast_mac(src) and src not in self.static:
-            self.fdb[src] = port  # br_fdb_update
+        if not is_multicast_mac(src) and src not in self.static and self.fdb.get(src) is not port:
+            self.fdb[src] = port  # br_fdb_update (a MAC seen again on its port changes nothing)
         dst = frame.dst
         ns = self.ns
         if ns is None:  # the bridge was deleted under its ports

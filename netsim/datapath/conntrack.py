@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Optional
 
 from .packet import ICMP, ICMP_ECHO, ICMP_ECHOREPLY, IPv4, with_ports
+from .state import Versioned
 
 Tuple = tuple[int, int, int, int, int]  # proto, src, sport, dst, dport (ICMP: id, type)
 
@@ -50,7 +51,7 @@ def invert(t: Tuple) -> Tuple:
     return (proto, dst, dport, src, sport)
 
 
-class Conn:
+class Conn(Versioned):
     __slots__ = ("orig", "reply", "seen_reply")
 
     def __init__(self, orig: Tuple) -> None:
@@ -132,7 +133,9 @@ def _dport(pkt: IPv4) -> int:
     return seg.ident if type(seg) is ICMP else seg.dport  # type: ignore[union-attr]
 
 
-class Conntrack:
+class Conntrack(Versioned):
+    WATCHED = frozenset({"_table"})
+
     def __init__(self) -> None:
         self._table: dict[Tuple, tuple[Conn, bool]] = {}
 

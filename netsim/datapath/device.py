@@ -17,6 +17,7 @@ from .addr import mac_str
 from .drop import DropReason
 from .packet import Ether
 from .skb import Skb
+from .state import Versioned
 
 if TYPE_CHECKING:
     from .link import Link
@@ -30,8 +31,10 @@ MAX_HOPS = 64  # a frame crossing more devices than this is in an L2 loop
 RxHandler = Callable[["NetDevice", Skb], bool]
 
 
-class NetDevice:
+class NetDevice(Versioned):
     kind = "device"
+
+    WATCHED = frozenset({"taps", "vlans"})
 
     def __init__(self, world: "World", name: str, mac: int, mtu: int = 1500) -> None:
         self.world = world
@@ -134,10 +137,12 @@ class NetDevice:
         return f"<{type(self).__name__} {self.node}:{self.name} {mac_str(self.mac)}>"
 
 
-class LowerPort:
+class LowerPort(Versioned):
     """What a kind of stacked device keeps on its lower (macvlan_port, ipvl_port): the lower's rx
     handler while it has children.  A device has one rx handler (netdev_rx_handler_register), so a
     lower that is a bridge port, or has children of the other kind, refuses with EBUSY."""
+
+    WATCHED = frozenset({"children"})
 
     def __init__(self, lower: NetDevice) -> None:
         self.lower = lower

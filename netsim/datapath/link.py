@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 from .drop import DropReason
 from .packet import IPv4
 from .skb import Skb
+from .state import Versioned
 
 if TYPE_CHECKING:
     from .world import World
@@ -51,7 +52,7 @@ class _Direction:
         self.finishing: deque[float] = deque()
 
 
-class Link:
+class Link(Versioned):
     def __init__(self, world: "World", a: LinkEnd, b: LinkEnd, latency: float, bandwidth: float) -> None:
         self.world = world
         self.a, self.b = a, b

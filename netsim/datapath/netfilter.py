@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional, Union
 
 from .addr import ip, net, prefix_mask
+from .state import STATE
 
 BUILTIN_CHAINS = {
     "raw": ("PREROUTING", "OUTPUT"),
@@ -89,6 +90,7 @@ class Chain:
 
     def changed(self) -> None:
         self._plan = None
+        STATE.changed()
 
     @property
     def plan(self) -> list[Union[Rule, _DstIndex]]:
@@ -230,10 +232,12 @@ class Netfilter:
 
     def new_chain(self, table: str, name: str) -> None:
         self.tables[table].setdefault(name, Chain(name))
+        STATE.changed()
 
     def set_policy(self, table: str, chain: str, policy: str) -> None:
         self.tables[table][chain].policy = policy
         self.empty = False
+        STATE.changed()
 
     def append(self, table: str, text: str, label: str = "") -> Rule:
         return self._add(table, text, label, at=None)

@@ -22,6 +22,7 @@ from .packet import (ARP, ARPOP_REPLY, ARPOP_REQUEST, ESP, ICMP, ICMP_DEST_UNREA
                      TCP_ACK, TCP_RST, TCP_SYN, UDP, VXLAN, Ether, IPv4)
 from .route import Route, RouteTable
 from .skb import Skb
+from .state import Versioned
 
 if TYPE_CHECKING:
     from .world import World
@@ -45,7 +46,7 @@ XFRM_MARK = 0xD0C4E3
 # so an echo reply that does not fit the way back is fragmented rather than refused.
 _ICMP_SOCKET_FLAGS = 0
 
-class Neighbour:
+class Neighbour(Versioned):
     __slots__ = ("state", "mac", "queue", "updated", "lost")
 
     def __init__(self, state: int, mac: int = 0, updated: float = 0.0) -> None:
@@ -77,13 +78,16 @@ class Address:
 SocketHandler = Callable[["Namespace", Skb], None]
 
 
-class Namespace:
+class Namespace(Versioned):
     """A network namespace: devices, addresses, routes, neighbours, netfilter, conntrack, sockets.
 
     ``name`` is what it is called (a machine's name, a container's name); ``host`` is the
     machine it lives on (itself, for a machine's own namespace).  The world knows it by
     ``key = (host, name)``, so two daemons may each run a container called ``web``.
     """
+
+    WATCHED = frozenset({"neigh", "sockets", "listening", "local", "devices", "addresses", "xfrm_out", "xfrm_in"})
+    QUIET = frozenset({"_next_ident"})  # IP ids: a header's, no decision's
 
     def __init__(self, world: "World", name: str, host: Optional[str] = None) -> None:
         self.world = world
@@ -592,7 +596,7 @@ class Namespace:
                     return False
             self.ct.confirm(conn)
             skb.ct_new = False
-        elif skb.ct_reply and not related(pkt):
+        elif skb.ct_reply and not related(pkt) and not conn.seen_reply:
             conn.seen_reply = True
         new = conn.manip_related(pkt, skb.ct_reply, dst=False) if related(pkt) else conn.manip_src(pkt, skb.ct_reply)
         if new is not pkt:

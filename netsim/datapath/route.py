@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, NamedTuple, Optional
 
 from .addr import ip_str, prefix_mask
+from .state import STATE, Versioned
 
 if TYPE_CHECKING:
     from .device import NetDevice
@@ -29,7 +30,7 @@ class Route(NamedTuple):
         return text
 
 
-class RouteTable:
+class RouteTable(Versioned):
     def __init__(self) -> None:
         self._by_plen: dict[int, dict[int, list[Route]]] = {}
         self._plens: list[int] = []
@@ -39,12 +40,14 @@ class RouteTable:
         routes = bucket.setdefault(route.network, [])
         routes.append(route)
         routes.sort(key=lambda r: r.metric)
+        STATE.changed()
         self._plens = sorted(self._by_plen, reverse=True)
 
     def remove(self, predicate) -> None:  # type: ignore[no-untyped-def]
         for bucket in self._by_plen.values():
             for network in list(bucket):
                 bucket[network] = [r for r in bucket[network] if not predicate(r)]
+                STATE.changed()
                 if not bucket[network]:
                     del bucket[network]
         self._by_plen = {p: b for p, b in self._by_plen.items() if b}

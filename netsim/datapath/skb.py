@@ -14,6 +14,7 @@ from .packet import Ether
 
 if TYPE_CHECKING:
     from .conntrack import Conn
+    from .flowcache import Recorder
     from .netns import Namespace
     from .packet import IPv4
 
@@ -52,7 +53,7 @@ class Observer(Protocol):
 
 class Skb:
     __slots__ = ("frame", "observer", "steps", "ct", "ct_reply", "ct_new", "hops", "origin", "mark", "secpath",
-                 "gso_size", "csum_bad", "debt")
+                 "gso_size", "csum_bad", "debt", "recorder")
 
     def __init__(self, frame: Ether, observer: Optional[Observer] = None,
                  steps: Optional[list[Step]] = None, origin: Optional["Namespace"] = None) -> None:
@@ -71,6 +72,7 @@ class Skb:
         self.gso_size = 0
         self.csum_bad = False  # a NIC fault spoiled the inner TCP/UDP checksum (datapath.faults)
         self.debt = 0.0  # seconds of processing owed, paid at the next device, cable or socket (datapath.costs)
+        self.recorder: Optional["Recorder"] = None  # datapath.flowcache, while this packet's path is recorded
 
     def ip_length(self, pkt: "IPv4") -> int:
         """The longest IP packet this skb puts on a wire: the packet, or one segment of a GSO skb."""

@@ -16,6 +16,7 @@ from .addr import BROADCAST_MAC, is_multicast_mac, mac_str
 from .drop import DropReason
 from .link import Link
 from .skb import Skb
+from .state import STATE, Versioned
 
 if TYPE_CHECKING:
     from .device import Nic
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 FDB_AGEING = 300.0  # seconds
 
 
-class SwitchPort:
+class SwitchPort(Versioned):
     """One port: the far end of a NIC's cable; what arrives on it goes to the switch's forwarding."""
 
     def __init__(self, switch: "Switch", index: int) -> None:
@@ -73,7 +74,9 @@ class SwitchPort:
             self.link.transmit(self, skb, self.switch.name)
 
 
-class Switch:
+class Switch(Versioned):
+    WATCHED = frozenset({"ports", "nics"})  # not ``fdb``: its refreshes are free, its changes counted
+
     def __init__(self, world: "World", name: str, latency: float, bandwidth: float) -> None:
         self.world = world
         self.name = name
@@ -85,6 +88,10 @@ class Switch:
         self.ageing = FDB_AGEING
         self.mac_filtering = False
         self.groups: "list[int] | None" = None  # a partition: each port's side; frames cross no sides
+
+    def _seen(self, now: float, key: tuple[int, int], port: int) -> None:
+        """A replayed frame refreshes its source's entry, as the frame it replays did."""
+        self.fdb[key] = (port, now)
 
     def attach(self, nic: "Nic") -> Link:
         """Plug ``nic`` into a new port with a cable of the switch's latency and bandwidth."""
@@ -110,15 +117,25 @@ class Switch:
                      f"{self.nics[port].node}'s port")
             return
         now = self.world.sched.now
+        fdb = self.fdb
         if not is_multicast_mac(frame.src):
-            self.fdb[(vlan, frame.src)] = (port, now)
-        entry = self.fdb.get((vlan, frame.dst))
+            key = (vlan, frame.src)
+            known = fdb.get(key)
+            if known is None or known[0] != port:
+                STATE.changed()
+            fdb[key] = (port, now)
+            if skb.recorder is not None:  # datapath.flowcache: a replay refreshes it too
+                skb.recorder.touch(self._seen, key, port)
+        entry = fdb.get((vlan, frame.dst))
         out = None
         if entry is not None:
             if now - entry[1] > self.ageing:
-                del self.fdb[(vlan, frame.dst)]
+                del fdb[(vlan, frame.dst)]
+                STATE.changed()
             else:
                 out = entry[0]
+                if skb.recorder is not None:
+                    skb.recorder.until(entry[1] + self.ageing)
         groups = self.groups
         if frame.dst == BROADCAST_MAC or is_multicast_mac(frame.dst) or out is None:
             reflect = inport.reflects

@@ -79,6 +79,7 @@ class VxlanSocket:
 
 class Vxlan(NetDevice):
     kind = "vxlan"
+    WATCHED = NetDevice.WATCHED | {"fdb", "static"}  # not ``seen``: a refresh decides nothing until it ages
 
     def __init__(self, world: "World", name: str, mac: int, vni: int, underlay: "Namespace", local: int,
                  port: int = VXLAN_PORT, mtu: int = 1450, learning: bool = True, proxy: bool = True,
@@ -204,8 +205,11 @@ class Vxlan(NetDevice):
                          f"{mac_str(src)} is at {ip_str(known)} (permanent), not {ip_str(remote)}")
                 return
             if src not in self.static:
-                self.fdb[src] = remote
-                self.seen[src] = self.world.sched.now
+                if self.fdb.get(src) != remote:
+                    self.fdb[src] = remote
+                self.seen[src] = now = self.world.sched.now
+                if skb.recorder is not None:  # datapath.flowcache: a replay refreshes it too
+                    skb.recorder.touch(self.seen.__setitem__, src)
         skb.frame = inner
         skb.step(self.node, self.name, "DECAPSULATED", f"vni {self.vni} from {ip_str(remote)}")
         self.rx(skb)

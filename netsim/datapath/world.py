@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Iterator, Protocol
 
 from .costs import DEFAULT_COSTS
 from .scheduler import InstantScheduler, Scheduler
+from .state import Versioned
 
 if TYPE_CHECKING:
     from .netns import Namespace
@@ -23,7 +24,9 @@ class Learner(Protocol):
     def flush_learned(self) -> None: ...
 
 
-class World:
+class World(Versioned):
+    WATCHED = frozenset({"frozen", "costs", "host_costs", "switches", "namespaces"})
+
     def __init__(self) -> None:
         self.sched: Scheduler = InstantScheduler()
         self.namespaces: dict[tuple[str, str], "Namespace"] = {}  # by (host, name)
