@@ -63,6 +63,8 @@ class NetDevice(Versioned):
             now = self.world.sched.now
             for tap in self.taps:
                 tap(now, skb.frame)
+            if skb.recorder is not None:
+                skb.recorder.tap(self)
 
     def sending(self, skb: Skb) -> bool:
         """The start of a stacked device's ``xmit``: a device that is down drops the frame, a

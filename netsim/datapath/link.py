@@ -98,15 +98,36 @@ class Link(Versioned):
             debt, skb.debt = skb.debt, 0.0
             sched.call_later(debt, self.transmit, sender, skb, node)
             return
+        at = self.carry(sender, skb, node)
+        if at is not None:
+            peer = self.peer(sender)
+            if skb.recorder is not None:  # datapath.flowcache
+                skb.recorder.link(self, sender, node, peer)
+            sched.call_at(at, peer.rx, skb)
+        elif skb.recorder is not None:
+            skb.recorder.fail()  # a queue or loss decided: the next frame's fate is its own
+
+    def carry(self, sender: LinkEnd, skb: Skb, node: str) -> "float | None":
+        """The timed cable itself: when the frame arrives at the far end, or None when the
+        cable dropped it (no carrier, too long, queue full, lost)."""
+        if not self.up:
+            skb.drop(node, sender.name, DropReason.DEV_DOWN, "no carrier")
+            return None
+        pkt = skb.frame.payload
+        if self.mtu is not None and type(pkt) is IPv4 and skb.ip_length(pkt) > self.mtu:
+            skb.drop(node, sender.name, DropReason.FRAME_TOO_LONG,
+                     f"{skb.ip_length(pkt)} bytes on a path of mtu {self.mtu}")
+            return None
+        sched = self.world.sched
         now = sched.now
-        way, peer = (self._to_b, self.b) if sender is self.a else (self._to_a, self.a)
+        way = self._to_b if sender is self.a else self._to_a
         if self.queue is not None:
             finishing = way.finishing
             while finishing and finishing[0] <= now:
                 finishing.popleft()
             if len(finishing) > self.queue:  # one on the wire, `queue` waiting
                 skb.drop(node, sender.name, DropReason.QDISC_DROP, f"{self.queue} frames already wait for the link")
-                return
+                return None
         length = skb.frame.length
         done = (now if now > way.busy else way.busy) + ((length if length > MIN_FRAME else MIN_FRAME)
                                                          + WIRE_OVERHEAD) * 8 / self.bandwidth
@@ -116,8 +137,8 @@ class Link(Versioned):
         if self.loss and self.rng.random() < self.loss:
             sched.call_at(done, skb.drop, node, sender.name, DropReason.LINK_LOSS,
                           f"lost on the wire (loss {self.loss:g})")
-            return
-        sched.call_at(done + self.latency, peer.rx, skb)
+            return None
+        return done + self.latency
 
     def peer(self, end: LinkEnd) -> LinkEnd:
         return self.b if end is self.a else self.a

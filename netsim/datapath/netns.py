@@ -343,6 +343,8 @@ class Namespace(Versioned):
         skb.ct, skb.ct_new, skb.ct_reply = None, False, False
         skb.step(self.name, "-", "ENCRYPTED", f"ESP spi={spi:#x} seq={seq} to {ip_str(pkt.dst)}")
         self.charge(skb, "esp")
+        if skb.recorder is not None:  # each ESP packet has a sequence number of its own
+            skb.recorder.fail()
         return True
 
     def _xfrm_input(self, dev: NetDevice, skb: Skb, pkt: IPv4, esp: ESP) -> None:
@@ -417,6 +419,8 @@ class Namespace(Versioned):
         skb.step(self.name, "-", "DELIVERED", what)
         if not getattr(getattr(sock, "__self__", None), "udp_encap", False):  # a tunnel's socket stays in the kernel
             self.charge(skb, "stack")
+            if skb.recorder is not None:  # datapath.flowcache: the path ends here
+                skb.recorder.delivered(sock, self, skb.debt)
         if skb.debt:
             debt, skb.debt = skb.debt, 0.0
             self.world.sched.call_later(debt, sock, self, skb)
@@ -425,6 +429,8 @@ class Namespace(Versioned):
 
     def _reply(self, request: Skb, pkt: IPv4) -> None:
         """The kernel's own answer (echo reply, SYN-ACK, RST, ICMP error), once the request is handled."""
+        if request.recorder is not None:  # a new packet: datapath.flowcache replays no answers
+            request.recorder.fail()
         self.charge(request, "stack")
         reply = Skb(Ether(0, 0, pkt), request.observer, request.steps, origin=self)
         reply.debt, request.debt = request.debt, 0.0
@@ -451,11 +457,15 @@ class Namespace(Versioned):
         if entry is not None and entry.state >= NUD_REACHABLE:
             self._xmit_to(dev, entry.mac, skb)
         elif entry is not None and entry.state == NUD_INCOMPLETE:
+            if skb.recorder is not None:  # it waits for ARP: a later packet will not
+                skb.recorder.fail()
             entry.queue.append(skb)
         else:
             # No entry, or one that failed: __neigh_event_send starts a new resolution either way.
             entry = Neighbour(NUD_INCOMPLETE)
             self.neigh[(dev.name, nexthop)] = entry
+            if skb.recorder is not None:  # it waits for ARP: a later packet will not
+                skb.recorder.fail()
             entry.queue.append(skb)
             pkt: IPv4 = skb.frame.payload  # type: ignore[assignment]
             src = pkt.src if pkt.src in self.local else (self.primary_address(dev) or 0)

@@ -22,6 +22,9 @@ from typing import Any, Callable, Protocol
 import simpy
 from simpy.events import EventPriority
 
+from .flowcache import note_call, note_call_at
+from .state import STATE
+
 
 class Scheduler(Protocol):
     #: whether this clock is the simulation's own (traffic queues, loss and timing count), or an
@@ -121,7 +124,6 @@ class SimpyScheduler:
 
     def __init__(self, env: Environment) -> None:
         self.env = env
-        self.call_at = env.call_at
 
     @property
     def now(self) -> float:
@@ -129,4 +131,11 @@ class SimpyScheduler:
 
     def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> None:
         env = self.env
+        if STATE.recording:
+            note_call(delay, fn, args)
         env.call_at(env._now + delay, fn, *args)
+
+    def call_at(self, when: float, fn: Callable[..., Any], *args: Any) -> None:
+        if STATE.recording:
+            note_call_at(fn, args)
+        self.env.call_at(when, fn, *args)

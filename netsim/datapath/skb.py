@@ -79,6 +79,8 @@ class Skb:
         return min(pkt.length, self.gso_size + 40) if self.gso_size else pkt.length
 
     def clone(self, frame: Optional[Ether] = None) -> "Skb":
+        if self.recorder is not None:  # a flood: datapath.flowcache replays one path, not a tree
+            self.recorder.fail()
         copy = Skb(self.frame if frame is None else frame, self.observer, list(self.steps), self.origin)
         copy.gso_size, copy.csum_bad, copy.debt = self.gso_size, self.csum_bad, self.debt
         return copy
@@ -91,5 +93,7 @@ class Skb:
     def drop(self, node: str, where: str, reason: DropReason, detail: str = "") -> None:
         self.steps.append((node, where, "DROPPED", f"{reason.value}{': ' + detail if detail else ''}",  # type: ignore[arg-type]
                            self.frame))
+        if self.recorder is not None:
+            self.recorder.dropped(node, where, reason, detail)
         if self.observer is not None:
             self.observer.dropped(self, reason, detail)

@@ -22,10 +22,11 @@ __all__ = ["STATE", "Versioned", "WatchedDict", "WatchedList", "WatchedSet"]
 
 
 class _State:
-    __slots__ = ("version",)
+    __slots__ = ("version", "recording")
 
     def __init__(self) -> None:
         self.version = 0
+        self.recording = 0  # packets whose path the flow cache is recording now
 
     def changed(self) -> None:
         self.version += 1
@@ -97,12 +98,12 @@ class WatchedSet(set):  # type: ignore[type-arg]
         STATE.version += 1
         set.difference_update(self, *others)
 
-    def __ior__(self, other: Any) -> "WatchedSet":
+    def __ior__(self, other: Any) -> "WatchedSet":  # type: ignore[misc]
         STATE.version += 1
         set.__ior__(self, other)
         return self
 
-    def __isub__(self, other: Any) -> "WatchedSet":
+    def __isub__(self, other: Any) -> "WatchedSet":  # type: ignore[misc]
         STATE.version += 1
         set.__isub__(self, other)
         return self
@@ -143,7 +144,7 @@ class WatchedList(list):  # type: ignore[type-arg]
         STATE.version += 1
         list.__delitem__(self, index)
 
-    def __iadd__(self, other: Any) -> "WatchedList":
+    def __iadd__(self, other: Any) -> "WatchedList":  # type: ignore[misc]
         STATE.version += 1
         list.__iadd__(self, other)
         return self

@@ -89,7 +89,7 @@ class Switch(Versioned):
         self.mac_filtering = False
         self.groups: "list[int] | None" = None  # a partition: each port's side; frames cross no sides
 
-    def _seen(self, now: float, key: tuple[int, int], port: int) -> None:
+    def _seen(self, key: tuple[int, int], port: int, now: float) -> None:
         """A replayed frame refreshes its source's entry, as the frame it replays did."""
         self.fdb[key] = (port, now)
 
@@ -135,7 +135,7 @@ class Switch(Versioned):
             else:
                 out = entry[0]
                 if skb.recorder is not None:
-                    skb.recorder.until(entry[1] + self.ageing)
+                    skb.recorder.relies_until(entry[1] + self.ageing)
         groups = self.groups
         if frame.dst == BROADCAST_MAC or is_multicast_mac(frame.dst) or out is None:
             reflect = inport.reflects

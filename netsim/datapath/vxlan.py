@@ -160,6 +160,8 @@ class Vxlan(NetDevice):
         if remote is None:
             skb.drop(self.node, self.name, DropReason.VXLAN_NO_REMOTE, f"no FDB entry for {mac_str(dst)} (l2miss)")
             return
+        if skb.recorder is not None and dst not in self.static:  # datapath.flowcache: a learned entry ages
+            skb.recorder.relies_until(self.seen[dst] + self.ageing)
         inner = frame.payload
         route, _ = self.underlay.route_output(remote)
         if route is None:
@@ -207,7 +209,7 @@ class Vxlan(NetDevice):
             if src not in self.static:
                 if self.fdb.get(src) != remote:
                     self.fdb[src] = remote
-                self.seen[src] = now = self.world.sched.now
+                self.seen[src] = self.world.sched.now
                 if skb.recorder is not None:  # datapath.flowcache: a replay refreshes it too
                     skb.recorder.touch(self.seen.__setitem__, src)
         skb.frame = inner

@@ -6,6 +6,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Iterator, Protocol
 
 from .costs import DEFAULT_COSTS
+from .flowcache import FlowCache
 from .scheduler import InstantScheduler, Scheduler
 from .state import Versioned
 
@@ -34,6 +35,7 @@ class World(Versioned):
         self.frozen: set[str] = set()  # machines that neither send nor receive (node_fail)
         self.costs: dict[str, float] = dict(DEFAULT_COSTS)  # seconds, by kind (datapath.costs)
         self.host_costs: dict[str, dict[str, float]] = {}  # a host's own (hosts.NAME.costs), over those
+        self.flowcache = FlowCache(self)  # traffic flows' paths, replayed (datapath.flowcache)
 
     def costs_of(self, host: str) -> dict[str, float]:
         return self.host_costs.get(host, self.costs)

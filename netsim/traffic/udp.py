@@ -129,7 +129,7 @@ class _State:
             return
         payload = struct.pack("!Q", seq) + bytes(flow.size - 8)
         skb = Skb(Ether(0, 0, IPv4(src or 0, dst, UDP(_SPORT, flow.port, payload), ttl=64, flags=0)), self, origin=ns)
-        ns.ip_local_out(skb)
+        ns.world.flowcache.output(ns, skb)
 
     def _seq(self, skb: Skb) -> Optional[int]:
         """The datagram's number, inside whatever tunnel carries it now (VXLAN, ESP)."""

@@ -1,0 +1,305 @@
+"""The flow cache: a traffic flow's path walked once through the real code, then replayed.
+
+A packet of a steady flow meets the same routes, rules, conntrack entry, FDB entries and costs
+as the one before it.  So the first packet of a flow is sent through the datapath (the slow
+path) with a ``Recorder`` on it, which notes what the path did in time: each delay it was
+scheduled after (the call and the packet's state at that point), each cable it entered, each
+capture that heard it, each learned entry it refreshed, and how it ended (delivered to a
+socket, or dropped with a reason).  The following packets of the flow replay that record.
+
+A replay is the slow path's skeleton, not a shortcut through time: it has an event at every
+instant the slow path has one, scheduled from the same event with the same float arithmetic,
+so ties between packets fall the same way and results are byte-identical with the cache on or
+off.  What it skips is the work between events: iptables chains, route and FDB lookups,
+conntrack, frame rebuilding.  At every event it checks the forwarding state's version
+(``datapath.state``): if anything changed since the record was made, or a learned entry the
+path relied on has aged out, the packet leaves the replay there and continues on the slow
+path, from the call the slow path would make at that instant, with the packet as it would be.
+Cables are never replayed: a replay hands the frame to the real ``Link``, whose queue, loss
+and carrier decide as they do for any frame.
+
+A record is kept only when nothing changed while it was made (the recorded packet taught the
+datapath nothing: its ARP, conntrack entry and FDB entries were already there); it is not made
+at all for a packet that is copied (flooded), waits for ARP, or is encrypted (each ESP packet
+carries a sequence number of its own).  Frames a replay shows (to a socket, a capture, a drop)
+are the recorded frames with the packet's own payload put in.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+from .packet import UDP, IPv4
+from .skb import Skb
+from .state import STATE
+
+if TYPE_CHECKING:
+    from .device import NetDevice
+    from .link import Link, LinkEnd
+    from .netns import Namespace
+    from .packet import Ether
+    from .world import World
+
+__all__ = ["FlowCache", "Recorder", "note_call", "note_call_at"]
+
+# Kinds of step in a record.  A boundary is an event of the slow path.
+_DELAY, _ARRIVE, _TAP, _TOUCH, _DELIVER, _DROP = range(6)
+
+_SKB_FIELDS = ("ct", "ct_reply", "ct_new", "hops", "mark", "secpath", "gso_size", "csum_bad", "debt")
+
+
+def _locate(node: Any, target: bytes, path: tuple[int, ...] = ()) -> Optional[tuple[int, ...]]:
+    """Where ``target`` (by identity) sits in a frame: the field indices down to it."""
+    if node is target:
+        return path
+    if isinstance(node, tuple):
+        for i, child in enumerate(node):
+            if child is target or isinstance(child, tuple):
+                found = _locate(child, target, path + (i,))
+                if found is not None:
+                    return found
+    return None
+
+
+class _Frame:
+    """A recorded frame, ready to take another payload where the recorded one sits: each level
+    from the payload up is its type and the fields either side of the one that holds it."""
+
+    __slots__ = ("frame", "levels")
+
+    def __init__(self, frame: "Ether", path: tuple[int, ...]) -> None:
+        self.frame = frame
+        levels = []
+        node: Any = frame
+        for i in path:
+            levels.append((type(node), tuple(node[:i]), tuple(node[i + 1:])))
+            node = node[i]
+        self.levels = tuple(reversed(levels))
+
+    def of(self, payload: bytes) -> "Ether":
+        value: Any = payload
+        new = tuple.__new__
+        for kind, before, after in self.levels:
+            value = new(kind, before + (value,) + after)
+        return value  # type: ignore[no-any-return]
+
+
+class Recorder:
+    """What the slow path does with one packet, noted as it happens (see the module)."""
+
+    __slots__ = ("cache", "key", "skb", "payload", "version", "steps", "until", "failed", "done", "arriving")
+
+    def __init__(self, cache: "FlowCache", key: tuple[Any, ...], skb: Skb, payload: bytes) -> None:
+        self.cache, self.key, self.skb, self.payload = cache, key, skb, payload
+        self.version = STATE.version
+        self.steps: list[tuple[Any, ...]] = []
+        self.until = float("inf")  # when a learned entry the path relies on ages out
+        self.failed = False
+        self.done = False
+        self.arriving = False  # a cable is about to schedule the frame's arrival
+        skb.recorder = self
+        STATE.recording += 1
+
+    def _frame(self, frame: "Ether") -> Optional[_Frame]:
+        path = _locate(frame, self.payload)
+        if path is None:
+            self.fail()
+            return None
+        return _Frame(frame, path)
+
+    def _state(self) -> Optional[tuple[Any, ...]]:
+        frame = self._frame(self.skb.frame)
+        return None if frame is None else (frame, *(getattr(self.skb, f) for f in _SKB_FIELDS))
+
+    def fail(self) -> None:
+        """This packet's path cannot be replayed: copied, waiting for ARP, encrypted, lost."""
+        if not self.failed:
+            self.failed = True
+            self._stop()
+
+    def _stop(self) -> None:
+        self.skb.recorder = None
+        STATE.recording -= 1
+
+    def scheduled(self, delay: float, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        """The slow path waits ``delay`` before calling ``fn(*args)``: a boundary."""
+        state = self._state()
+        if state is not None:
+            self.steps.append((_DELAY, delay, fn, _template(args, self.skb), state))
+
+    def link(self, link: "Link", sender: "LinkEnd", node: str, peer: "LinkEnd") -> None:
+        """The frame went onto a cable; it arrives at ``peer`` when the cable says."""
+        state = self._state()
+        if state is not None:
+            self.steps.append((_ARRIVE, link, sender, node, peer, state))
+            self.arriving = True
+
+    def scheduled_at(self) -> None:
+        """A call at a given time: only a cable's arrival is one a replay can make."""
+        if self.arriving:
+            self.arriving = False
+        else:
+            self.fail()
+
+    def tap(self, dev: "NetDevice") -> None:
+        frame = self._frame(self.skb.frame)
+        if frame is not None:
+            self.steps.append((_TAP, dev, frame))
+
+    def touch(self, fn: Callable[..., Any], *args: Any) -> None:
+        """A learned entry refreshed: a replay calls ``fn(*args, now)`` at the same instant."""
+        self.steps.append((_TOUCH, fn, args))
+
+    def relies_until(self, when: float) -> None:
+        self.until = min(self.until, when)
+
+    def delivered(self, sock: Callable[..., Any], ns: "Namespace", delay: float) -> None:
+        frame = self._frame(self.skb.frame)
+        if frame is not None:
+            self.steps.append((_DELIVER, sock, ns, delay, frame))
+            self._finish()
+
+    def dropped(self, node: str, where: str, reason: Any, detail: str) -> None:
+        frame = self._frame(self.skb.frame)
+        if frame is not None:
+            self.steps.append((_DROP, node, where, reason, detail, frame))
+            self._finish()
+
+    def _finish(self) -> None:
+        self.done = True
+        self._stop()
+        if STATE.version == self.version:  # the recorded packet changed nothing: its path is everyone's
+            self.cache.paths[self.key] = _Path(self.steps, self.version, self.until)
+
+
+def _template(args: tuple[Any, ...], skb: Skb) -> tuple[Any, ...]:
+    """The call's arguments with the packet marked, to be the replayed packet's."""
+    return tuple(_SKB if a is skb else a for a in args)
+
+
+_SKB = object()  # where the packet goes in a recorded call's arguments
+
+
+class _Path:
+    __slots__ = ("steps", "version", "until")
+
+    def __init__(self, steps: list[tuple[Any, ...]], version: int, until: float) -> None:
+        self.steps, self.version, self.until = steps, version, until
+
+
+class FlowCache:
+    """The cache of one world's traffic flows (``World.flowcache``)."""
+
+    def __init__(self, world: "World") -> None:
+        self.world = world
+        self.paths: dict[tuple[Any, ...], _Path] = {}
+        self.enabled = True
+        self.replayed = 0  # packets that ended their path in a replay, for benchmarks and tests
+        self.recorded = 0
+
+    def output(self, ns: "Namespace", skb: Skb) -> None:
+        """``ns.ip_local_out(skb)``, through the cache when the packet is a UDP datagram."""
+        pkt = skb.frame.payload
+        seg = pkt.payload if type(pkt) is IPv4 else None
+        sched = self.world.sched
+        if not self.enabled or type(seg) is not UDP or not sched.timed or type(seg.data) is not bytes:
+            ns.ip_local_out(skb)
+            return
+        key = (ns.key, skb.frame.dst, skb.frame.src, pkt.src, pkt.dst, pkt.ttl, pkt.ident, pkt.tos,  # type: ignore[union-attr]
+               pkt.flags, seg.sport, seg.dport, len(seg.data), skb.mark, skb.observer)  # type: ignore[union-attr]
+        path = self.paths.get(key)
+        if path is not None and path.version == STATE.version and sched.now < path.until:
+            _Replay(self, path, skb, seg.data).run(0)
+            return
+        if path is not None:
+            del self.paths[key]
+        Recorder(self, key, skb, seg.data)
+        self.recorded += 1
+        ns.ip_local_out(skb)
+
+
+class _Replay:
+    """One packet walking a record (see the module)."""
+
+    __slots__ = ("cache", "path", "skb", "payload", "env")
+
+    def __init__(self, cache: FlowCache, path: _Path, skb: Skb, payload: bytes) -> None:
+        self.cache, self.path, self.skb, self.payload = cache, path, skb, payload
+        self.env = cache.world.sched.env  # type: ignore[attr-defined]  # timed: a SimpyScheduler's
+
+    def run(self, i: int) -> None:
+        """Walk the steps from ``i`` at the current instant, up to the next boundary."""
+        steps, env = self.path.steps, self.env
+        while i < len(steps):
+            step = steps[i]
+            kind = step[0]
+            if kind == _DELAY:
+                # the slow path's call_later: now + delay, the same float
+                env.call_at(env._now + step[1], self.boundary, i)
+                return
+            if kind == _ARRIVE:
+                skb = self.skb
+                skb.frame = step[5][0].of(self.payload)  # the cable times and checks the frame as it is here
+                at = step[1].carry(step[2], skb, step[3])
+                if at is not None:
+                    env.call_at(at, self.boundary, i)
+                return
+            if kind == _TAP:
+                dev: "NetDevice" = step[1]
+                if dev.taps:
+                    frame, now = step[2].of(self.payload), env._now
+                    for tap in dev.taps:
+                        tap(now, frame)
+            elif kind == _TOUCH:
+                step[1](*step[2], env._now)
+            elif kind == _DELIVER:
+                skb = self.skb
+                skb.frame = step[4].of(self.payload)
+                self.cache.replayed += 1
+                if step[3]:
+                    env.call_at(env._now + step[3], step[1], step[2], skb)
+                else:
+                    step[1](step[2], skb)
+                return
+            else:  # _DROP
+                skb = self.skb
+                skb.frame = step[5].of(self.payload)
+                self.cache.replayed += 1
+                skb.drop(step[1], step[2], step[3], step[4])
+                return
+            i += 1
+
+    def boundary(self, i: int) -> None:
+        """An event of the slow path: go on replaying if nothing changed, else leave for it."""
+        path = self.path
+        if path.version == STATE.version and self.env._now < path.until:
+            self.run(i + 1)
+            return
+        step, skb = path.steps[i], self.skb
+        state = step[4] if step[0] == _DELAY else step[5]
+        skb.frame = state[0].of(self.payload)
+        for name, value in zip(_SKB_FIELDS, state[1:]):
+            setattr(skb, name, value)
+        if step[0] == _DELAY:
+            step[2](*(skb if a is _SKB else a for a in step[3]))
+        else:
+            step[4].rx(skb)
+
+
+def note_call(delay: float, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    """The scheduler's hook while packets are recorded: a delay on a recorded packet's path."""
+    for a in args:
+        if type(a) is Skb and a.recorder is not None:
+            a.recorder.scheduled(delay, fn, args)
+            return
+    owner = getattr(fn, "__self__", None)
+    if type(owner) is Skb and owner.recorder is not None:
+        owner.recorder.fail()
+
+
+def note_call_at(fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    """The same for a call at a given time: only a cable's arrival may be one."""
+    for a in (*args, getattr(fn, "__self__", None)):
+        if type(a) is Skb and a.recorder is not None:
+            a.recorder.scheduled_at()
+            return
