@@ -51,7 +51,11 @@ def invert(t: Tuple) -> Tuple:
     return (proto, dst, dport, src, sport)
 
 
-class Conn(Versioned):
+class Conn:
+    """One connection.  Not ``Versioned``: every packet of a new connection makes one, and only
+    a confirmed one (in the table, a watched dict) decides anything; its one later change,
+    ``seen_reply``, is counted where it is made."""
+
     __slots__ = ("orig", "reply", "seen_reply")
 
     def __init__(self, orig: Tuple) -> None:

@@ -22,7 +22,7 @@ from .packet import (ARP, ARPOP_REPLY, ARPOP_REQUEST, ESP, ICMP, ICMP_DEST_UNREA
                      TCP_ACK, TCP_RST, TCP_SYN, UDP, VXLAN, Ether, IPv4)
 from .route import Route, RouteTable
 from .skb import Skb
-from .state import Versioned
+from .state import STATE, Versioned
 
 if TYPE_CHECKING:
     from .world import World
@@ -608,6 +608,7 @@ class Namespace(Versioned):
             skb.ct_new = False
         elif skb.ct_reply and not related(pkt) and not conn.seen_reply:
             conn.seen_reply = True
+            STATE.changed()  # ESTABLISHED from now on
         new = conn.manip_related(pkt, skb.ct_reply, dst=False) if related(pkt) else conn.manip_src(pkt, skb.ct_reply)
         if new is not pkt:
             skb.step(self.name, oif or iif, "NAT", (_describe_nat, "src", pkt.src, new.src))
