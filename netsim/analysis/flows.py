@@ -73,7 +73,8 @@ def flow_table(sim: "Simulation") -> "pd.DataFrame":
         delays = [r["rtt_us"] if ping else r["delay_us"] for r in got]
         arrivals = [r["sent"] + d / 1e6 for r, d in zip(got, delays)]
         received = sum(r.get("bytes", flow.size) for r in got)
-        lost = [r for r in rows if r not in got and r.get("disposition") != "IN_FLIGHT"]
+        arrived = {id(r) for r in got}  # by identity: comparing rows as dicts made this quadratic
+        lost = [r for r in rows if id(r) not in arrived and r.get("disposition") != "IN_FLIGHT"]
         stats: dict[str, Optional[float]] = dict.fromkeys(COLUMNS[10:17])
         if delays:
             d = np.array(delays, dtype=float)
