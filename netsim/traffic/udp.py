@@ -81,13 +81,18 @@ class UdpFlow:
         state = _State(self, sim, record, target.addr, target.ns)
         gap = self.size * 8 / self.rate
         draws = sim.stream("traffic", self.key_path)
-        seq, at = 0, env.now
-        while at < self.stop:
-            yield env.timeout(max(0.0, at - env.now))
-            seq += 1
+
+        def send(seq: int, at: float) -> None:
+            # A call on the packets' heap, not a simpy timeout per datagram: the same instant and
+            # order, for a fraction of the work.
             state.send(ns, seq)
             # CBR times are start + k x gap, computed, not summed, so none drifts past stop
-            at = at + draws.expovariate(1 / gap) if self.arrivals == "poisson" else self.start + seq * gap
+            nxt = at + draws.expovariate(1 / gap) if self.arrivals == "poisson" else self.start + seq * gap
+            if nxt < self.stop:
+                env.call_at(max(nxt, env.now), send, seq + 1, nxt)
+
+        if env.now < self.stop:
+            send(1, env.now)
         yield env.timeout(max(0.0, self.stop + DRAIN - env.now))
         state.close()
 
