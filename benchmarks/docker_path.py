@@ -5,11 +5,12 @@
 
 Ten container pairs across two swarm hosts on one overlay (veth, bridge, VXLAN, the underlay
 and back), each pair a constant-bit-rate UDP flow of 1000-byte datagrams; the same run again
-with a packet capture on node1's eth0.  Prints one JSON object per line per figure: bench,
-mode (``event``: the event-driven core; the vectorized mode is not built yet), flows, packets
-(datagrams delivered end to end), packets_per_s and packet_hops_per_s of wall time, wall_s,
-peak_rss_mib, capture, and the time to write the pcap file (scapy serialises each record then,
-never on the forwarding path).
+with a packet capture on node1's eth0, and once more with the flow cache off (every datagram
+through the slow path), side by side.  Prints one JSON object per line per figure: bench, mode
+(``event``: the event-driven core), flows, packets (datagrams delivered end to end),
+packets_per_s and packet_hops_per_s of wall time, wall_s, peak_rss_mib, flowcache (on or off)
+and replayed (datagrams that ended in a replay), capture, and the time to write the pcap file
+(serialised from the records then, never on the forwarding path).
 """
 
 from __future__ import annotations
@@ -47,8 +48,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--rate", default="8Mbps")
     args = parser.parse_args()
-    for capture in (False, True):
+    for cache, capture in ((True, False), (True, True), (False, False)):
         sim = netsim.build(parse_spec(topology(args.pairs, args.seconds, args.rate, capture)))
+        sim.world.flowcache.enabled = cache
         sim.run(0.0)
         start = time.perf_counter()
         sim.run(sim.traffic_end())
@@ -61,7 +63,8 @@ def main() -> None:
         # Each datagram crosses veth, bridge, VXLAN, NIC, switch, NIC, VXLAN, bridge, veth: 9 hops.
         print(json.dumps({"bench": "docker_path", "mode": "event", "flows": args.pairs, "packets": delivered,
                           "packets_per_s": round(delivered / wall), "packet_hops_per_s": round(9 * delivered / wall),
-                          "wall_s": round(wall, 3), "lost": int(flows.lost.sum()), "capture": capture,
+                          "wall_s": round(wall, 3), "lost": int(flows.lost.sum()), "flowcache": cache,
+                          "replayed": sim.world.flowcache.replayed, "capture": capture,
                           "pcap_bytes": pcap_bytes, "pcap_write_s": round(write_s, 3),
                           "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
 
