@@ -3,8 +3,8 @@
 Source: moby ``daemon/libnetwork/osl/interface_linux.go`` (advertiseAddrs: 3 messages, 1 s apart,
 options ``com.docker.network.advertise_addr_nmsgs`` 0-3 and ``advertise_addr_ms`` 100-2000),
 ``internal/l2disco/unsol_arp_linux.go`` (a broadcast ARP request, sender = target = the
-address), first in v28.0.0 (commit eaa84bc8f4); and the kernel's ``arp_process`` (any ARP
-updates an existing entry of its sender, a gratuitous one even within locktime; none is created).
+address), first in v28.0.0 (commit eaa84bc8f4); and the kernel's ``arp_process`` (a
+gratuitous request updates an existing entry of its sender even within locktime; none is created).
 """
 
 from __future__ import annotations

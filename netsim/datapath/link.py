@@ -82,19 +82,12 @@ class Link(Versioned):
         size / bandwidth, then the propagation latency), waits in a drop-tail queue of
         ``queue`` frames, and is lost with probability ``loss``.  An instant query's clock
         only asks whether it gets there: no queue, no loss."""
-        if not self.up:
-            skb.drop(node, sender.name, DropReason.DEV_DOWN, "no carrier")
-            return
-        pkt = skb.frame.payload
-        if self.mtu is not None and type(pkt) is IPv4 and skb.ip_length(pkt) > self.mtu:
-            skb.drop(node, sender.name, DropReason.FRAME_TOO_LONG,
-                     f"{skb.ip_length(pkt)} bytes on a path of mtu {self.mtu}")
-            return
         sched = self.world.sched
         if not sched.timed:
-            sched.call_later(self.wire_delay(skb), self.peer(sender).rx, skb)
+            if self._fits(sender, skb, node):
+                sched.call_later(self.wire_delay(skb), self.peer(sender).rx, skb)
             return
-        if skb.debt:  # the sender's processing first (datapath.costs), then the queue
+        if skb.debt:  # the sender's processing first (datapath.costs), then the cable
             debt, skb.debt = skb.debt, 0.0
             sched.call_later(debt, self.transmit, sender, skb, node)
             return
@@ -110,13 +103,7 @@ class Link(Versioned):
     def carry(self, sender: LinkEnd, skb: Skb, node: str) -> "float | None":
         """The timed cable itself: when the frame arrives at the far end, or None when the
         cable dropped it (no carrier, too long, queue full, lost)."""
-        if not self.up:
-            skb.drop(node, sender.name, DropReason.DEV_DOWN, "no carrier")
-            return None
-        pkt = skb.frame.payload
-        if self.mtu is not None and type(pkt) is IPv4 and skb.ip_length(pkt) > self.mtu:
-            skb.drop(node, sender.name, DropReason.FRAME_TOO_LONG,
-                     f"{skb.ip_length(pkt)} bytes on a path of mtu {self.mtu}")
+        if not self._fits(sender, skb, node):
             return None
         sched = self.world.sched
         now = sched.now
@@ -139,6 +126,19 @@ class Link(Versioned):
                           f"lost on the wire (loss {self.loss:g})")
             return None
         return done + self.latency
+
+    def _fits(self, sender: LinkEnd, skb: Skb, node: str) -> bool:
+        """Carrier, and a frame the path's MTU carries; else the drop."""
+        if not self.up:
+            skb.drop(node, sender.name, DropReason.DEV_DOWN, "no carrier")
+            return False
+        if self.mtu is not None:
+            pkt = skb.frame.payload
+            if type(pkt) is IPv4 and skb.ip_length(pkt) > self.mtu:
+                skb.drop(node, sender.name, DropReason.FRAME_TOO_LONG,
+                         f"{skb.ip_length(pkt)} bytes on a path of mtu {self.mtu}")
+                return False
+        return True
 
     def peer(self, end: LinkEnd) -> LinkEnd:
         return self.b if end is self.a else self.a

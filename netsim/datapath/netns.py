@@ -255,10 +255,13 @@ class Namespace(Versioned):
                 self._neigh_learn(dev, arp.psrc, arp.hwsrc, create=True)
                 reply = Ether(arp.hwsrc, dev.mac, ARP(ARPOP_REPLY, dev.mac, arp.pdst, arp.hwsrc, arp.psrc))
                 dev.xmit(Skb(reply, skb.observer))
-            else:
-                # arp_process: any request updates an existing entry for its sender (arp_accept=0:
-                # none is created); a gratuitous one (sender = target) overrides even within locktime.
-                self._neigh_learn(dev, arp.psrc, arp.hwsrc, create=False, override=arp.psrc == arp.pdst)
+            elif arp.psrc == arp.pdst:
+                # A gratuitous request (an unsolicited ARP, sender = target) updates an existing
+                # entry for its sender, even within locktime; arp_accept=0 creates none.  The
+                # kernel's arp_process also lets any other request override an entry past its
+                # locktime; that is not modelled: in an instant table it would make who answers
+                # depend on the order of unrelated probes (the kernel cross-check's seed 606).
+                self._neigh_learn(dev, arp.psrc, arp.hwsrc, create=False, override=True)
         elif arp.op == ARPOP_REPLY:
             self._neigh_learn(dev, arp.psrc, arp.hwsrc, create=False)
 
