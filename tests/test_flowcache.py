@@ -106,6 +106,30 @@ def test_a_change_mid_flow_sends_packets_in_flight_back_to_the_slow_path() -> No
     assert runs[True][3] > 0.9 * (packets.disposition == "RECEIVED").sum()
 
 
+@pytest.mark.parametrize(("down", "up", "reason"), [
+    ({"node_fail": "node2"}, {"node_recover": "node2"}, "NODE_FROZEN"),
+    ({"partition": [["node1"], ["node2"]]}, {"heal": True}, "UNDERLAY_PARTITION"),
+    ({"block": {"hosts": ["node1", "node2"], "port": "4789/udp"}},
+     {"unblock": {"hosts": ["node1", "node2"], "port": "4789/udp"}}, "NETFILTER_DROP"),
+])
+def test_each_kind_of_change_reaches_replayed_flows_as_it_reaches_the_slow_path(
+        down: dict[str, Any], up: dict[str, Any], reason: str) -> None:
+    spec = {"name": "changes", "hosts": {"node1": {}, "node2": {}},
+            "containers": {"a": {"host": "node1"}},
+            "events": [{"at": "0.3s", **down}, {"at": "0.6s", **up}],
+            "traffic": [{"udp": {"from": "a", "to": "node2", "rate": "20Mbps", "size": 1000, "stop": "0.9s",
+                                 "port": 4789}}],  # a port `block` knows
+            "capture": ["node1:eth0"]}
+    cached, slow = _run(spec, True), _run(spec, False)
+    assert cached[0].equals(slow[0]) and cached[2] == slow[2]
+    packets = cached[0]
+    during = packets[(packets.sent > 0.301) & (packets.sent < 0.599)]
+    assert (during.disposition == reason).all() and len(during) > 700, "lost from the change on"
+    after = packets[packets.sent > 0.61]
+    assert (after.disposition == "RECEIVED").all(), "and back when it is undone"
+    assert cached[3] > 0.8 * len(packets), "replayed, before, during and after"
+
+
 def test_a_packet_replayed_inside_a_host_meets_a_change_where_the_slow_path_would() -> None:
     # b is disconnected while datagram 11 (sent 0.3 us before, a replay) is between a's veth and
     # b's: at its next step it leaves the replay, and the slow path drops it where the
