@@ -228,23 +228,33 @@ class _Replay:
         self.env = cache.world.sched.env  # type: ignore[attr-defined]  # timed: a SimpyScheduler's
 
     def run(self, i: int) -> None:
-        """Walk the steps from ``i`` at the current instant, up to the next boundary."""
-        steps, env = self.path.steps, self.env
+        """Walk the steps from ``i`` at the current instant, on through every boundary that no
+        other event comes before (cut-through: the heap would give this packet's next event
+        first anyway, so it runs now, with the clock set to its instant), up to one that must
+        wait its turn."""
+        steps, env, path = self.path.steps, self.env, self.path
+        calls, events = env._calls, env._queue
         while i < len(steps):
             step = steps[i]
             kind = step[0]
-            if kind == _DELAY:
-                # the slow path's call_later: now + delay, the same float
-                env.call_at(env._now + step[1], self.boundary, i)
-                return
-            if kind == _ARRIVE:
-                skb = self.skb
-                skb.frame = step[5][0].of(self.payload)  # the cable times and checks the frame as it is here
-                at = step[1].carry(step[2], skb, step[3])
-                if at is not None:
+            if kind == _DELAY or kind == _ARRIVE:
+                if kind == _DELAY:
+                    # the slow path's call_later: now + delay, the same float
+                    at = env._now + step[1]
+                else:
+                    skb = self.skb
+                    skb.frame = step[5][0].of(self.payload)  # the cable times and checks the frame as it is here
+                    at = step[1].carry(step[2], skb, step[3])
+                    if at is None:
+                        return
+                if (calls and calls[0][0] <= at) or (events and events[0][0] <= at):
                     env.call_at(at, self.boundary, i)
-                return
-            if kind == _TAP:
+                    return
+                env._now = at
+                if path.version != STATE.version or at >= path.until:
+                    self._leave(i)
+                    return
+            elif kind == _TAP:
                 dev: "NetDevice" = step[1]
                 if dev.taps:
                     frame, now = step[2].of(self.payload), env._now
@@ -274,8 +284,13 @@ class _Replay:
         path = self.path
         if path.version == STATE.version and self.env._now < path.until:
             self.run(i + 1)
-            return
-        step, skb = path.steps[i], self.skb
+        else:
+            self._leave(i)
+
+    def _leave(self, i: int) -> None:
+        """Something changed: the packet goes on through the slow path from boundary ``i``, as
+        it would be there."""
+        step, skb = self.path.steps[i], self.skb
         state = step[4] if step[0] == _DELAY else step[5]
         skb.frame = state[0].of(self.payload)
         for name, value in zip(_SKB_FIELDS, state[1:]):
@@ -284,7 +299,6 @@ class _Replay:
             step[2](*(skb if a is _SKB else a for a in step[3]))
         else:
             step[4].rx(skb)
-
 
 def note_call(delay: float, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
     """The scheduler's hook while packets are recorded: a delay on a recorded packet's path."""
