@@ -98,3 +98,10 @@ def test_flows_are_deterministic_and_bad_values_name_their_key(tmp_path: Any) ->
     result = CliRunner().invoke(main, ["run", str(bad), "--out", str(tmp_path / "out")])
     assert result.exit_code == 2 and "traffic[0].tcp.bytes" in result.output and "10MB" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_a_transfer_to_a_published_port_reaches_the_container_through_dnat() -> None:
+    # web publishes 8080:80 on node1: the SYN to node1:8080 is answered by web on port 80
+    sim = _run(BASIC, {"from": "db", "to": "192.168.100.11", "port": 8080, "bytes": "200KB"})
+    flow = sim.flows().iloc[0]
+    assert flow.outcome == "completed" and flow.lost == 0

@@ -187,3 +187,13 @@ def test_a_host_of_its_own_costs_slows_only_what_it_handles() -> None:
     base = _rtt_with({})
     assert _rtt_with({}, hosts) - base == pytest.approx(1e-3), "the reply is delivered to ping on node1; the " \
         "echo is answered on the external host"
+
+
+def test_a_flow_to_a_published_port_is_received_by_the_container_behind_it() -> None:
+    # web publishes 5353:53/udp on node1: db's datagrams to node1:5353 are DNATed to web:53,
+    # where the flow's receiver listens (asked of the datapath when the flow starts)
+    sim = _run([{"udp": {"from": "db", "to": "192.168.100.11", "port": 5353, "rate": "1Mbps", "size": 500,
+                         "stop": "0.5s"}}])
+    _conserved(sim)
+    flow = sim.flows().iloc[0]
+    assert flow.received == flow.sent > 100 and flow.path == "NAT"

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Generator, Optional, cast
 from ..datapath.addr import ip
 from ..datapath.drop import DropReason
 from ..datapath.frames import to_scapy
+from ..datapath.packet import TCP, UDP, VXLAN
 from ..datapath.probe import Probe
 from ..datapath.scheduler import SimpyScheduler
 from ..datapath.skb import Skb, Step
@@ -58,6 +59,26 @@ def aim(sim: "Simulation", src: str, dst: str) -> Target:
     if not owners:
         return Target(addr, None, None, "address")
     return Target(addr, owners[0].name, owners[0].ns, "address")
+
+
+def landing(sim: "Simulation", src: str, target: Target, proto: str, port: int) -> tuple[Optional["Namespace"], int]:
+    """Where a flow's packets to ``target``'s address and ``port`` are handed to a socket, and on
+    which port: through a published port's DNAT, the container behind it.  Asked of the
+    datapath with one probe at the flow's start; the address's owner when nothing answers."""
+    if target.addr is None:
+        return target.ns, port
+    probe = trace(sim, src, str(target.addr), proto, port)
+    kind = TCP if proto == "tcp" else UDP
+    for step in probe.steps:
+        seg = getattr(getattr(step.frame, "payload", None), "payload", None)
+        # the first delivery of the probe itself: not a tunnel's datagram on the way
+        if step.action == "DELIVERED" and type(seg) is kind and type(getattr(seg, "data", None)) is not VXLAN \
+                and probe.responder is not None:
+            try:
+                return sim.endpoint(probe.responder).ns, seg.dport
+            except NetsimError:
+                break
+    return target.ns, port
 
 
 def _by_name(sim: "Simulation", kind: str, src: str, name: str) -> Target:

@@ -25,7 +25,8 @@ enough to read (each number below is Linux's or its RFC's):
 
 Not modelled: FIN and close, SACK, timestamps, delayed ACKs, Cubic (Linux's default; Reno shares
 its slow start and loss response in kind), PMTU probing.  As for ``udp``, the receiver listens
-on the address the flow names (a published port's DNAT is not followed).  Every data segment
+where the segments land, asked of the datapath at the start (a host's published port: the
+container behind its DNAT).  Every data segment
 sent is one row of the packet table, received (one-way delay) or dropped with its reason.
 """
 
@@ -91,12 +92,13 @@ class TcpFlow:
         return self.stop + DRAIN
 
     def run(self, sim: "Simulation", record: "list[dict[str, Any]]") -> Generator[Any, Any, None]:
-        from ..analysis.trace import aim
+        from ..analysis.trace import aim, landing
 
         env = sim.env
         yield env.timeout(max(0.0, self.start - env.now))
         target = aim(sim, self.src, self.dst)
-        conn = _Connection(self, sim, record, sim.endpoint(self.src).ns, target.addr, target.ns)
+        sink_ns, sink_port = landing(sim, self.src, target, "tcp", self.port)
+        conn = _Connection(self, sim, record, sim.endpoint(self.src).ns, target.addr, sink_ns, sink_port)
         conn.connect()
         yield env.timeout(max(0.0, self.stop - env.now))
         conn.give_up()
@@ -108,9 +110,9 @@ class _Connection:
     """Both ends of one transfer: the sender's state machine and the receiver's reassembly."""
 
     def __init__(self, flow: TcpFlow, sim: "Simulation", record: "list[dict[str, Any]]", ns: "Namespace",
-                 addr: Optional[Any], sink_ns: "Optional[Namespace]") -> None:
+                 addr: Optional[Any], sink_ns: "Optional[Namespace]", sink_port: int) -> None:
         self.flow, self.sim, self.record, self.ns = flow, sim, record, ns
-        self.addr, self.sink_ns = addr, sink_ns
+        self.addr, self.sink_ns, self.sink_port = addr, sink_ns, sink_port
         self.rows: dict[int, dict[str, Any]] = {}  # IP id of a segment in flight -> its row
         self.tx = 0  # segments sent, so far; the IP id of the next is tx + 1 (mod 2^16)
         self.src = self.dst_ip = 0
@@ -154,9 +156,9 @@ class _Connection:
         self.sport = next(port for port in EPHEMERAL if ("tcp", port) not in self.ns.sockets)
         self.ns.sockets[("tcp", self.sport)] = self._from_receiver
         if self.sink_ns is not None:
-            self.listened = ("tcp", 0, flow.port) not in self.sink_ns.listening
-            self.sink_ns.listening.add(("tcp", 0, flow.port))
-            self.sink_ns.sockets[("tcp", flow.port)] = self._from_sender
+            self.listened = ("tcp", 0, self.sink_port) not in self.sink_ns.listening
+            self.sink_ns.listening.add(("tcp", 0, self.sink_port))
+            self.sink_ns.sockets[("tcp", self.sink_port)] = self._from_sender
         self._note("connecting")
         self._syn(0)
 
@@ -286,10 +288,10 @@ class _Connection:
         if self.ns.sockets.get(("tcp", self.sport)) == self._from_receiver:
             del self.ns.sockets[("tcp", self.sport)]
         sink = self.sink_ns
-        if sink is not None and sink.sockets.get(("tcp", self.flow.port)) == self._from_sender:
-            del sink.sockets[("tcp", self.flow.port)]
+        if sink is not None and sink.sockets.get(("tcp", self.sink_port)) == self._from_sender:
+            del sink.sockets[("tcp", self.sink_port)]
             if self.listened:  # a port the container listens on anyway stays open
-                sink.listening.discard(("tcp", 0, self.flow.port))
+                sink.listening.discard(("tcp", 0, self.sink_port))
         for row in self.rows.values():
             if row["disposition"] == "IN_FLIGHT":
                 row["disposition"], row["detail"] = "NO_REPLY", "not delivered by the end of the flow"

@@ -4,10 +4,10 @@
 ``start`` to ``stop``: constant-bit-rate datagrams every ``size x 8 / rate`` seconds, or, with
 ``arrivals: poisson``, exponential gaps of that mean drawn from the flow's own seeded stream.
 The destination (resolved once at ``start``, as for ping) listens on ``port`` (5001, iperf's)
-for the flow; every datagram ends received there, with its one-way delay, or dropped with the
-reason the forwarding core gave, so a flow's table always adds up (packet conservation).
-Datagrams to a published port are not followed through NAT (the sink listens on the address
-the flow names).
+for the flow: where the datagrams land, asked of the datapath at the start, so a flow to a
+host's published port is received by the container behind its DNAT, on the container's port.
+Every datagram ends received there, with its one-way delay, or dropped with the reason the
+forwarding core gave, so a flow's table always adds up (packet conservation).
 """
 
 from __future__ import annotations
@@ -72,13 +72,14 @@ class UdpFlow:
         return self.stop + DRAIN
 
     def run(self, sim: "Simulation", record: "list[dict[str, Any]]") -> Generator[Any, Any, None]:
-        from ..analysis.trace import aim
+        from ..analysis.trace import aim, landing
 
         env = sim.env
         yield env.timeout(max(0.0, self.start - env.now))
         target = aim(sim, self.src, self.dst)
         ns = sim.endpoint(self.src).ns
-        state = _State(self, sim, record, target.addr, target.ns)
+        sink_ns, sink_port = landing(sim, self.src, target, "udp", self.port)
+        state = _State(self, sim, record, target.addr, sink_ns, sink_port)
         gap = self.size * 8 / self.rate
         draws = sim.stream("traffic", self.key_path)
 
@@ -101,18 +102,18 @@ class _State:
     """One flow's bookkeeping: its rows, and the sink that receives its datagrams."""
 
     def __init__(self, flow: UdpFlow, sim: "Simulation", record: "list[dict[str, Any]]",
-                 addr: Optional[Any], sink_ns: "Optional[Namespace]") -> None:
+                 addr: Optional[Any], sink_ns: "Optional[Namespace]", sink_port: int) -> None:
         self.flow, self.sim, self.record = flow, sim, record
         self.addr = addr
         self.rows: dict[int, dict[str, Any]] = {}
-        self.sink_ns = sink_ns
+        self.sink_ns, self.sink_port = sink_ns, sink_port
         if sink_ns is not None:
-            sink_ns.sockets[("udp", flow.port)] = self._received
+            sink_ns.sockets[("udp", sink_port)] = self._received
 
     def close(self) -> None:
         ns = self.sink_ns
-        if ns is not None and ns.sockets.get(("udp", self.flow.port)) == self._received:
-            del ns.sockets[("udp", self.flow.port)]
+        if ns is not None and ns.sockets.get(("udp", self.sink_port)) == self._received:
+            del ns.sockets[("udp", self.sink_port)]
         for row in self.rows.values():
             if row["disposition"] == "IN_FLIGHT":
                 row["disposition"], row["detail"] = "NO_REPLY", "not delivered by the end of the flow"
@@ -147,7 +148,8 @@ class _State:
             if type(data) is VXLAN:
                 pkt = data.inner.payload
                 continue
-            if type(seg) is not UDP or seg.dport != self.flow.port or not isinstance(data, bytes) or len(data) < 8:
+            if type(seg) is not UDP or seg.dport not in (self.flow.port, self.sink_port) or not isinstance(data, bytes) \
+                    or len(data) < 8:
                 return None
             return int(struct.unpack("!Q", data[:8])[0])
 
