@@ -37,9 +37,16 @@ def _with_traffic(seed: int) -> dict[str, Any]:
                for e in topology.get("events", [])), default=1.0) + 0.5
     flows = []
     for _ in range(rng.randint(1, 4) if names and targets else 0):
-        flows.append({"udp": {"from": rng.choice(names), "to": rng.choice(targets),
-                              "rate": rng.choice(("1Mbps", "2Mbps", "4Mbps")), "size": rng.choice((500, 1000, 1400)),
-                              "start": f"{rng.uniform(0, 0.6):.4f}s", "stop": f"{end:.3f}s"}})
+        start = f"{rng.uniform(0, 0.6):.4f}s"
+        if rng.random() < 0.3:
+            flows.append({"tcp": {"from": rng.choice(names), "to": rng.choice(targets), "bytes": "300KB",
+                                  "start": start, "stop": f"{end:.3f}s"}})
+            continue
+        rate = rng.choice(("1Mbps", "2Mbps", "4Mbps", "1Gbps"))
+        # a gigabit one for 20 ms: datagrams closer together than a path is long
+        stop = float(start[:-1]) + 0.02 if rate == "1Gbps" else end
+        flows.append({"udp": {"from": rng.choice(names), "to": rng.choice(targets), "rate": rate,
+                              "size": rng.choice((500, 1000, 1400)), "start": start, "stop": f"{stop:.4f}s"}})
     topology["traffic"] = flows
     topology["capture"] = [f"{hosts[0]}:eth0"] if hosts else []
     return topology
@@ -147,6 +154,20 @@ def test_a_packet_replayed_inside_a_host_meets_a_change_where_the_slow_path_woul
     eleventh = cached[0].set_index("seq").loc[11]
     assert eleventh.disposition not in ("RECEIVED", "IN_FLIGHT"), "in flight inside the host when b left"
     assert cached[3] == 8, "3 to 10 were replayed (1 waited for ARP, 2 was recorded)"
+
+
+@pytest.mark.parametrize("flow", [
+    {"tcp": {"from": "a", "to": "b", "bytes": "3MB"}},  # segments sent in bursts from one event
+    {"udp": {"from": "a", "to": "b", "rate": "1Gbps", "size": 1000, "stop": "0.02s"}},  # 8 us apart
+])
+def test_packets_sent_closer_than_their_path_is_long_replay_exactly_over_an_overlay(flow: dict[str, Any]) -> None:
+    spec = {"name": "dense", "seed": 3, "hosts": {"node1": {"swarm": "manager"}, "node2": {"swarm": "worker"}},
+            "networks": {"appnet": {"driver": "overlay", "attachable": True}},
+            "containers": {"a": {"host": "node1", "networks": ["appnet"]}, "b": {"host": "node2", "networks": ["appnet"]}},
+            "traffic": [flow], "capture": ["node1:eth0"]}
+    cached, slow = _run(spec, True), _run(spec, False)
+    assert cached[0].equals(slow[0]) and cached[1].equals(slow[1]) and cached[2] == slow[2]
+    assert cached[3] > 0.9 * len(cached[0])
 
 
 def test_the_cache_is_used_and_invisible_on_the_docker_path() -> None:

@@ -1,8 +1,8 @@
 """The flow cache: a traffic flow's path walked once through the real code, then replayed.
 
 A packet of a steady flow meets the same routes, rules, conntrack entry, FDB entries and costs
-as the one before it.  So the first packet of a flow is sent through the datapath (the slow
-path) with a ``Recorder`` on it, which notes what the path did in time: each delay it was
+as the one before it.  So the first packet of a flow (a UDP datagram, or a TCP segment of one
+size and flags) is sent through the datapath (the slow path) with a ``Recorder`` on it, which notes what the path did in time: each delay it was
 scheduled after (the call and the packet's state at that point), each cable it entered, each
 capture that heard it, each learned entry it refreshed, and how it ended (delivered to a
 socket, or dropped with a reason).  The following packets of the flow replay that record.
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from .packet import UDP, IPv4
+from .packet import TCP, UDP, IPv4
 from .skb import Skb
 from .state import STATE
 
@@ -48,7 +48,7 @@ _DELAY, _ARRIVE, _TAP, _TOUCH, _DELIVER, _DROP = range(6)
 _SKB_FIELDS = ("ct", "ct_reply", "ct_new", "hops", "mark", "secpath", "gso_size", "csum_bad", "debt")
 
 
-def _locate(node: Any, target: bytes, path: tuple[int, ...] = ()) -> Optional[tuple[int, ...]]:
+def _locate(node: Any, target: Any, path: tuple[int, ...] = ()) -> Optional[tuple[int, ...]]:
     """Where ``target`` (by identity) sits in a frame: the field indices down to it."""
     if node is target:
         return path
@@ -76,7 +76,7 @@ class _Frame:
             node = node[i]
         self.levels = tuple(reversed(levels))
 
-    def of(self, payload: bytes) -> "Ether":
+    def of(self, payload: Any) -> "Ether":
         value: Any = payload
         new = tuple.__new__
         for kind, before, after in self.levels:
@@ -89,7 +89,7 @@ class Recorder:
 
     __slots__ = ("cache", "key", "skb", "payload", "version", "steps", "until", "failed", "done", "arriving")
 
-    def __init__(self, cache: "FlowCache", key: tuple[Any, ...], skb: Skb, payload: bytes) -> None:
+    def __init__(self, cache: "FlowCache", key: tuple[Any, ...], skb: Skb, payload: Any) -> None:
         self.cache, self.key, self.skb, self.payload = cache, key, skb, payload
         self.version = STATE.version
         self.steps: list[tuple[Any, ...]] = []
@@ -198,22 +198,39 @@ class FlowCache:
         self.recorded = 0
 
     def output(self, ns: "Namespace", skb: Skb) -> None:
-        """``ns.ip_local_out(skb)``, through the cache when the packet is a UDP datagram."""
+        """``ns.ip_local_out(skb)``, through the cache for a UDP datagram or a TCP segment.
+
+        What a replay puts in its frames: a datagram's payload (whatever rewrote the headers on
+        the way, NAT or routing, did so for the recorded one too), or a segment's whole IP
+        packet (its id, sequence and acknowledgement numbers are its own; a path that rebuilds
+        the packet, routing or NAT, is not recorded then)."""
         pkt = skb.frame.payload
         seg = pkt.payload if type(pkt) is IPv4 else None
         sched = self.world.sched
-        if not self.enabled or type(seg) is not UDP or not sched.timed or type(seg.data) is not bytes:
+        if not self.enabled or not sched.timed:
             ns.ip_local_out(skb)
             return
-        key = (ns.key, skb.frame.dst, skb.frame.src, pkt.src, pkt.dst, pkt.ttl, pkt.ident, pkt.tos,  # type: ignore[union-attr]
-               pkt.flags, seg.sport, seg.dport, len(seg.data), skb.mark, skb.observer)  # type: ignore[union-attr]
+        frame = skb.frame
+        payload: Any
+        if type(seg) is UDP and type(seg.data) is bytes:
+            payload = seg.data
+            key: tuple[Any, ...] = (ns.key, frame.dst, frame.src, pkt.src, pkt.dst, pkt.ttl, pkt.ident,  # type: ignore[union-attr]
+                                    pkt.tos, pkt.flags, 17, seg.sport, seg.dport, len(seg.data), skb.mark,  # type: ignore[union-attr]
+                                    skb.observer)
+        elif type(seg) is TCP:
+            payload = pkt
+            key = (ns.key, frame.dst, frame.src, pkt.src, pkt.dst, pkt.ttl, pkt.tos, pkt.flags, 6,  # type: ignore[union-attr]
+                   seg.sport, seg.dport, seg.flags, seg.mss, len(seg.data), skb.mark, skb.observer)
+        else:
+            ns.ip_local_out(skb)
+            return
         path = self.paths.get(key)
         if path is not None and path.version == STATE.version and sched.now < path.until:
-            _Replay(self, path, skb, seg.data).run(0)
+            _Replay(self, path, skb, payload).run(0)
             return
         if path is not None:
             del self.paths[key]
-        Recorder(self, key, skb, seg.data)
+        Recorder(self, key, skb, payload)
         self.recorded += 1
         ns.ip_local_out(skb)
 
@@ -223,15 +240,16 @@ class _Replay:
 
     __slots__ = ("cache", "path", "skb", "payload", "env")
 
-    def __init__(self, cache: FlowCache, path: _Path, skb: Skb, payload: bytes) -> None:
+    def __init__(self, cache: FlowCache, path: _Path, skb: Skb, payload: Any) -> None:
         self.cache, self.path, self.skb, self.payload = cache, path, skb, payload
         self.env = cache.world.sched.env  # type: ignore[attr-defined]  # timed: a SimpyScheduler's
 
-    def run(self, i: int) -> None:
-        """Walk the steps from ``i`` at the current instant, on through every boundary that no
-        other event comes before (cut-through: the heap would give this packet's next event
-        first anyway, so it runs now, with the clock set to its instant), up to one that must
-        wait its turn."""
+    def run(self, i: int, cut: bool = False) -> None:
+        """Walk the steps from ``i`` at the current instant, up to the next boundary; with
+        ``cut`` (the replay is the whole of the current event), on through every boundary that
+        no other event comes before (cut-through: the heap would give this packet's next event
+        first anyway, so it runs now, with the clock set to its instant).  Never inside another
+        event's work: its caller goes on at the instant it called."""
         steps, env, path = self.path.steps, self.env, self.path
         calls, events = env._calls, env._queue
         while i < len(steps):
@@ -247,7 +265,7 @@ class _Replay:
                     at = step[1].carry(step[2], skb, step[3])
                     if at is None:
                         return
-                if (calls and calls[0][0] <= at) or (events and events[0][0] <= at):
+                if not cut or (calls and calls[0][0] <= at) or (events and events[0][0] <= at):
                     env.call_at(at, self.boundary, i)
                     return
                 env._now = at
@@ -283,7 +301,7 @@ class _Replay:
         """An event of the slow path: go on replaying if nothing changed, else leave for it."""
         path = self.path
         if path.version == STATE.version and self.env._now < path.until:
-            self.run(i + 1)
+            self.run(i + 1, cut=True)
         else:
             self._leave(i)
 

@@ -310,7 +310,7 @@ class _Connection:
             self.record.append(row)
             observer = self
         pkt = IPv4(self.src, self.dst_ip, seg, ttl=64, ident=ident, flags=IP_DF)
-        self.ns.ip_local_out(Skb(Ether(0, 0, pkt), observer, origin=self.ns))
+        self.ns.world.flowcache.output(self.ns, Skb(Ether(0, 0, pkt), observer, origin=self.ns))
 
     def dropped(self, skb: Skb, reason: DropReason, detail: str) -> None:
         if reason.noise:
@@ -340,7 +340,7 @@ class _Connection:
         if pkt is None:
             return
         ack = TCP(seg.dport, seg.sport, 1, self.rcv_nxt + 1, TCP_ACK, min(self.flow.window, 65535))
-        ns.ip_local_out(Skb(Ether(0, 0, IPv4(pkt.dst, pkt.src, ack, ttl=64, flags=IP_DF)), origin=ns))
+        ns.world.flowcache.output(ns, Skb(Ether(0, 0, IPv4(pkt.dst, pkt.src, ack, ttl=64, flags=IP_DF)), origin=ns))
 
 
 def _inner_ip(skb: Skb) -> Optional[IPv4]:
