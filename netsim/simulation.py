@@ -244,7 +244,7 @@ class Simulation:
         if address is not None:
             ns.add_address(nic, ip(address), self.underlay.subnet.prefixlen)
         link = self.switch.attach(nic)
-        link.queue, link.loss = self.underlay.queue, self.underlay.loss
+        link.queue, link.queue_bytes, link.loss = self.underlay.queue, self.underlay.queue_bytes, self.underlay.loss
         nic.faults = self.underlay.faults
         link.rng = self.stream("link", name)
         if router:
@@ -596,10 +596,12 @@ def _build(spec: TopologySpec, seed: Optional[int]) -> Simulation:
         if h.costs:
             sim.world.host_costs[h.name] = {**sim.world.costs, **dict(h.costs)}
         if link is not None:
-            for attr in ("latency", "bandwidth", "queue", "loss"):
+            for attr in ("latency", "bandwidth", "loss"):
                 value = getattr(h, f"link_{attr}")
                 if value is not None:
                     setattr(link, attr, value)
+            if h.link_queue is not None or h.link_queue_bytes is not None:  # one limit or the other
+                link.queue, link.queue_bytes = h.link_queue, h.link_queue_bytes
         for iface in h.interfaces:
             host = sim.host(h.name)
             make = (lambda host=host, iface=iface: host.add_vlan(int(iface.name[5:]), iface.address, iface.routes)) \

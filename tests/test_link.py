@@ -87,6 +87,21 @@ def test_drop_tail_keeps_one_on_the_wire_and_queue_waiting() -> None:
     assert [seq for _, seq in arrivals] == [0, 1, 2] and lost.reasons == [DropReason.QDISC_DROP] * 2
 
 
+def test_a_queue_in_bytes_drops_the_frame_that_would_take_what_waits_past_it() -> None:
+    # bfifo: 1000-byte frames (14 + 1000-byte IP packets = 1014) sent at once, a limit of 2100 bytes:
+    # one on the wire, two waiting (2028), the fourth would make 3042
+    env, link, a, arrivals = _setup(queue_bytes=2100)
+    lost = Lost()
+    for seq in range(5):
+        link.transmit(a, Skb(_frame(seq), lost), "a")
+    env.run()
+    assert [seq for _, seq in arrivals] == [0, 1, 2] and lost.reasons == [DropReason.QDISC_DROP] * 2
+    env.run(until=env.now + 1e-3)  # drained: room again
+    link.transmit(a, Skb(_frame(9), lost), "a")
+    env.run()
+    assert arrivals[-1][1] == 9
+
+
 def test_loss_is_drawn_from_the_link_s_seed() -> None:
     def run(seed: int) -> list[int]:
         env, link, a, arrivals = _setup(loss=0.2)
@@ -125,3 +140,8 @@ def test_the_underlay_keys_reach_the_links(bandwidth: float) -> None:
     l1, l2 = sim.host("h1").eth0.link, sim.host("h2").eth0.link
     assert (l1.bandwidth, l1.queue, l1.loss) == (bandwidth, 7, 0.01)
     assert (l2.latency, l2.queue, l2.bandwidth) == (1e-3, 3, bandwidth)
+    sim = build(parse_spec({"underlay": {"queue": "64KB"}, "hosts": {"h1": {}, "h2": {"link": {"queue": "1MiB"}},
+                                                                     "h3": {"link": {"queue": 5}}}}))
+    l1, l2, l3 = (sim.host(h).eth0.link for h in ("h1", "h2", "h3"))
+    assert (l1.queue, l1.queue_bytes) == (None, 64_000) and (l2.queue, l2.queue_bytes) == (None, 2**20)
+    assert (l3.queue, l3.queue_bytes) == (5, None), "a host's own limit replaces the underlay's"

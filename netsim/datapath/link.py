@@ -43,13 +43,15 @@ class LinkEnd(Protocol):
 
 class _Direction:
     """One way of a cable: its transmitter is busy until ``busy``; ``finishing`` holds the end of
-    transmission of every frame sent or waiting (the one on the wire first)."""
+    transmission and the length of every frame sent or waiting (the one on the wire first), and
+    ``backlog`` the sum of those lengths."""
 
-    __slots__ = ("busy", "finishing")
+    __slots__ = ("busy", "finishing", "backlog")
 
     def __init__(self) -> None:
         self.busy = -math.inf  # the clock may start before 0 (a swarm settles from -5 s)
-        self.finishing: deque[float] = deque()
+        self.finishing: deque[tuple[float, int]] = deque()
+        self.backlog = 0
 
 
 class Link(Versioned):
@@ -62,6 +64,9 @@ class Link(Versioned):
         self.mtu: "int | None" = None
         #: frames that may wait for the transmitter, each way (txqueuelen; None: no limit): drop-tail
         self.queue: "int | None" = None
+        #: or bytes that may wait (a bfifo's limit: a frame is dropped if it would take the
+        #: waiting frames' lengths past it); None: no limit in bytes
+        self.queue_bytes: "int | None" = None
         self.loss = 0.0  # the chance that a frame is lost on the wire, each way
         self.rng = random.Random(0)  # the loss draws; the simulation seeds it per link
         self._to_b, self._to_a = _Direction(), _Direction()
@@ -108,19 +113,26 @@ class Link(Versioned):
         sched = self.world.sched
         now = sched.now
         way = self._to_b if sender is self.a else self._to_a
-        if self.queue is not None:
+        length = skb.frame.length
+        limited = self.queue is not None or self.queue_bytes is not None
+        if limited:
             finishing = way.finishing
-            while finishing and finishing[0] <= now:
-                finishing.popleft()
-            if len(finishing) > self.queue:  # one on the wire, `queue` waiting
+            while finishing and finishing[0][0] <= now:
+                way.backlog -= finishing.popleft()[1]
+            if self.queue is not None and len(finishing) > self.queue:  # one on the wire, `queue` waiting
                 skb.drop(node, sender.name, DropReason.QDISC_DROP, f"{self.queue} frames already wait for the link")
                 return None
-        length = skb.frame.length
+            if self.queue_bytes is not None and finishing and \
+                    way.backlog - finishing[0][1] + length > self.queue_bytes:  # what waits, not what is on the wire
+                skb.drop(node, sender.name, DropReason.QDISC_DROP,
+                         f"{way.backlog - finishing[0][1]} bytes already wait for the link (limit {self.queue_bytes})")
+                return None
         done = (now if now > way.busy else way.busy) + ((length if length > MIN_FRAME else MIN_FRAME)
                                                          + WIRE_OVERHEAD) * 8 / self.bandwidth
         way.busy = done
-        if self.queue is not None:
-            way.finishing.append(done)
+        if limited:
+            way.finishing.append((done, length))
+            way.backlog += length
         if self.loss and self.rng.random() < self.loss:
             sched.call_at(done, skb.drop, node, sender.name, DropReason.LINK_LOSS,
                           f"lost on the wire (loss {self.loss:g})")

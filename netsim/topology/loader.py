@@ -441,7 +441,7 @@ class _Parser:
         latency = self.duration(body["latency"], "underlay.latency") if "latency" in body else d.latency
         bandwidth = self.bandwidth(body["bandwidth"], "underlay.bandwidth") if "bandwidth" in body else d.bandwidth
         mtu = self.integer(body["mtu"], "underlay.mtu", *_MTU_RANGE) if "mtu" in body else d.mtu
-        queue = self.integer(body["queue"], "underlay.queue", 1, 1_000_000) if "queue" in body else d.queue
+        queue, queue_bytes = self.queue(body["queue"], "underlay.queue") if "queue" in body else (d.queue, None)
         loss = self.probability(body["loss"], "underlay.loss") if "loss" in body else d.loss
         faults = self.faults(body.get("faults"), "underlay.faults")
         costs = self.costs(body.get("costs"), "underlay.costs")
@@ -449,8 +449,14 @@ class _Parser:
         routers = tuple(self.router(name, raw, f"underlay.routers.{name}", subnet)
                         for name, raw in self.named_items(body.get("routers"), "underlay.routers", "router"))
         return UnderlaySpec(subnet=subnet, gateway=gateway, latency=latency, bandwidth=bandwidth, mtu=mtu,
-                            queue=queue, loss=loss, faults=faults, costs=costs, mac_filtering=mac_filtering,
+                            queue=queue, queue_bytes=queue_bytes, loss=loss, faults=faults, costs=costs, mac_filtering=mac_filtering,
                             routers=routers)
+
+    def queue(self, value: Any, path: str) -> tuple[Optional[int], Optional[int]]:
+        """(frames, bytes): a whole number is frames (``txqueuelen``), a size (``64KB``) bytes."""
+        if isinstance(value, str):
+            return None, self.size(value, path)
+        return self.integer(value, path, 1, 1_000_000), None
 
     def costs(self, value: Any, path: str) -> tuple[tuple[str, float], ...]:
         """``{veth: 1us, netfilter_rule: 10ns, ...}``: kinds of datapath.costs, each a duration."""
@@ -573,7 +579,8 @@ class _Parser:
                 "link_latency": self.duration(link["latency"], f"{path}.link.latency") if "latency" in link else None,
                 "link_bandwidth": self.bandwidth(link["bandwidth"], f"{path}.link.bandwidth")
                 if "bandwidth" in link else None,
-                "link_queue": self.integer(link["queue"], f"{path}.link.queue", 1, 1_000_000) if "queue" in link else None,
+                **dict(zip(("link_queue", "link_queue_bytes"), self.queue(link["queue"], f"{path}.link.queue")
+                           if "queue" in link else (None, None))),
                 "link_loss": self.probability(link["loss"], f"{path}.link.loss") if "loss" in link else None,
                 "link_faults": self.faults(link.get("faults"), f"{path}.link.faults"),
             }

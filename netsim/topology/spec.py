@@ -38,6 +38,7 @@ class UnderlaySpec:
     bandwidth: float = 10e9  # bits per second
     mtu: int = 1500
     queue: Optional[int] = 1000  # frames that may wait for each link, each way (txqueuelen); None: no limit
+    queue_bytes: Optional[int] = None  # or bytes that may wait (a bfifo's limit), when given in bytes
     loss: float = 0.0  # the chance each frame is lost on a link
     faults: tuple[str, ...] = ()  # underlay.faults: defects of every NIC (netsim.datapath.faults)
     costs: tuple[tuple[str, float], ...] = ()  # underlay.costs: device kind -> seconds to enter one
@@ -84,6 +85,7 @@ class HostSpec:
     link_latency: Optional[float] = None
     link_bandwidth: Optional[float] = None
     link_queue: Optional[int] = None
+    link_queue_bytes: Optional[int] = None
     link_loss: Optional[float] = None
     link_faults: tuple[str, ...] = ()  # hosts.NAME.link.faults: this NIC's defects
     interfaces: tuple[InterfaceSpec, ...] = ()
