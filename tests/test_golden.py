@@ -82,3 +82,22 @@ def test_reachability_changes_match_golden(topology: Path, update_golden: bool) 
     assert golden.exists(), f"no golden file {golden}: run pytest --update-golden and review it"
     assert text == golden.read_text(), f"{topology.stem}: reachability changes differ from {golden}"
 
+
+
+WITH_TRAFFIC = [t for t in TOPOLOGIES if netsim.load_spec(t).traffic]
+
+
+@pytest.mark.parametrize("topology", WITH_TRAFFIC, ids=lambda p: p.stem)
+def test_flows_match_golden(topology: Path, update_golden: bool) -> None:
+    # What the flows saw in simulated time (delays, losses and why, TCP's outcome): a change to
+    # the costs, the queues or the TCP model shows up here as a reviewable diff.
+    sim = netsim.load(topology)
+    sim.run(sim.traffic_end())
+    golden = GOLDEN / topology.stem / f"seed={sim.seed}.flows.csv"
+    text = sim.flows().to_csv(index=False, float_format="%.6f", lineterminator="\n")
+    if update_golden:
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(text)
+        return
+    assert golden.exists(), f"no golden file {golden}: run pytest --update-golden and review it"
+    assert text == golden.read_text(), f"{topology.stem}: the flows differ from {golden}"
