@@ -177,7 +177,7 @@ def run(topology: Optional[str], out: Optional[Path], force: bool, pcap: tuple[s
       netsim run topologies/basic.yaml --out results/basic
       netsim run topologies/overlay.yaml --pcap node1:eth0 --pcap web:eth0
     """
-    from .analysis.render import summary
+    from .analysis.render import flow_summary, summary
     from .analysis.results import check_target, default_folder, default_topology, simulate, write_results
 
     with ExitStack() as stack:
@@ -191,6 +191,9 @@ def run(topology: Optional[str], out: Optional[Path], force: bool, pcap: tuple[s
     click.echo(f"{output.title}: wrote {len(written)} files to {folder}")
     click.echo(f"table: {folder / 'reachability.csv'}")
     click.echo(summary(output.reachability))
+    if output.flows is not None:
+        click.echo(f"flows: {folder / 'flows.csv'}")
+        click.echo(flow_summary(output.flows))
 
 
 @main.command()

@@ -105,3 +105,14 @@ def test_a_transfer_to_a_published_port_reaches_the_container_through_dnat() -> 
     sim = _run(BASIC, {"from": "db", "to": "192.168.100.11", "port": 8080, "bytes": "200KB"})
     flow = sim.flows().iloc[0]
     assert flow.outcome == "completed" and flow.lost == 0
+
+
+def test_netsim_run_says_how_each_flow_went(tmp_path: Any) -> None:
+    result = CliRunner().invoke(main, ["run", str(ROOT / "topologies" / "incidents" / "k3-underlay-mtu.yaml"),
+                                       "--out", str(tmp_path / "k3")])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert f"flows: {tmp_path / 'k3' / 'flows.csv'}" in lines
+    stalled = next(line for line in lines if line.startswith("traffic[0].tcp"))
+    assert "0 received" in stalled and "(FRAME_TOO_LONG:" in stalled and "unfinished: connected" in stalled
+    assert any(line.startswith("traffic[1].tcp") and "completed in" in line for line in lines)

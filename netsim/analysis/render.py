@@ -96,6 +96,23 @@ def summary(df: pd.DataFrame) -> str:
     return f"{head}\n{counts}" if counts else head
 
 
+def flow_summary(flows: pd.DataFrame) -> str:
+    """One line per traffic flow: what it sent and what came of it, as ``flows.csv`` has it."""
+    lines = []
+    for row in flows.to_dict("records"):
+        line = f"{row['flow']} {row['src']} -> {row['dst']} ({row['path']}): {row['sent']} sent, {row['received']} received"
+        if row["lost"]:
+            line += f", {row['lost']} lost ({row['drops']})"
+        p50, p99 = row["delay_p50_us"], row["delay_p99_us"]
+        if isinstance(p50, float) and p50 == p50:  # not NaN: something arrived
+            line += f"; {'round trip' if row['kind'] == 'ping' else 'delay'} p50 {p50:g} us, p99 {p99:g} us"
+        if isinstance(row["outcome"], str):
+            done = row["outcome"] == "completed"
+            line += f"; {row['outcome']}" + (f" in {row['completed_s']:g} s" if done else "")
+        lines.append(line)
+    return "\n".join(lines)
+
+
 # ---- text grid (Mininet's pingAll, cyclonus' truth tables) -------------------------------------
 
 LEGEND = "legend: . all addresses reachable   ~ some   X none   - self   (blank) nothing to probe"
