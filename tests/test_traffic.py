@@ -197,3 +197,23 @@ def test_a_flow_to_a_published_port_is_received_by_the_container_behind_it() -> 
     _conserved(sim)
     flow = sim.flows().iloc[0]
     assert flow.received == flow.sent > 100 and flow.path == "NAT"
+
+
+def test_the_reachability_timeline_lines_up_with_the_packets_lost() -> None:
+    # traffic.yaml pulls node2's cable from 1.0 s to 1.2 s: the table says web -> node2 is lost
+    # from 1.0 s and back at 1.2 s, and web's datagrams to node2's published port are lost for
+    # exactly the ones sent in between.
+    sim = netsim.load(ROOT / "topologies" / "traffic.yaml")
+    changes = sim.reachability_changes(2.0)
+    pair = changes[(changes.src == "web") & (changes.dst == "node2")]
+    assert list(pair.time) == [1.0, 1.2] and list(pair.new) == ["NEIGH_FAILED", "ACCEPTED"]
+    sim = netsim.load(ROOT / "topologies" / "traffic.yaml")
+    sim.run(sim.traffic_end())
+    packets = sim.packets()
+    to_node2 = packets[packets.flow == "traffic[2].udp"]
+    lost = to_node2[to_node2.disposition == "DEV_DOWN"]
+    assert lost.sent.min() >= 1.0 - 1e-3 and lost.sent.max() < 1.2, "lost while the cable is out"
+    gap = 500 * 8 / 5e6  # one datagram every 0.8 ms
+    assert len(lost) == round(0.2 / gap), "every one sent while it was out"
+    outside = to_node2[(to_node2.sent < 0.999) | (to_node2.sent > 1.2)]
+    assert not (outside.disposition == "DEV_DOWN").any()
