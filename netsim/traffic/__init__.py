@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generator, Protocol
 if TYPE_CHECKING:
     from ..simulation import Simulation
 
-__all__ = ["Flow", "KINDS", "register"]
+__all__ = ["Flow", "KINDS", "register", "required", "start_stop"]
 
 
 class Flow(Protocol):
@@ -35,6 +35,23 @@ KINDS: dict[str, Any] = {}  # kind -> its flow class (with a ``parse`` classmeth
 def register(cls: Any) -> Any:
     KINDS[cls.KIND] = cls
     return cls
+
+
+def required(loader: Any, body: dict[str, Any], path: str, kind: str, keys: tuple[str, ...], example: str) -> None:
+    """Each of ``keys`` is given, or one clear line naming the first missing one."""
+    for key in keys:
+        if key not in body:
+            loader.fail(f"{path}.{key}", f"a {kind} flow needs {key}:", f"write e.g. {example}")
+
+
+def start_stop(loader: Any, body: dict[str, Any], path: str, length: float) -> tuple[float, float]:
+    """``start`` (0 s) and ``stop`` (``length`` after start), stop after start."""
+    start = loader.duration(body.get("start", 0.0), f"{path}.start")
+    stop = loader.duration(body.get("stop", start + length), f"{path}.stop")
+    if stop <= start:
+        loader.fail(f"{path}.stop", f"the flow stops ({stop:g}s) before it starts ({start:g}s)",
+                    "give stop: a time after start:")
+    return start, stop
 
 
 from . import ping, tcp, udp  # noqa: E402,F401  (each registers itself)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generator
 
-from . import register
+from . import register, required
 
 if TYPE_CHECKING:
     from ..simulation import Simulation
@@ -42,9 +42,7 @@ class PingFlow:
 
     @classmethod
     def parse(cls, loader: Any, body: dict[str, Any], path: str) -> "PingFlow":
-        for key in ("from", "to"):
-            if key not in body:
-                loader.fail(f"{path}.{key}", f"a ping flow needs {key}:", "write e.g. {ping: {from: web, to: api}}")
+        required(loader, body, path, "ping", ("from", "to"), "{ping: {from: web, to: api}}")
         src = loader.container_ref(body["from"], f"{path}.from")
         dst = loader.string(body["to"], f"{path}.to")
         interval = loader.duration(body.get("interval", 1.0), f"{path}.interval")

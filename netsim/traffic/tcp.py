@@ -39,7 +39,7 @@ from ..datapath.addr import ip
 from ..datapath.drop import DropReason
 from ..datapath.packet import ESP, IP_DF, TCP, TCP_ACK, TCP_PSH, TCP_RST, TCP_SYN, VXLAN, Ether, IPv4
 from ..datapath.skb import Skb
-from . import register
+from . import register, required, start_stop
 
 if TYPE_CHECKING:
     from ..datapath.netns import Namespace
@@ -73,14 +73,8 @@ class TcpFlow:
 
     @classmethod
     def parse(cls, loader: Any, body: dict[str, Any], path: str) -> "TcpFlow":
-        for key in ("from", "to"):
-            if key not in body:
-                loader.fail(f"{path}.{key}", f"a tcp flow needs {key}:", "write e.g. {tcp: {from: web, to: db, bytes: 10MB}}")
-        start = loader.duration(body.get("start", 0.0), f"{path}.start")
-        stop = loader.duration(body.get("stop", start + 30.0), f"{path}.stop")
-        if stop <= start:
-            loader.fail(f"{path}.stop", f"the flow stops ({stop:g}s) before it starts ({start:g}s)",
-                        "give stop: a time after start:")
+        required(loader, body, path, "tcp", ("from", "to"), "{tcp: {from: web, to: db, bytes: 10MB}}")
+        start, stop = start_stop(loader, body, path, 30.0)
         return cls(path, loader.container_ref(body["from"], f"{path}.from"), loader.string(body["to"], f"{path}.to"),
                    size=loader.size(body.get("bytes", 1_000_000), f"{path}.bytes"),
                    port=loader.integer(body.get("port", 5201), f"{path}.port", 1, 65535),

@@ -20,7 +20,7 @@ from ..datapath.addr import ip
 from ..datapath.drop import DropReason
 from ..datapath.packet import ESP, UDP, VXLAN, Ether, IPv4
 from ..datapath.skb import Skb
-from . import register
+from . import register, required, start_stop
 
 if TYPE_CHECKING:
     from ..datapath.netns import Namespace
@@ -51,15 +51,8 @@ class UdpFlow:
 
     @classmethod
     def parse(cls, loader: Any, body: dict[str, Any], path: str) -> "UdpFlow":
-        for key in ("from", "to", "rate"):
-            if key not in body:
-                loader.fail(f"{path}.{key}", f"a udp flow needs {key}:",
-                            "write e.g. {udp: {from: web, to: db, rate: 20Mbps}}")
-        start = loader.duration(body.get("start", 0.0), f"{path}.start")
-        stop = loader.duration(body.get("stop", start + 1.0), f"{path}.stop")
-        if stop <= start:
-            loader.fail(f"{path}.stop", f"the flow stops ({stop:g}s) before it starts ({start:g}s)",
-                        "give stop: a time after start:")
+        required(loader, body, path, "udp", ("from", "to", "rate"), "{udp: {from: web, to: db, rate: 20Mbps}}")
+        start, stop = start_stop(loader, body, path, 1.0)
         return cls(path, loader.container_ref(body["from"], f"{path}.from"), loader.string(body["to"], f"{path}.to"),
                    rate=loader.bandwidth(body["rate"], f"{path}.rate"),
                    size=loader.integer(body.get("size", 1000), f"{path}.size", 8, 65507),
