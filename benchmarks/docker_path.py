@@ -9,7 +9,7 @@ with a packet capture on node1's eth0, and once more with the flow cache off (ev
 through the slow path), side by side.  Prints one JSON object per line per figure: bench, mode
 (``event``: the event-driven core), flows, packets (datagrams delivered end to end),
 packets_per_s and packet_hops_per_s of wall time, wall_s, peak_rss_mib, flowcache (on or off)
-and replayed (datagrams that ended in a replay), capture, and the time to write the pcap file
+and replayed and recorded (datagrams that ended in a replay, and those whose path was recorded), capture, and the time to write the pcap file
 (serialised from the records then, never on the forwarding path).
 """
 
@@ -64,7 +64,8 @@ def main() -> None:
         print(json.dumps({"bench": "docker_path", "mode": "event", "flows": args.pairs, "packets": delivered,
                           "packets_per_s": round(delivered / wall), "packet_hops_per_s": round(9 * delivered / wall),
                           "wall_s": round(wall, 3), "lost": int(flows.lost.sum()), "flowcache": cache,
-                          "replayed": sim.world.flowcache.replayed, "capture": capture,
+                          "replayed": sim.world.flowcache.replayed, "recorded": sim.world.flowcache.recorded,
+                          "capture": capture,
                           "pcap_bytes": pcap_bytes, "pcap_write_s": round(write_s, 3),
                           "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
 
