@@ -100,6 +100,10 @@ class _State:
         self.addr = addr
         self.rows: dict[int, dict[str, Any]] = {}
         self.sink_ns, self.sink_port = sink_ns, sink_port
+        # what every datagram repeats, made once
+        self.addr_text = str(addr) if addr is not None else None
+        self.dst = ip(addr) if addr is not None else 0
+        self.padding = bytes(flow.size - 8)
         if sink_ns is not None:
             sink_ns.sockets[("udp", sink_port)] = self._received
 
@@ -114,19 +118,19 @@ class _State:
     def send(self, ns: "Namespace", seq: int) -> None:
         flow = self.flow
         row = {"flow": flow.key_path, "kind": flow.KIND, "seq": seq, "sent": self.sim.now, "src": flow.src,
-               "dst": flow.dst, "addr": str(self.addr) if self.addr is not None else None, "bytes": flow.size,
+               "dst": flow.dst, "addr": self.addr_text, "bytes": flow.size,
                "received": None, "delay_us": None, "disposition": "IN_FLIGHT", "detail": ""}
         self.rows[seq] = row
         self.record.append(row)
         if self.addr is None:
             row["disposition"], row["detail"] = "NAME_UNRESOLVED", f"{flow.dst}: NXDOMAIN"
             return
-        dst = ip(self.addr)
+        dst = self.dst
         route, src = ns.route_output(dst)
         if route is None:
             row["disposition"], row["detail"] = "NO_ROUTE", "connect: Network is unreachable"
             return
-        payload = struct.pack("!Q", seq) + bytes(flow.size - 8)
+        payload = struct.pack("!Q", seq) + self.padding
         skb = Skb(Ether(0, 0, IPv4(src or 0, dst, UDP(_SPORT, flow.port, payload), ttl=64, flags=0)), self, origin=ns)
         ns.world.flowcache.output(ns, skb)
 
