@@ -562,6 +562,16 @@ def test_unreadable_file(tmp_path: Path) -> None:
          "traffic[0].udp.stop", "before it starts"),
         ({"hosts": {"h": None}, "containers": {"c": None},
           "traffic": [{"udp": {"from": "c", "to": "c"}}]}, "traffic[0].udp.rate", "a udp flow needs rate:"),
+        ({"hosts": {"h": None}, "containers": {"c": None},
+          "traffic": [{"tcp": {"from": "c", "to": "c", "mss": 70000}}]}, "traffic[0].tcp.mss", "out of range"),
+        ({"hosts": {"h": None}, "containers": {"c": None},
+          "traffic": [{"tcp": {"from": "c", "to": "c", "window": "lots"}}]}, "traffic[0].tcp.window", "a size"),
+        ({"hosts": {"h": None}, "underlay": {"queue": "1500"}}, "underlay.queue", "gives no unit"),
+        ({"hosts": {"h": {"link": {"queue": "64 parsecs"}}}}, "hosts.h.link.queue", "a size"),
+        ({"hosts": {"h": {"costs": {"wormhole": "1us"}}}}, "hosts.h.costs.wormhole", "unknown cost kind"),
+        ({"hosts": {"h": None}, "networks": {"n": {"host": "h", "driver_opts": {
+            "com.docker.network.advertise_addr_ms": "50"}}}}, "networks.n.driver_opts.com.docker.network.advertise_addr_ms",
+         "must be in the range 100 to 2000"),
     ],
 )
 def test_bad_values_in_memory(data: dict[str, Any], key_path: str, message: str) -> None:

@@ -453,8 +453,12 @@ class _Parser:
                             routers=routers)
 
     def queue(self, value: Any, path: str) -> tuple[Optional[int], Optional[int]]:
-        """(frames, bytes): a whole number is frames (``txqueuelen``), a size (``64KB``) bytes."""
+        """(frames, bytes): a whole number is frames (``txqueuelen``), a size with its unit
+        (``64KB``) bytes; a quoted number says neither, so it is refused."""
         if isinstance(value, str):
+            if value.strip().isdigit():
+                self.fail(path, f"{value!r} gives no unit", f"write {value.strip()} unquoted for frames, "
+                          f"or a size with its unit ({value.strip()}B) for bytes")
             return None, self.size(value, path)
         return self.integer(value, path, 1, 1_000_000), None
 
