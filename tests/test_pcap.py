@@ -92,3 +92,23 @@ def test_bad_capture_places_are_refused_with_the_fix() -> None:
         build(parse_spec({**OVERLAY_PING, "capture": ["web:eth9"]}))
     assert err.value.key_path == "capture[0]" and "has no interface 'eth9'" in err.value.message
 
+
+
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed (.ci/run installs it)")
+def test_tshark_reads_a_tcp_handshake_s_mss_options_and_the_segments_inside_vxlan(tmp_path: Path) -> None:
+    spec = {**OVERLAY_PING, "traffic": [{"tcp": {"from": "web", "to": "api", "bytes": "20KB"}}]}
+    sim = build(parse_spec(spec))
+    sim.run(sim.traffic_end())
+    path = tmp_path / "node1-eth0.pcap"
+    path.write_bytes(sim.pcap("node1:eth0"))
+    out = subprocess.run(["tshark", "-r", str(path), "-Y", "tcp.port == 5201", "-T", "fields", "-e", "tcp.flags.syn",
+                          "-e", "tcp.flags.ack", "-e", "tcp.options.mss_val", "-e", "tcp.len",
+                          "-e", "tcp.checksum.status", "-o", "tcp.check_checksum:TRUE"],
+                         capture_output=True, text=True, check=True).stdout.split("\n")
+    rows = [line.split("\t") for line in out if line]
+    syn, syn_ack = rows[0], rows[1]
+    assert syn[:3] == ["1", "0", "1410"], "the overlay's MTU 1450 less 40, in the SYN"
+    assert syn_ack[:3] == ["1", "1", "1410"], "and the listener's own in its SYN-ACK"
+    data = [r for r in rows if r[3] not in ("", "0")]
+    assert {r[3] for r in data} <= {"1410", str(20_000 % 1410)} and sum(int(r[3]) for r in data) >= 20_000
+    assert all(r[4] == "1" for r in rows), "every TCP checksum verified good (status 1)"
