@@ -33,6 +33,7 @@ def test_a_transfer_across_hosts_completes_with_every_byte_in_mss_sized_segments
     sim = _run(BASIC, {"from": "web", "to": "192.168.100.13", "bytes": "1MB"})
     flow = sim.flows().iloc[0]
     assert flow.outcome == "completed" and flow.lost == 0 and flow.completed_s > 0
+    assert flow.goodput_bps == pytest.approx(8e6 / flow.completed_s, rel=1e-6), "1 MB over the time it took"
     sizes = sim.packets().bytes
     assert sizes.sum() == 1_000_000 and sizes.max() == 1460, "eth0's 1500 less 40, and nothing sent twice"
     assert (sizes[:-1] == 1460).all() and sizes.iloc[-1] == 1_000_000 % 1460

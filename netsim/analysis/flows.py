@@ -6,7 +6,9 @@ delivered by the flow's end), received payload bytes, the delay of what arrived 
 packets' delays, RFC 3550's idea without its smoothing) and the throughput between the first
 and the last arrival; ``drops`` counts the reasons.  A flow that ends by itself (``tcp``) says how
 in ``outcome`` (``completed``, ``connect: Connection refused``, ``unfinished: ...``) and, when it
-completed, ``completed_s``: from its start to the last byte acknowledged.
+completed, ``completed_s``: from its start to the last byte acknowledged, and ``goodput_bps``:
+the bytes it moved over that time (``throughput_bps`` counts every segment that arrived,
+retransmissions included).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ __all__ = ["flow_table", "packet_table", "path_kind", "latency_cdf"]
 
 COLUMNS = ["flow", "kind", "src", "dst", "path", "proto", "sent", "received", "lost", "bytes", "delay_min_us",
            "delay_mean_us", "delay_p50_us", "delay_p99_us", "delay_max_us", "jitter_us", "throughput_bps", "drops",
-           "outcome", "completed_s"]
+           "outcome", "completed_s", "goodput_bps"]
 
 #: What every packet row has (ping rows add their round trip); an empty table still has them
 _PACKET_COLUMNS = ["flow", "kind", "seq", "sent", "src", "dst", "addr", "bytes", "received", "delay_us", "disposition",
@@ -90,7 +92,7 @@ def flow_table(sim: "Simulation") -> "pd.DataFrame":
                     "path": path_kind(sim, flow.src, addr), "proto": "icmp" if ping else flow.KIND, "sent": len(rows), "received": len(got),
                     "lost": len(lost), "bytes": received, **stats,
                     "drops": ", ".join(f"{k}:{v}" for k, v in sorted(reasons.items())),
-                    **sim.flow_results.get(flow.key_path, {"outcome": None, "completed_s": None})})
+                    **sim.flow_results.get(flow.key_path, dict.fromkeys(COLUMNS[-3:]))})
     return pd.DataFrame(out, columns=COLUMNS)
 
 

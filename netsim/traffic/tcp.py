@@ -133,8 +133,11 @@ class _Connection:
 
     def _note(self, outcome: str, done: bool = False) -> None:
         self.outcome, self.done = outcome, done
-        self.sim.flow_results[self.flow.key_path] = {"outcome": outcome, "completed_s": (
-            round(self.sim.now - self.flow.start, 9) if done and outcome == "completed" else None)}
+        took = self.sim.now - self.flow.start if done and outcome == "completed" else None
+        self.sim.flow_results[self.flow.key_path] = {
+            "outcome": outcome, "completed_s": round(took, 9) if took is not None else None,
+            # what the application got: the bytes over the time to the last acknowledgement
+            "goodput_bps": round(self.flow.size * 8 / took, 1) if took else None}
 
     def connect(self) -> None:
         flow = self.flow
