@@ -31,6 +31,17 @@ def _check(actual: pd.DataFrame, path: Path, columns: list[str], update: bool) -
     assert_reachability_matches(table, path)
 
 
+def _check_text(table: pd.DataFrame, path: Path, update: bool) -> None:
+    """The whole table as CSV text, times in microseconds' precision, byte for byte."""
+    text = table.to_csv(index=False, float_format="%.6f", lineterminator="\n")
+    if update:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return
+    assert path.exists(), f"no golden file {path}: run pytest --update-golden and review it"
+    assert text == path.read_text(), f"{path.parent.name}: the table differs from {path}"
+
+
 @pytest.mark.parametrize("topology", TOPOLOGIES, ids=lambda p: p.stem)
 def test_reachability_matches_golden(topology: Path, update_golden: bool) -> None:
     sim = netsim.load(topology)
@@ -73,15 +84,7 @@ def test_reachability_changes_match_golden(topology: Path, update_golden: bool) 
     spec = netsim.load_spec(topology)
     sim = netsim.build(spec)
     changes = sim.reachability_changes(max(e.at for e in spec.events) + WATCH_AFTER_LAST_EVENT)
-    golden = GOLDEN / topology.stem / f"seed={sim.seed}.changes.csv"
-    text = changes[CHANGE_KEY].to_csv(index=False, float_format="%.6f", lineterminator="\n")
-    if update_golden:
-        golden.parent.mkdir(parents=True, exist_ok=True)
-        golden.write_text(text)
-        return
-    assert golden.exists(), f"no golden file {golden}: run pytest --update-golden and review it"
-    assert text == golden.read_text(), f"{topology.stem}: reachability changes differ from {golden}"
-
+    _check_text(changes[CHANGE_KEY], GOLDEN / topology.stem / f"seed={sim.seed}.changes.csv", update_golden)
 
 
 WITH_TRAFFIC = [t for t in TOPOLOGIES if netsim.load_spec(t).traffic]
@@ -93,11 +96,4 @@ def test_flows_match_golden(topology: Path, update_golden: bool) -> None:
     # the costs, the queues or the TCP model shows up here as a reviewable diff.
     sim = netsim.load(topology)
     sim.run(sim.traffic_end())
-    golden = GOLDEN / topology.stem / f"seed={sim.seed}.flows.csv"
-    text = sim.flows().to_csv(index=False, float_format="%.6f", lineterminator="\n")
-    if update_golden:
-        golden.parent.mkdir(parents=True, exist_ok=True)
-        golden.write_text(text)
-        return
-    assert golden.exists(), f"no golden file {golden}: run pytest --update-golden and review it"
-    assert text == golden.read_text(), f"{topology.stem}: the flows differ from {golden}"
+    _check_text(sim.flows(), GOLDEN / topology.stem / f"seed={sim.seed}.flows.csv", update_golden)
