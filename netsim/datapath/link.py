@@ -13,10 +13,12 @@ from __future__ import annotations
 import math
 import random
 from collections import deque
+from heapq import heappush
 from typing import TYPE_CHECKING, Protocol
 
 from .drop import DropReason
 from .packet import IPv4
+from .scheduler import NORMAL
 from .skb import Skb
 from .state import Versioned
 
@@ -54,8 +56,12 @@ class _Direction:
         self.backlog = 0
 
 
+_SHAPE = frozenset({"up", "mtu", "queue", "queue_bytes", "loss"})  # what decides the fast path
+
+
 class Link(Versioned):
     def __init__(self, world: "World", a: LinkEnd, b: LinkEnd, latency: float, bandwidth: float) -> None:
+        object.__setattr__(self, "_plain", False)
         self.world = world
         self.a, self.b = a, b
         self.latency = latency  # seconds, one way
@@ -70,6 +76,18 @@ class Link(Versioned):
         self.loss = 0.0  # the chance that a frame is lost on the wire, each way
         self.rng = random.Random(0)  # the loss draws; the simulation seeds it per link
         self._to_b, self._to_a = _Direction(), _Direction()
+        self._reshape()
+
+    def __setattr__(self, name: str, value: object) -> None:
+        Versioned.__setattr__(self, name, value)
+        if name in _SHAPE and hasattr(self, "_to_a"):
+            self._reshape()
+
+    def _reshape(self) -> None:
+        """Whether a frame's fate on this cable is only its time: carrier, no MTU, no queue limit,
+        no loss.  Such a cable takes the fast path of ``transmit``."""
+        object.__setattr__(self, "_plain", self.up and self.mtu is None and self.queue is None
+                           and self.queue_bytes is None and not self.loss)
 
     def wire_time(self, skb: Skb) -> float:
         """Serialisation: what the frame occupies on the wire, at the link's rate."""
@@ -88,6 +106,18 @@ class Link(Versioned):
         ``queue`` frames, and is lost with probability ``loss``.  An instant query's clock
         only asks whether it gets there: no queue, no loss."""
         sched = self.world.sched
+        if self._plain and sched.timed and skb.recorder is None and not skb.debt:
+            # The hot path, what ``carry`` does on such a cable, inline: a frame's length once per
+            # frame (``Skb.length``), and the arrival straight onto the packets' heap.
+            env = sched.env  # type: ignore[attr-defined]
+            way = self._to_b if sender is self.a else self._to_a
+            length = skb.sized if skb.sized_of is skb.frame else skb.frame_length()
+            now, busy = env._now, way.busy
+            way.busy = done = (now if now > busy else busy) + \
+                ((length if length > MIN_FRAME else MIN_FRAME) + WIRE_OVERHEAD) * 8 / self.bandwidth
+            heappush(env._calls, (done + self.latency, NORMAL, next(env._eid), (self.b if sender is self.a else self.a).rx,
+                                  (skb,)))
+            return
         if not sched.timed:
             if self._fits(sender, skb, node):
                 sched.call_later(self.wire_delay(skb), self.peer(sender).rx, skb)

@@ -69,7 +69,7 @@ class InstantScheduler:
             fn(*args)
 
 
-_NORMAL = 1  # simpy's priority for a timeout: URGENT (0) events at the same instant go first
+NORMAL = 1  # simpy's priority for a timeout: URGENT (0) events at the same instant go first
 _LAST = EventPriority(2)  # after every event of its instant, even those scheduled while they run
 
 
@@ -81,7 +81,7 @@ class Environment(simpy.Environment):
         self._calls: list[tuple[float, int, int, Callable[..., Any], tuple[Any, ...]]] = []
 
     def call_at(self, when: float, fn: Callable[..., Any], *args: Any) -> None:
-        heapq.heappush(self._calls, (when, _NORMAL, next(self._eid), fn, args))
+        heapq.heappush(self._calls, (when, NORMAL, next(self._eid), fn, args))
 
     def peek(self) -> float:
         calls = self._calls
@@ -95,13 +95,14 @@ class Environment(simpy.Environment):
         calls, events, pop = self._calls, self._queue, heapq.heappop
         while calls:
             call = calls[0]
+            when = call[0]
             if events:
                 head = events[0]
-                if head[0] < call[0] or (head[0] == call[0] and (head[1] < _NORMAL or (
-                        head[1] == _NORMAL and head[2] < call[2]))):
+                if head[0] <= when and (head[0] < when or head[1] < NORMAL or (
+                        head[1] == NORMAL and head[2] < call[2])):
                     break
             pop(calls)
-            self._now = call[0]
+            self._now = when
             call[3](*call[4])
         super().step()
 

@@ -53,7 +53,7 @@ class Observer(Protocol):
 
 class Skb:
     __slots__ = ("frame", "observer", "steps", "ct", "ct_reply", "ct_new", "hops", "origin", "mark", "secpath",
-                 "gso_size", "csum_bad", "debt", "recorder")
+                 "gso_size", "csum_bad", "debt", "recorder", "sized", "sized_of")
 
     def __init__(self, frame: Ether, observer: Optional[Observer] = None,
                  steps: Optional[list[Step]] = None, origin: Optional["Namespace"] = None) -> None:
@@ -73,6 +73,15 @@ class Skb:
         self.csum_bad = False  # a NIC fault spoiled the inner TCP/UDP checksum (datapath.faults)
         self.debt = 0.0  # seconds of processing owed, paid at the next device, cable or socket (datapath.costs)
         self.recorder: Optional["Recorder"] = None  # datapath.flowcache, while this packet's path is recorded
+        self.sized_of: Optional[Ether] = None  # the frame whose length ``sized`` is: a cable's hot path asks it
+        self.sized = 0
+
+    def frame_length(self) -> int:
+        """``frame.length``, computed once per frame: devices that rewrite headers put a new frame."""
+        frame = self.frame
+        if self.sized_of is not frame:
+            self.sized, self.sized_of = frame.length, frame
+        return self.sized
 
     def ip_length(self, pkt: "IPv4") -> int:
         """The longest IP packet this skb puts on a wire: the packet, or one segment of a GSO skb."""

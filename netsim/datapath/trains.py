@@ -146,30 +146,43 @@ def _by_events(links: Sequence[TimedLink], trains: Sequence[Train]) -> list[Floa
     world = World()
     world.sched = sched = SimpyScheduler(env)
     out = [np.empty(len(train.send)) for train in trains]
-    where: dict[int, list[int]] = {}  # id(skb) -> [train, seq, hops done]
     senders = [_Port(f"l{n}.a") for n in range(len(links))]
     cables: list[Link] = []
+    # Each train's path as its hops: the delay after a link, then the next link's transmit and
+    # sender (None at the end), so a port's work per frame is two lookups.
+    Hop = tuple[float, "tuple[Callable[..., None], _Port] | None"]
+    paths: list[list[Hop]] = []
+    where: dict[Skb, list[int]] = {}  # the frame's [train, seq, hops done]
 
     def arrived(skb: Skb) -> None:
-        tag = where[id(skb)]
-        train = trains[tag[0]]
-        delay = train.delay_after(tag[2])
-        tag[2] += 1
-        if tag[2] == len(train.path):
-            out[tag[0]][tag[1]] = env.now + delay
+        tag = where[skb]
+        delay, nxt = paths[tag[0]][tag[2]]
+        if nxt is None:
+            out[tag[0]][tag[1]] = env._now + delay
+            del where[skb]
             return
-        link = train.path[tag[2]]
+        tag[2] += 1
+        transmit, sender = nxt
         if delay:
-            sched.call_later(delay, cables[link].transmit, senders[link], skb, senders[link].name)
+            sched.call_later(delay, transmit, sender, skb, sender.name)
         else:
-            cables[link].transmit(senders[link], skb, senders[link].name)
+            transmit(sender, skb, sender.name)
 
     for n, spec in enumerate(links):
         cables.append(Link(world, senders[n], _Port(f"l{n}.b", arrived), spec.latency, spec.bandwidth))
+    for train in trains:
+        paths.append([(train.delay_after(k), (cables[nxt].transmit, senders[nxt]) if nxt is not None else None)
+                      for k, nxt in enumerate([*train.path[1:], None])])
+    payloads: dict[int, bytes] = {}
+
     def send(n: int, seq: int) -> None:  # each train's next packet is scheduled as it sends one, as a source does
         train = trains[n]
-        skb = Skb(Ether(2, 1, IPv4(1, 2, UDP(n, seq & 0xFFFF, bytes(int(train.frame_bytes[seq]) - _HEADERS)))))
-        where[id(skb)] = [n, seq, 0]
+        size = int(train.frame_bytes[seq]) - _HEADERS
+        data = payloads.get(size)
+        if data is None:
+            data = payloads[size] = bytes(size)
+        skb = Skb(Ether(2, 1, IPv4(1, 2, UDP(n, seq & 0xFFFF, data))))
+        where[skb] = [n, seq, 0]
         first = train.path[0]
         cables[first].transmit(senders[first], skb, senders[first].name)
         if seq + 1 < len(train.send):
