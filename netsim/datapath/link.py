@@ -60,6 +60,8 @@ _SHAPE = frozenset({"up", "mtu", "queue", "queue_bytes", "loss"})  # what decide
 
 
 class Link(Versioned):
+    _plain: bool  # see _reshape
+
     def __init__(self, world: "World", a: LinkEnd, b: LinkEnd, latency: float, bandwidth: float) -> None:
         object.__setattr__(self, "_plain", False)
         self.world = world
