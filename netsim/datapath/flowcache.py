@@ -181,10 +181,12 @@ _SKB = object()  # where the packet goes in a recorded call's arguments
 
 
 class _Path:
-    __slots__ = ("steps", "version", "until")
+    __slots__ = ("steps", "version", "until", "code", "tried")
 
     def __init__(self, steps: list[tuple[Any, ...]], version: int, until: float) -> None:
         self.steps, self.version, self.until = steps, version, until
+        self.code: Any = None  # the record as datapath.vectorized runs it, made when first asked
+        self.tried = False
 
 
 class FlowCache:
@@ -197,6 +199,28 @@ class FlowCache:
         self.replayed = 0  # packets that ended their path in a replay, for benchmarks and tests
         self.recorded = 0
 
+    def key(self, ns: "Namespace", skb: Skb) -> Optional[tuple[tuple[Any, ...], Any]]:
+        """What a packet's path is cached under, and the part of it a replay substitutes; None
+        for a packet the cache does not take (see ``output``)."""
+        pkt = skb.frame.payload
+        seg = pkt.payload if type(pkt) is IPv4 else None
+        frame = skb.frame
+        if type(seg) is UDP and type(seg.data) is bytes:
+            return ((ns.key, frame.dst, frame.src, pkt.src, pkt.dst, pkt.ttl, pkt.ident,  # type: ignore[union-attr]
+                     pkt.tos, pkt.flags, 17, seg.sport, seg.dport, len(seg.data), skb.mark,  # type: ignore[union-attr]
+                     skb.observer), seg.data)
+        if type(seg) is TCP:
+            return ((ns.key, frame.dst, frame.src, pkt.src, pkt.dst, pkt.ttl, pkt.tos, pkt.flags, 6,  # type: ignore[union-attr]
+                     seg.sport, seg.dport, seg.flags, seg.mss, len(seg.data), skb.mark, skb.observer), pkt)
+        return None
+
+    def valid(self, key: tuple[Any, ...]) -> "Optional[_Path]":
+        """The path recorded under ``key``, if it still holds now."""
+        path = self.paths.get(key)
+        if path is not None and path.version == STATE.version and self.world.sched.now < path.until:
+            return path
+        return None
+
     def output(self, ns: "Namespace", skb: Skb) -> None:
         """``ns.ip_local_out(skb)``, through the cache for a UDP datagram or a TCP segment.
 
@@ -204,26 +228,15 @@ class FlowCache:
         the way, NAT or routing, did so for the recorded one too), or a segment's whole IP
         packet (its id, sequence and acknowledgement numbers are its own; a path that rebuilds
         the packet, routing or NAT, is not recorded then)."""
-        pkt = skb.frame.payload
-        seg = pkt.payload if type(pkt) is IPv4 else None
         sched = self.world.sched
         if not self.enabled or not sched.timed:
             ns.ip_local_out(skb)
             return
-        frame = skb.frame
-        payload: Any
-        if type(seg) is UDP and type(seg.data) is bytes:
-            payload = seg.data
-            key: tuple[Any, ...] = (ns.key, frame.dst, frame.src, pkt.src, pkt.dst, pkt.ttl, pkt.ident,  # type: ignore[union-attr]
-                                    pkt.tos, pkt.flags, 17, seg.sport, seg.dport, len(seg.data), skb.mark,  # type: ignore[union-attr]
-                                    skb.observer)
-        elif type(seg) is TCP:
-            payload = pkt
-            key = (ns.key, frame.dst, frame.src, pkt.src, pkt.dst, pkt.ttl, pkt.tos, pkt.flags, 6,  # type: ignore[union-attr]
-                   seg.sport, seg.dport, seg.flags, seg.mss, len(seg.data), skb.mark, skb.observer)
-        else:
+        flow = self.key(ns, skb)
+        if flow is None:
             ns.ip_local_out(skb)
             return
+        key, payload = flow
         path = self.paths.get(key)
         if path is not None and path.version == STATE.version and sched.now < path.until:
             _Replay(self, path, skb, payload).run(0)
@@ -285,7 +298,7 @@ class _Replay:
                 skb.frame = step[4].of(self.payload)
                 self.cache.replayed += 1
                 if step[3]:
-                    env.call_at(env._now + step[3], step[1], step[2], skb)
+                    env.call_at(env._now + step[3], self.deliver, i)
                 else:
                     step[1](step[2], skb)
                 return
@@ -296,6 +309,11 @@ class _Replay:
                 skb.drop(step[1], step[2], step[3], step[4])
                 return
             i += 1
+
+    def deliver(self, i: int) -> None:
+        """The socket's turn, once the stack's cost is paid."""
+        step = self.path.steps[i]
+        step[1](step[2], self.skb)
 
     def boundary(self, i: int) -> None:
         """An event of the slow path: go on replaying if nothing changed, else leave for it."""

@@ -28,6 +28,8 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import NetsimError
+from .lindley import feed_order, serve
+from .vectorized import MODES
 from .link import MIN_FRAME, WIRE_OVERHEAD, Link
 from .packet import UDP, Ether, IPv4
 from .scheduler import Environment, SimpyScheduler
@@ -36,7 +38,6 @@ from .world import World
 
 __all__ = ["MODES", "Train", "run_trains", "wire_times"]
 
-MODES = ("event", "vectorized")
 _HEADERS = 14 + 20 + 8  # the smallest frame a train may carry: Ethernet, IPv4, UDP
 
 Floats = npt.NDArray[np.float64]
@@ -87,7 +88,7 @@ def run_trains(links: Sequence[TimedLink], trains: Sequence[Train], mode: str = 
         return _by_events(links, trains)
     at = [np.asarray(train.send, dtype=np.float64) for train in trains]  # arrival at each train's next link
     hop = [0] * len(trains)
-    for link in _feed_order(len(links), trains):
+    for link in feed_order(len(links), (train.path for train in trains)):
         users = [n for n, train in enumerate(trains) if link in train.path]
         if not users:
             continue
@@ -96,10 +97,8 @@ def run_trains(links: Sequence[TimedLink], trains: Sequence[Train], mode: str = 
         train_of = np.concatenate([np.full(len(at[n]), n) for n in users])
         seq = np.concatenate([np.arange(len(at[n])) for n in users])
         order = np.lexsort((seq, train_of, arrival))
-        a, s = arrival[order], wire[order]
-        total = np.cumsum(s)
-        served = np.empty_like(total)
-        served[order] = total + np.maximum.accumulate(a - (total - s))
+        served = np.empty_like(arrival)
+        served[order] = serve(arrival[order], wire[order])
         start = 0
         for n in users:
             end = start + len(at[n])
@@ -107,29 +106,6 @@ def run_trains(links: Sequence[TimedLink], trains: Sequence[Train], mode: str = 
             hop[n] += 1
             start = end
     return at
-
-
-def _feed_order(count: int, trains: Sequence[Train]) -> list[int]:
-    """The links in an order where each comes after every link that feeds it (Kahn's)."""
-    feeds: dict[int, set[int]] = {n: set() for n in range(count)}
-    waiting = [0] * count
-    for train in trains:
-        for a, b in zip(train.path, train.path[1:]):
-            if b not in feeds[a]:
-                feeds[a].add(b)
-                waiting[b] += 1
-    ready = [n for n in range(count) if waiting[n] == 0]
-    order: list[int] = []
-    while ready:
-        link = ready.pop(0)
-        order.append(link)
-        for nxt in sorted(feeds[link]):
-            waiting[nxt] -= 1
-            if waiting[nxt] == 0:
-                ready.append(nxt)
-    if len(order) < count:
-        raise NetsimError("the trains' paths feed each other in a loop; run them on the event core")
-    return order
 
 
 class _Port:

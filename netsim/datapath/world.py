@@ -9,6 +9,7 @@ from .costs import DEFAULT_COSTS
 from .flowcache import FlowCache
 from .scheduler import InstantScheduler, Scheduler
 from .state import Versioned
+from .vectorized import Vectorizer
 
 if TYPE_CHECKING:
     from .netns import Namespace
@@ -36,6 +37,7 @@ class World(Versioned):
         self.costs: dict[str, float] = dict(DEFAULT_COSTS)  # seconds, by kind (datapath.costs)
         self.host_costs: dict[str, dict[str, float]] = {}  # a host's own (hosts.NAME.costs), over those
         self.flowcache = FlowCache(self)  # traffic flows' paths, replayed (datapath.flowcache)
+        self.vectorizer = Vectorizer(self)  # steady flows a window at a time (datapath.vectorized)
 
     def costs_of(self, host: str) -> dict[str, float]:
         return self.host_costs.get(host, self.costs)

@@ -72,21 +72,9 @@ class UdpFlow:
         target = aim(sim, self.src, self.dst)
         ns = sim.endpoint(self.src).ns
         sink_ns, sink_port = landing(sim, self.src, target, "udp", self.port)
-        state = _State(self, sim, record, target.addr, sink_ns, sink_port)
-        gap = self.size * 8 / self.rate
-        draws = sim.stream("traffic", self.key_path)
-
-        def send(seq: int, at: float) -> None:
-            # A call on the packets' heap, not a simpy timeout per datagram: the same instant and
-            # order, for a fraction of the work.
-            state.send(ns, seq)
-            # CBR times are start + k x gap, computed, not summed, so none drifts past stop
-            nxt = at + draws.expovariate(1 / gap) if self.arrivals == "poisson" else self.start + seq * gap
-            if nxt < self.stop:
-                env.call_at(max(nxt, env.now), send, seq + 1, nxt)
-
+        state = _State(self, sim, record, target.addr, sink_ns, sink_port, ns)
         if env.now < self.stop:
-            send(1, env.now)
+            state.fire(1, env.now)
         yield env.timeout(max(0.0, self.stop + DRAIN - env.now))
         state.close()
 
@@ -95,8 +83,8 @@ class _State:
     """One flow's bookkeeping: its rows, and the sink that receives its datagrams."""
 
     def __init__(self, flow: UdpFlow, sim: "Simulation", record: "list[dict[str, Any]]",
-                 addr: Optional[Any], sink_ns: "Optional[Namespace]", sink_port: int) -> None:
-        self.flow, self.sim, self.record = flow, sim, record
+                 addr: Optional[Any], sink_ns: "Optional[Namespace]", sink_port: int, ns: "Namespace") -> None:
+        self.flow, self.sim, self.record, self.ns = flow, sim, record, ns
         self.addr = addr
         self.rows: dict[int, dict[str, Any]] = {}
         self.sink_ns, self.sink_port = sink_ns, sink_port
@@ -106,8 +94,69 @@ class _State:
         self.padding = bytes(flow.size - 8)
         if sink_ns is not None:
             sink_ns.sockets[("udp", sink_port)] = self._received
+        self.gap = flow.size * 8 / flow.rate
+        self.draws = sim.stream("traffic", flow.key_path)
+        self.ahead: dict[int, float] = {}  # Poisson send times drawn ahead of their sends, by seq
+        self.vectorizer = sim.world.vectorizer
+        self.vectorizer.sources.append(self)
+
+    # The send schedule, as datapath.vectorized.Source: the event core and the vectorized mode
+    # take the same times from it (and the same draws, in the same order).
+
+    def following(self, seq: int, at: float) -> Optional[tuple[int, float]]:
+        flow = self.flow
+        if flow.arrivals == "poisson":
+            nxt = self.ahead.get(seq + 1)
+            if nxt is None:
+                nxt = self.ahead[seq + 1] = at + self.draws.expovariate(1 / self.gap)
+        else:  # CBR times are start + k x gap, computed, not summed, so none drifts past stop
+            nxt = flow.start + seq * self.gap
+        return (seq + 1, nxt) if nxt < flow.stop else None
+
+    def upcoming(self, seq: int, at: float, until: float) -> list[tuple[int, float]]:
+        sends: list[tuple[int, float]] = []
+        send: Optional[tuple[int, float]] = (seq, at)
+        while send is not None and send[1] < until:
+            sends.append(send)
+            send = self.following(*send)
+        return sends
+
+    def commit(self, seq: int) -> None:
+        for done in [k for k in self.ahead if k <= seq]:
+            del self.ahead[done]
+
+    def fire(self, seq: int, at: float) -> None:
+        """A send: a call on the packets' heap, not a simpy timeout per datagram (the same
+        instant and order, for a fraction of the work)."""
+        if self.vectorizer.enabled and self.vectorizer.offer(self, seq, at):
+            return
+        self.send(self.ns, seq)
+        nxt = self.following(seq, at)
+        self.commit(seq)
+        if nxt is not None:
+            env = self.sim.env
+            env.call_at(max(nxt[1], env.now), self.fire, *nxt)
+
+    def probe(self) -> Optional[tuple["Namespace", Skb]]:
+        if self.addr is None:
+            return None
+        route, src = self.ns.route_output(self.dst)
+        if route is None:
+            return None
+        return self.ns, self._skb(src, self.padding + bytes(8))
+
+    def emit(self, seq: int, at: float) -> bytes:
+        self._row(seq, at)
+        return struct.pack("!Q", seq) + self.padding
+
+    def _skb(self, src: Optional[int], payload: bytes) -> Skb:
+        flow = self.flow
+        return Skb(Ether(0, 0, IPv4(src or 0, self.dst, UDP(_SPORT, flow.port, payload), ttl=64, flags=0)), self,
+                   origin=self.ns)
 
     def close(self) -> None:
+        if self in self.vectorizer.sources:
+            self.vectorizer.sources.remove(self)
         ns = self.sink_ns
         if ns is not None and ns.sockets.get(("udp", self.sink_port)) == self._received:
             del ns.sockets[("udp", self.sink_port)]
@@ -115,24 +164,26 @@ class _State:
             if row["disposition"] == "IN_FLIGHT":
                 row["disposition"], row["detail"] = "NO_REPLY", "not delivered by the end of the flow"
 
-    def send(self, ns: "Namespace", seq: int) -> None:
+    def _row(self, seq: int, at: float) -> dict[str, Any]:
         flow = self.flow
-        row = {"flow": flow.key_path, "kind": flow.KIND, "seq": seq, "sent": self.sim.now, "src": flow.src,
+        row = {"flow": flow.key_path, "kind": flow.KIND, "seq": seq, "sent": at, "src": flow.src,
                "dst": flow.dst, "addr": self.addr_text, "bytes": flow.size,
                "received": None, "delay_us": None, "disposition": "IN_FLIGHT", "detail": ""}
         self.rows[seq] = row
         self.record.append(row)
+        return row
+
+    def send(self, ns: "Namespace", seq: int) -> None:
+        row = self._row(seq, self.sim.now)
         if self.addr is None:
-            row["disposition"], row["detail"] = "NAME_UNRESOLVED", f"{flow.dst}: NXDOMAIN"
+            row["disposition"], row["detail"] = "NAME_UNRESOLVED", f"{self.flow.dst}: NXDOMAIN"
             return
         dst = self.dst
         route, src = ns.route_output(dst)
         if route is None:
             row["disposition"], row["detail"] = "NO_ROUTE", "connect: Network is unreachable"
             return
-        payload = struct.pack("!Q", seq) + self.padding
-        skb = Skb(Ether(0, 0, IPv4(src or 0, dst, UDP(_SPORT, flow.port, payload), ttl=64, flags=0)), self, origin=ns)
-        ns.world.flowcache.output(ns, skb)
+        ns.world.flowcache.output(ns, self._skb(src, struct.pack("!Q", seq) + self.padding))
 
     def _seq(self, skb: Skb) -> Optional[int]:
         """The datagram's number, inside whatever tunnel carries it now (VXLAN, ESP)."""
@@ -151,10 +202,18 @@ class _State:
             return int(struct.unpack("!Q", data[:8])[0])
 
     def _received(self, ns: "Namespace", skb: Skb) -> None:
-        row = self.rows.get(self._seq(skb) or 0)
+        self._arrived(self._seq(skb), self.sim.now)
+
+    def received_many(self, payloads: list[bytes], times: list[float]) -> None:
+        """``_received`` for datagrams the vectorized mode delivers at once, each at its time
+        (``datapath.vectorized``): the payloads are what the socket's datagrams carry."""
+        for data, now in zip(payloads, times):
+            self._arrived(int(struct.unpack("!Q", data[:8])[0]) if len(data) >= 8 else None, now)
+
+    def _arrived(self, seq: Optional[int], now: float) -> None:
+        row = self.rows.get(seq or 0)
         if row is None or row["disposition"] != "IN_FLIGHT":
             return
-        now = self.sim.now
         row["received"], row["delay_us"], row["disposition"] = now, round((now - row["sent"]) * 1e6, 3), "RECEIVED"
 
     def dropped(self, skb: Skb, reason: DropReason, detail: str) -> None:

@@ -1,0 +1,410 @@
+"""The vectorized mode: steady flows solved a window at a time with numpy, between everything else.
+
+A flow whose path the flow cache holds (``datapath.flowcache``) does the same thing to every
+packet: fixed delays (device costs), cables (FIFO transmitters, ``Link``), captures, learned
+entries refreshed, a socket at the end.  Between two events of anything else (a gossip timer,
+a ping, a timeline event, a packet on another path, the end of the run) nothing but such flows
+moves, so their packets over that window need no event each: each cable's departures come from
+Lindley's recursion in closed form over all the frames that enter it (``trains.serve``), the
+cables taken in an order where each comes after those that feed it, the flows merged at shared
+cables in time order.
+
+A window runs from the instant a flow's send is due to the next event of anything else (``T``).
+Everything its packets do before ``T`` depends only on its packets (nothing else happens then),
+so it is applied as the event core would: the rows, the captures' frames, the refreshed
+entries, the deliveries to the sockets, each at its instant and in time order.  A packet still
+under way at ``T`` goes back to the event core as a flow-cache replay at its next boundary (the
+cable it is on, or the delay it is in), and the next window takes such packets back along with
+the sends.  A cable's state after the window is what its frames left: when its transmitter is
+free, and the frames still queued on a cable with a queue limit.
+
+What a window leaves to the event core: a flow with no valid record yet (its first packet, or
+after any change of forwarding state: the version moved), cables with loss or a byte limit
+(each frame's fate would be drawn or decided one at a time), a queue that would overflow (the
+window is not taken), and a path that loops.  Results agree with the event mode to within the
+closed form's rounding (below a femtosecond), not to the bit; ties between packets at one
+instant may fall in another order.  The same topology and seed give the same bytes in this mode.
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol
+
+import numpy as np
+
+from ..errors import NetsimError
+from .flowcache import _ARRIVE, _DELAY, _DELIVER, _DROP, _TAP, _TOUCH, _Path, _Replay
+from .link import MIN_FRAME, WIRE_OVERHEAD
+from .skb import Skb
+from .state import STATE
+from .lindley import feed_order, serve
+
+if TYPE_CHECKING:
+    from .netns import Namespace
+    from .world import World
+
+__all__ = ["MODES", "Source", "Vectorizer"]
+
+MODES = ("event", "vectorized")
+MIN_PACKETS = 8  # a window for fewer is not worth its set-up: the event core sends them
+
+
+class Source(Protocol):
+    """A steady flow the vectorized mode may take over (``traffic.udp``)."""
+
+    def probe(self) -> Optional[tuple["Namespace", Skb]]:
+        """A packet as the flow sends them now (for its path's key), or None."""
+
+    def upcoming(self, seq: int, at: float, until: float) -> list[tuple[int, float]]:
+        """Its sends from ``seq`` (due at ``at``) on, before ``until``, without taking them."""
+
+    def following(self, seq: int, at: float) -> Optional[tuple[int, float]]:
+        """The send after ``seq`` (due at ``at``), None after the last, without taking it."""
+
+    def commit(self, seq: int) -> None:
+        """Its sends up to ``seq`` are made: what was drawn for them may go."""
+
+    def emit(self, seq: int, at: float) -> Any:
+        """Send ``seq`` at ``at`` (not later than now): note it, and give the payload its packet carries."""
+
+    def fire(self, seq: int, at: float) -> None:
+        """Its send event: what it puts on the packets' heap."""
+
+
+class _Compiled:
+    """A record as operations on times: ``ops`` (kind, step, ...), and where each step's
+    boundary resumes (the operation after it)."""
+
+    __slots__ = ("ops", "after_step", "deliver_op", "observer")
+
+    def __init__(self, ops: list[tuple[Any, ...]], observer: Any) -> None:
+        self.ops = ops
+        self.after_step = {op[1]: n + 1 for n, op in enumerate(ops) if op[0] in "DL"}
+        self.deliver_op = {op[1]: n for n, op in enumerate(ops) if op[0] == "V"}
+        self.observer = observer
+
+
+def _compile(path: _Path, observer: Any) -> Optional[_Compiled]:
+    ops: list[tuple[Any, ...]] = []
+    for i, step in enumerate(path.steps):
+        kind = step[0]
+        if kind == _DELAY:
+            ops.append(("D", i, step[1]))
+        elif kind == _ARRIVE:
+            link, sender = step[1], step[2]
+            if link.loss or link.queue_bytes is not None:
+                return None
+            way = link._to_b if sender is link.a else link._to_a
+            length = step[5][0].frame.length
+            wire = ((length if length > MIN_FRAME else MIN_FRAME) + WIRE_OVERHEAD) * 8 / link.bandwidth
+            ops.append(("L", i, link, way, wire, length))
+        elif kind == _TAP:
+            ops.append(("T", i, step[1], step[2]))
+        elif kind == _TOUCH:
+            ops.append(("U", i, step[1], step[2]))
+        elif kind == _DELIVER:
+            if step[3]:
+                ops.append(("W", i, step[3]))
+            ops.append(("V", i, step[1], step[2], step[4]))
+        else:
+            ops.append(("X", i, step[1], step[2], step[3], step[4], step[5]))
+    return _Compiled(ops, observer)
+
+
+class _Group:
+    """Packets of one path that start at one operation: new sends, or packets under way."""
+
+    __slots__ = ("path", "code", "start", "seqs", "t", "payloads", "skbs", "source", "ns", "times", "after")
+
+    def __init__(self, path: _Path, code: _Compiled, start: int, source: Any, ns: Any) -> None:
+        self.path, self.code, self.start, self.source, self.ns = path, code, start, source, ns
+        self.seqs: list[int] = []
+        self.t: list[float] = []
+        self.payloads: list[Any] = []
+        self.skbs: list[Optional[Skb]] = []
+        self.times: dict[int, Any] = {}  # op -> when each packet does it
+        self.after: dict[int, Any] = {}  # op -> when each packet is done with it (delays, cables)
+
+    def add(self, seq: int, at: float, payload: Any, skb: Optional[Skb]) -> None:
+        self.seqs.append(seq)
+        self.t.append(at)
+        self.payloads.append(payload)
+        self.skbs.append(skb)
+
+
+class Vectorizer:
+    """The vectorized mode of one world (``World.vectorizer``); off unless ``enabled``."""
+
+    def __init__(self, world: "World") -> None:
+        self.world = world
+        self.enabled = False
+        self.sources: list[Source] = []
+        self.quiet_until = -np.inf  # no window is worth trying before then (the last try's next event)
+        self.windows = 0  # windows taken
+        self.packets = 0  # packets that ended their path in a window
+
+    def offer(self, current: Source, seq: int, at: float) -> bool:
+        """``current``'s send ``seq`` is due now: take it, and every send and packet of the
+        steady flows before the next other event, as a window; False leaves it to the event core."""
+        if not (self.enabled and self.world.flowcache.enabled and self.world.sched.timed) or STATE.recording:
+            return False
+        env = self.world.sched.env  # type: ignore[attr-defined]
+        if env._now < self.quiet_until:
+            return False
+        paths: dict[int, tuple[Source, _Path, _Compiled, Any]] = {}
+        for source in [current, *(s for s in self.sources if s is not current)]:
+            found = self._path(source)
+            if found is not None:
+                paths[id(source)] = (source, *found)
+            elif source is current:
+                return False
+        events, calls = env._queue, env._calls
+        horizon = min(p[1].until for p in paths.values())
+        if events:
+            horizon = min(horizon, events[0][0])
+        candidates: list[tuple[int, Any, Any, float, Any]] = []  # heap index, who, what, when, args
+        # In the heap's order, so packets tied at a cable go in the order the event core gives them.
+        for n, (when, _, _, fn, args) in sorted(enumerate(calls), key=lambda e: e[1][:3]):
+            owner = getattr(fn, "__self__", None)
+            func = getattr(fn, "__func__", None)
+            if owner is not None and id(owner) in paths and func is type(owner).fire:
+                candidates.append((n, owner, None, when, args))
+            elif type(owner) is _Replay and (func is _Replay.boundary or func is _Replay.deliver) and \
+                    owner.path.version == STATE.version and _code(owner.path, owner.skb.observer) is not None:
+                candidates.append((n, owner, func, when, args))
+                horizon = min(horizon, owner.path.until)
+            elif when < horizon:
+                horizon = when
+        end = float(horizon)
+        groups: dict[tuple[int, int], _Group] = {}
+        count = 0
+        resume: list[tuple[Source, int, float]] = []
+        commits: list[tuple[Source, int]] = []
+        taken: set[int] = set()
+
+        def take(source: Source, first: int, due: float) -> int:
+            _, path, code, ns = paths[id(source)]
+            sends = source.upcoming(first, due, end)
+            if not sends:
+                return 0
+            group = groups.setdefault((id(path), 0), _Group(path, code, 0, source, ns))
+            for s, t in sends:
+                group.add(s, t, None, None)
+            nxt = source.following(*sends[-1])
+            if nxt is not None:
+                resume.append((source, *nxt))
+            commits.append((source, sends[-1][0]))
+            return len(sends)
+
+        count = take(current, seq, at)
+        for n, owner, func, when, args in candidates:
+            if when >= end:
+                continue
+            taken.add(n)
+            if func is None:
+                count += take(owner, args[0], args[1])
+                continue
+            code = owner.path.code
+            start = code.deliver_op[args[0]] if func is _Replay.deliver else code.after_step[args[0]]
+            group = groups.setdefault((id(owner.path), start), _Group(owner.path, code, start, None, None))
+            group.add(-1, when, owner.payload, owner.skb)
+            count += 1
+        ordered = list(groups.values())
+        lanes = _solve(ordered, end) if count >= MIN_PACKETS else None
+        if lanes is None:  # not worth it, or not exact: not before that next event
+            self.quiet_until = end
+            return False
+        # The window is taken: its sends and packets leave the heap, the rest stays.
+        calls[:] = [entry for n, entry in enumerate(calls) if n not in taken]
+        heapq.heapify(calls)
+        self.windows += 1
+        self._apply(env, ordered, end)
+        for way, link, deps, lengths in lanes:
+            way.busy = max(way.busy, float(deps[-1]))
+            if link.queue is not None:
+                for d, length in zip(deps.tolist(), lengths.tolist()):
+                    way.finishing.append((d, length))
+                    way.backlog += length
+        for source, last in commits:
+            source.commit(last)
+        for source, s, t in resume:
+            env.call_at(t, source.fire, s, t)
+        return True
+
+    def _apply(self, env: Any, groups: list[_Group], end: float) -> None:
+        """What the window's packets do before ``end``, in time order; the rest back to the
+        event core (see the module)."""
+        effects: list[tuple[float, int, int, int]] = []
+        later: list[tuple[float, int, int, int]] = []
+        for g, group in enumerate(groups):
+            n = len(group.t)
+            alive = np.ones(n, dtype=bool)
+            if group.source is not None:  # the sends first: the tables sort rows by time anyway
+                emit, seqs = group.source.emit, group.seqs
+                group.payloads = [emit(seqs[k], t) for k, t in enumerate(group.t)]
+            for j in range(group.start, len(group.code.ops)):
+                op = group.code.ops[j]
+                kind = op[0]
+                if kind in "DLW":
+                    late = alive & (group.after[j] >= end)
+                    if late.any():
+                        done = group.after[j]
+                        later.extend((float(done[k]), g, k, j) for k in np.flatnonzero(late).tolist())
+                        alive &= ~late
+                elif kind == "U":
+                    if alive.any():
+                        effects.append((float(group.times[j][alive].max()), g, -1, j))
+                elif kind == "V" and hasattr(getattr(op[2], "__self__", None), "received_many"):
+                    # a socket that only notes what arrives: all its deliveries at once
+                    when = group.times[j].tolist()
+                    got = np.flatnonzero(alive).tolist()
+                    op[2].__self__.received_many([group.payloads[k] for k in got], [when[k] for k in got])
+                    self.packets += len(got)
+                elif kind != "T" or op[2].taps:
+                    when = group.times[j].tolist()
+                    effects.extend((when[k], g, k, j) for k in np.flatnonzero(alive).tolist())
+                if not alive.any():
+                    break
+        effects.sort()
+        for when, g, k, j in effects:
+            env._now = when
+            group = groups[g]
+            op = group.code.ops[j]
+            kind = op[0]
+            if kind == "U":
+                op[2](*op[3], when)
+            elif kind == "T":
+                frame = op[3].of(group.payloads[k])
+                for tap in op[2].taps:
+                    tap(when, frame)
+            elif kind == "V":
+                skb = self._skb(group, k, op[4])
+                self.packets += 1
+                op[2](op[3], skb)
+            else:  # "X": the path ends in a drop
+                skb = self._skb(group, k, op[6])
+                self.packets += 1
+                skb.drop(op[2], op[3], op[4], op[5])
+        later.sort()
+        cache = self.world.flowcache
+        for when, g, k, j in later:
+            group = groups[g]
+            op = group.code.ops[j]
+            state = group.path.steps[op[1]]
+            template = state[4][0] if state[0] == _DELAY else state[5][0] if state[0] == _ARRIVE else state[4]
+            skb = self._skb(group, k, template)
+            replay = _Replay(cache, group.path, skb, group.payloads[k])
+            if op[0] == "W":
+                env.call_at(when, replay.deliver, op[1])
+            else:
+                env.call_at(when, replay.boundary, op[1])
+
+    def _path(self, source: Source) -> Optional[tuple[_Path, _Compiled, "Namespace"]]:
+        """The source's path as the flow cache holds it now, ready for a window; None if none."""
+        probe = source.probe()
+        if probe is None:
+            return None
+        ns, skb = probe
+        cache = self.world.flowcache
+        flow = cache.key(ns, skb)
+        path = cache.valid(flow[0]) if flow is not None else None
+        code = _code(path, skb.observer) if path is not None else None
+        return None if path is None or code is None else (path, code, ns)
+
+    @staticmethod
+    def _skb(group: _Group, k: int, template: Any) -> Skb:
+        skb = group.skbs[k]
+        frame = template.of(group.payloads[k])
+        if skb is None:
+            skb = group.skbs[k] = Skb(frame, group.code.observer, origin=group.ns)
+        else:
+            skb.frame = frame
+        return skb
+
+
+def _code(path: _Path, observer: Any) -> Optional[_Compiled]:
+    if path.code is None and not path.tried:
+        path.tried = True
+        path.code = _compile(path, observer)
+    code: Optional[_Compiled] = path.code
+    return code
+
+
+def _solve(groups: list[_Group], end: float) -> Optional[list[tuple[Any, Any, Any, Any]]]:
+    """Every group's times, operation by operation, the cables in feed order; None when a queue
+    would overflow before ``end`` or the paths loop.  Gives each cable's carried frames (those
+    that enter before ``end``): their departures in order, and their lengths."""
+    lane_of: dict[int, int] = {}
+    ways: list[tuple[Any, Any]] = []
+    uses: list[list[int]] = []
+    for group in groups:
+        mine = []
+        for j in range(group.start, len(group.code.ops)):
+            op = group.code.ops[j]
+            if op[0] == "L":
+                lane = lane_of.setdefault(id(op[3]), len(ways))
+                if lane == len(ways):
+                    ways.append((op[3], op[2]))
+                if lane in mine:
+                    return None
+                mine.append(lane)
+        uses.append(mine)
+    try:
+        order = feed_order(len(ways), uses)
+    except NetsimError:  # the paths feed each other in a loop
+        return None
+    cur = [np.asarray(group.t, dtype=np.float64) for group in groups]
+    pos = [group.start for group in groups]
+
+    def advance(g: int) -> None:
+        """On through the group's operations up to its next cable."""
+        group, ops = groups[g], groups[g].code.ops
+        t = cur[g]
+        while pos[g] < len(ops) and ops[pos[g]][0] != "L":
+            op = ops[pos[g]]
+            group.times[pos[g]] = t
+            if op[0] in "DW":
+                t = t + op[2]
+                group.after[pos[g]] = t
+            pos[g] += 1
+        cur[g] = t
+
+    carried: list[tuple[Any, Any, Any, Any]] = []
+    for lane in order:
+        way, link = ways[lane]
+        users = [g for g, mine in enumerate(uses) if lane in mine]
+        for g in users:
+            advance(g)
+        entry = np.concatenate([cur[g] for g in users])
+        wire = np.concatenate([np.full(len(cur[g]), groups[g].code.ops[pos[g]][4]) for g in users])
+        who = np.concatenate([np.full(len(cur[g]), g) for g in users])
+        seq = np.concatenate([np.arange(len(cur[g])) for g in users])
+        order_in = np.lexsort((seq, who, entry))
+        a, s = entry[order_in], wire[order_in]
+        deps_sorted = serve(a, s, way.busy)
+        inside = a < end
+        if link.queue is not None and inside.any():
+            previous = np.array([done for done, _ in way.finishing], dtype=np.float64)
+            rank = np.arange(len(a))
+            waiting = rank - np.searchsorted(deps_sorted, a, side="right") + \
+                (len(previous) - np.searchsorted(previous, a, side="right"))
+            if int(waiting[inside].max()) > link.queue:
+                return None
+        deps = np.empty_like(entry)
+        deps[order_in] = deps_sorted
+        start = 0
+        for g in users:
+            stop = start + len(cur[g])
+            group = groups[g]
+            group.times[pos[g]] = entry[start:stop]
+            cur[g] = deps[start:stop] + link.latency
+            group.after[pos[g]] = cur[g]
+            pos[g] += 1
+            start = stop
+        if inside.any():
+            lengths = np.concatenate([np.full(len(cur[g]), groups[g].code.ops[pos[g] - 1][5]) for g in users])
+            carried.append((way, link, deps_sorted[inside], lengths[order_in][inside]))
+    for g in range(len(groups)):
+        advance(g)
+    return carried
