@@ -26,6 +26,7 @@ import click
 
 from . import __version__, load
 from .engine.dns import candidate_names
+from .datapath.vectorized import MODES
 from .errors import NetsimError, one_line
 from .simulation import Simulation
 from .topology.loader import parse_duration
@@ -163,10 +164,12 @@ def main() -> None:
 @click.option("--pcap", "pcap", multiple=True, metavar="NODE:IFACE",
               help="Capture packets there (repeatable): pcap/<node>-<iface>.pcap, as tcpdump -i would.")
 @click.option("--packets", is_flag=True, help="Also write packets.csv: every packet the traffic flows sent.")
+@click.option("--mode", type=click.Choice(MODES), help="How traffic moves (overrides the file's mode:): every "
+              "packet through the event core, or steady UDP flows vectorized a window at a time.")
 @_seed
 @_workers
 def run(topology: Optional[str], out: Optional[Path], force: bool, pcap: tuple[str, ...], packets: bool,
-        seed: Optional[int], workers: int) -> None:
+        mode: Optional[str], seed: Optional[int], workers: int) -> None:
     """Answer TOPOLOGY's reachability at t=0, walk its timeline, and write a results folder.
 
     TOPOLOGY defaults to topologies/basic.yaml, or the copy packaged with netsim.  An existing
@@ -184,7 +187,7 @@ def run(topology: Optional[str], out: Optional[Path], force: bool, pcap: tuple[s
         path = topology if topology is not None else stack.enter_context(default_topology())
         if out is not None:
             check_target(out, force, keep=(Path(path), Path.cwd()))  # refuse before the work, not after
-        output = simulate(path, seed, workers, pcap)
+        output = simulate(path, seed, workers, pcap, mode)
     _warn(output.sim)
     folder = out if out is not None else default_folder(output.sim.name)
     written = write_results(output, folder, force, packets)

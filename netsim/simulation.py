@@ -29,6 +29,7 @@ from .datapath.vlan import Vlan
 from .datapath.netns import Namespace
 from .datapath.scheduler import Environment, SimpyScheduler
 from .datapath.switch import Switch
+from .datapath.vectorized import MODES
 from .datapath.world import World
 from .engine.config import DaemonConfig
 from .engine.daemon import Container, Engine, NetworkCollection, ContainerCollection
@@ -327,6 +328,18 @@ class Simulation:
     # ---- time ----------------------------------------------------------------------------------
 
     @property
+    def mode(self) -> str:
+        """How traffic moves: ``event`` (every packet through the event core, the default) or
+        ``vectorized`` (steady UDP flows a window at a time, ``netsim.datapath.vectorized``)."""
+        return "vectorized" if self.world.vectorizer.enabled else "event"
+
+    @mode.setter
+    def mode(self, value: str) -> None:
+        if value not in MODES:
+            raise NetsimError(f"unknown mode {value!r}; use one of {', '.join(MODES)}")
+        self.world.vectorizer.enabled = value == "vectorized"
+
+    @property
     def now(self) -> float:
         return float(self.env.now)
 
@@ -585,6 +598,7 @@ def _build(spec: TopologySpec, seed: Optional[int]) -> Simulation:
     members = [h for h in spec.hosts if h.swarm]
     sim = Simulation(spec.name, spec.seed if seed is None else seed, spec.engine, spec.underlay, spec.source,
                      start=-SWARM_SETTLE if members else 0.0)
+    sim.mode = spec.mode
     for h in spec.hosts:
         _docker(spec, h.key_path, lambda h=h: sim.add_host(h.name, h.address, docker=h.docker, daemon=h.daemon))
         for index, (to, via) in enumerate(h.routes):

@@ -26,7 +26,7 @@ import secrets
 import shutil
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
@@ -71,12 +71,15 @@ class RunOutput:
 
 
 def simulate(topology: "str | os.PathLike[str]", seed: Optional[int] = None, workers: int = 1,
-             pcap: Sequence[str] = ()) -> RunOutput:
+             pcap: Sequence[str] = (), mode: Optional[str] = None) -> RunOutput:
     """Load ``topology``, answer the reachability, by-name and ports tables at t = 0, then walk its
-    timeline and its traffic, capturing packets on the file's ``capture:`` and on ``pcap``."""
+    timeline and its traffic, capturing packets on the file's ``capture:`` and on ``pcap``;
+    ``mode`` (``event``, ``vectorized``) overrides the file's."""
     started = time.perf_counter()
     spec = load_spec(topology)
     times = sorted({event.at for event in spec.events})
+    if mode is not None:
+        spec = replace(spec, mode=mode)
     sim = build(spec, seed)
     for where in pcap:
         sim.capture(where)
@@ -353,6 +356,7 @@ def _manifest(out: RunOutput, files: list[dict[str, str]]) -> str:
         "name": sim.name,
         "seed": sim.seed,
         "engine": sim.profile.version,
+        "mode": sim.mode,
         "netsim_version": __version__,
         "sim_time": sim.now,
         "events": [[at, text] for at, text in sim.events_log],

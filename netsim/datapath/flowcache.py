@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["FlowCache", "Recorder", "note_call", "note_call_at"]
 
 # Kinds of step in a record.  A boundary is an event of the slow path.
-_DELAY, _ARRIVE, _TAP, _TOUCH, _DELIVER, _DROP = range(6)
+DELAY, ARRIVE, TAP, TOUCH, DELIVER, DROP = range(6)
 
 _SKB_FIELDS = ("ct", "ct_reply", "ct_new", "hops", "mark", "secpath", "gso_size", "csum_bad", "debt")
 
@@ -125,13 +125,13 @@ class Recorder:
         """The slow path waits ``delay`` before calling ``fn(*args)``: a boundary."""
         state = self._state()
         if state is not None:
-            self.steps.append((_DELAY, delay, fn, _template(args, self.skb), state))
+            self.steps.append((DELAY, delay, fn, _template(args, self.skb), state))
 
     def link(self, link: "Link", sender: "LinkEnd", node: str, peer: "LinkEnd") -> None:
         """The frame went onto a cable; it arrives at ``peer`` when the cable says."""
         state = self._state()
         if state is not None:
-            self.steps.append((_ARRIVE, link, sender, node, peer, state))
+            self.steps.append((ARRIVE, link, sender, node, peer, state))
             self.arriving = True
 
     def scheduled_at(self) -> None:
@@ -144,11 +144,11 @@ class Recorder:
     def tap(self, dev: "NetDevice") -> None:
         frame = self._frame(self.skb.frame)
         if frame is not None:
-            self.steps.append((_TAP, dev, frame))
+            self.steps.append((TAP, dev, frame))
 
     def touch(self, fn: Callable[..., Any], *args: Any) -> None:
         """A learned entry refreshed: a replay calls ``fn(*args, now)`` at the same instant."""
-        self.steps.append((_TOUCH, fn, args))
+        self.steps.append((TOUCH, fn, args))
 
     def relies_until(self, when: float) -> None:
         self.until = min(self.until, when)
@@ -156,20 +156,20 @@ class Recorder:
     def delivered(self, sock: Callable[..., Any], ns: "Namespace", delay: float) -> None:
         frame = self._frame(self.skb.frame)
         if frame is not None:
-            self.steps.append((_DELIVER, sock, ns, delay, frame))
+            self.steps.append((DELIVER, sock, ns, delay, frame))
             self._finish()
 
     def dropped(self, node: str, where: str, reason: Any, detail: str) -> None:
         frame = self._frame(self.skb.frame)
         if frame is not None:
-            self.steps.append((_DROP, node, where, reason, detail, frame))
+            self.steps.append((DROP, node, where, reason, detail, frame))
             self._finish()
 
     def _finish(self) -> None:
         self.done = True
         self._stop()
         if STATE.version == self.version:  # the recorded packet changed nothing: its path is everyone's
-            self.cache.paths[self.key] = _Path(self.steps, self.version, self.until)
+            self.cache.paths[self.key] = Path(self.steps, self.version, self.until)
 
 
 def _template(args: tuple[Any, ...], skb: Skb) -> tuple[Any, ...]:
@@ -180,7 +180,7 @@ def _template(args: tuple[Any, ...], skb: Skb) -> tuple[Any, ...]:
 _SKB = object()  # where the packet goes in a recorded call's arguments
 
 
-class _Path:
+class Path:
     __slots__ = ("steps", "version", "until", "code", "tried")
 
     def __init__(self, steps: list[tuple[Any, ...]], version: int, until: float) -> None:
@@ -194,7 +194,7 @@ class FlowCache:
 
     def __init__(self, world: "World") -> None:
         self.world = world
-        self.paths: dict[tuple[Any, ...], _Path] = {}
+        self.paths: dict[tuple[Any, ...], Path] = {}
         self.enabled = True
         self.replayed = 0  # packets that ended their path in a replay, for benchmarks and tests
         self.recorded = 0
@@ -214,7 +214,7 @@ class FlowCache:
                      seg.sport, seg.dport, seg.flags, seg.mss, len(seg.data), skb.mark, skb.observer), pkt)
         return None
 
-    def valid(self, key: tuple[Any, ...]) -> "Optional[_Path]":
+    def valid(self, key: tuple[Any, ...]) -> "Optional[Path]":
         """The path recorded under ``key``, if it still holds now."""
         path = self.paths.get(key)
         if path is not None and path.version == STATE.version and self.world.sched.now < path.until:
@@ -239,7 +239,7 @@ class FlowCache:
         key, payload = flow
         path = self.paths.get(key)
         if path is not None and path.version == STATE.version and sched.now < path.until:
-            _Replay(self, path, skb, payload).run(0)
+            Replay(self, path, skb, payload).run(0)
             return
         if path is not None:
             del self.paths[key]
@@ -248,12 +248,12 @@ class FlowCache:
         ns.ip_local_out(skb)
 
 
-class _Replay:
+class Replay:
     """One packet walking a record (see the module)."""
 
     __slots__ = ("cache", "path", "skb", "payload", "env")
 
-    def __init__(self, cache: FlowCache, path: _Path, skb: Skb, payload: Any) -> None:
+    def __init__(self, cache: FlowCache, path: Path, skb: Skb, payload: Any) -> None:
         self.cache, self.path, self.skb, self.payload = cache, path, skb, payload
         self.env = cache.world.sched.env  # type: ignore[attr-defined]  # timed: a SimpyScheduler's
 
@@ -268,8 +268,8 @@ class _Replay:
         while i < len(steps):
             step = steps[i]
             kind = step[0]
-            if kind == _DELAY or kind == _ARRIVE:
-                if kind == _DELAY:
+            if kind == DELAY or kind == ARRIVE:
+                if kind == DELAY:
                     # the slow path's call_later: now + delay, the same float
                     at = env._now + step[1]
                 else:
@@ -285,15 +285,15 @@ class _Replay:
                 if path.version != STATE.version or at >= path.until:
                     self._leave(i)
                     return
-            elif kind == _TAP:
+            elif kind == TAP:
                 dev: "NetDevice" = step[1]
                 if dev.taps:
                     frame, now = step[2].of(self.payload), env._now
                     for tap in dev.taps:
                         tap(now, frame)
-            elif kind == _TOUCH:
+            elif kind == TOUCH:
                 step[1](*step[2], env._now)
-            elif kind == _DELIVER:
+            elif kind == DELIVER:
                 skb = self.skb
                 skb.frame = step[4].of(self.payload)
                 self.cache.replayed += 1
@@ -302,7 +302,7 @@ class _Replay:
                 else:
                     step[1](step[2], skb)
                 return
-            else:  # _DROP
+            else:  # DROP
                 skb = self.skb
                 skb.frame = step[5].of(self.payload)
                 self.cache.replayed += 1
@@ -327,11 +327,11 @@ class _Replay:
         """Something changed: the packet goes on through the slow path from boundary ``i``, as
         it would be there."""
         step, skb = self.path.steps[i], self.skb
-        state = step[4] if step[0] == _DELAY else step[5]
+        state = step[4] if step[0] == DELAY else step[5]
         skb.frame = state[0].of(self.payload)
         for name, value in zip(_SKB_FIELDS, state[1:]):
             setattr(skb, name, value)
-        if step[0] == _DELAY:
+        if step[0] == DELAY:
             step[2](*(skb if a is _SKB else a for a in step[3]))
         else:
             step[4].rx(skb)

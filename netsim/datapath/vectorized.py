@@ -29,12 +29,12 @@ instant may fall in another order.  The same topology and seed give the same byt
 from __future__ import annotations
 
 import heapq
-from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol
+from typing import TYPE_CHECKING, Any, Optional, Protocol
 
 import numpy as np
 
 from ..errors import NetsimError
-from .flowcache import _ARRIVE, _DELAY, _DELIVER, _DROP, _TAP, _TOUCH, _Path, _Replay
+from .flowcache import ARRIVE, DELAY, DELIVER, TAP, TOUCH, Path, Replay
 from .link import MIN_FRAME, WIRE_OVERHEAD
 from .skb import Skb
 from .state import STATE
@@ -62,8 +62,11 @@ class Source(Protocol):
     def following(self, seq: int, at: float) -> Optional[tuple[int, float]]:
         """The send after ``seq`` (due at ``at``), None after the last, without taking it."""
 
-    def commit(self, seq: int) -> None:
-        """Its sends up to ``seq`` are made: what was drawn for them may go."""
+    def commit(self, seq: int, at: float) -> None:
+        """Its sends up to ``seq`` (the last at ``at``) are made: what was drawn for them may go."""
+
+    def previous(self, seq: int) -> float:
+        """When the send before ``seq`` was made (-inf if unknown): the event that scheduled it."""
 
     def emit(self, seq: int, at: float) -> Any:
         """Send ``seq`` at ``at`` (not later than now): note it, and give the payload its packet carries."""
@@ -85,13 +88,13 @@ class _Compiled:
         self.observer = observer
 
 
-def _compile(path: _Path, observer: Any) -> Optional[_Compiled]:
+def _compile(path: Path, observer: Any) -> Optional[_Compiled]:
     ops: list[tuple[Any, ...]] = []
     for i, step in enumerate(path.steps):
         kind = step[0]
-        if kind == _DELAY:
+        if kind == DELAY:
             ops.append(("D", i, step[1]))
-        elif kind == _ARRIVE:
+        elif kind == ARRIVE:
             link, sender = step[1], step[2]
             if link.loss or link.queue_bytes is not None:
                 return None
@@ -99,11 +102,13 @@ def _compile(path: _Path, observer: Any) -> Optional[_Compiled]:
             length = step[5][0].frame.length
             wire = ((length if length > MIN_FRAME else MIN_FRAME) + WIRE_OVERHEAD) * 8 / link.bandwidth
             ops.append(("L", i, link, way, wire, length))
-        elif kind == _TAP:
+        elif kind == TAP:
             ops.append(("T", i, step[1], step[2]))
-        elif kind == _TOUCH:
+        elif kind == TOUCH:
             ops.append(("U", i, step[1], step[2]))
-        elif kind == _DELIVER:
+        elif kind == DELIVER:
+            if not hasattr(getattr(step[1], "__self__", None), "received_many"):
+                return None  # a socket that may answer: what it sends is the event core's to order
             if step[3]:
                 ops.append(("W", i, step[3]))
             ops.append(("V", i, step[1], step[2], step[4]))
@@ -115,20 +120,23 @@ def _compile(path: _Path, observer: Any) -> Optional[_Compiled]:
 class _Group:
     """Packets of one path that start at one operation: new sends, or packets under way."""
 
-    __slots__ = ("path", "code", "start", "seqs", "t", "payloads", "skbs", "source", "ns", "times", "after")
+    __slots__ = ("path", "code", "start", "seqs", "t", "parent", "payloads", "skbs", "source", "ns", "times",
+                 "after")
 
-    def __init__(self, path: _Path, code: _Compiled, start: int, source: Any, ns: Any) -> None:
+    def __init__(self, path: Path, code: _Compiled, start: int, source: Any, ns: Any) -> None:
         self.path, self.code, self.start, self.source, self.ns = path, code, start, source, ns
         self.seqs: list[int] = []
         self.t: list[float] = []
+        self.parent: list[float] = []  # when the event that scheduled each one's first ran
         self.payloads: list[Any] = []
         self.skbs: list[Optional[Skb]] = []
         self.times: dict[int, Any] = {}  # op -> when each packet does it
         self.after: dict[int, Any] = {}  # op -> when each packet is done with it (delays, cables)
 
-    def add(self, seq: int, at: float, payload: Any, skb: Optional[Skb]) -> None:
+    def add(self, seq: int, at: float, parent: float, payload: Any, skb: Optional[Skb]) -> None:
         self.seqs.append(seq)
         self.t.append(at)
+        self.parent.append(parent)
         self.payloads.append(payload)
         self.skbs.append(skb)
 
@@ -152,7 +160,7 @@ class Vectorizer:
         env = self.world.sched.env  # type: ignore[attr-defined]
         if env._now < self.quiet_until:
             return False
-        paths: dict[int, tuple[Source, _Path, _Compiled, Any]] = {}
+        paths: dict[int, tuple[Source, Path, _Compiled, Any]] = {}
         for source in [current, *(s for s in self.sources if s is not current)]:
             found = self._path(source)
             if found is not None:
@@ -170,8 +178,9 @@ class Vectorizer:
             func = getattr(fn, "__func__", None)
             if owner is not None and id(owner) in paths and func is type(owner).fire:
                 candidates.append((n, owner, None, when, args))
-            elif type(owner) is _Replay and (func is _Replay.boundary or func is _Replay.deliver) and \
-                    owner.path.version == STATE.version and _code(owner.path, owner.skb.observer) is not None:
+            elif type(owner) is Replay and (func is Replay.boundary or func is Replay.deliver) and \
+                    id(owner.skb.observer) in paths and owner.path.version == STATE.version and \
+                    _code(owner.path, owner.skb.observer) is not None:  # a packet of a steady flow, under way
                 candidates.append((n, owner, func, when, args))
                 horizon = min(horizon, owner.path.until)
             elif when < horizon:
@@ -180,7 +189,7 @@ class Vectorizer:
         groups: dict[tuple[int, int], _Group] = {}
         count = 0
         resume: list[tuple[Source, int, float]] = []
-        commits: list[tuple[Source, int]] = []
+        commits: list[tuple[Source, int, float]] = []
         taken: set[int] = set()
 
         def take(source: Source, first: int, due: float) -> int:
@@ -189,12 +198,14 @@ class Vectorizer:
             if not sends:
                 return 0
             group = groups.setdefault((id(path), 0), _Group(path, code, 0, source, ns))
+            parent = source.previous(sends[0][0])
             for s, t in sends:
-                group.add(s, t, None, None)
+                group.add(s, t, parent, None, None)
+                parent = t
             nxt = source.following(*sends[-1])
             if nxt is not None:
                 resume.append((source, *nxt))
-            commits.append((source, sends[-1][0]))
+            commits.append((source, *sends[-1]))
             return len(sends)
 
         count = take(current, seq, at)
@@ -206,9 +217,9 @@ class Vectorizer:
                 count += take(owner, args[0], args[1])
                 continue
             code = owner.path.code
-            start = code.deliver_op[args[0]] if func is _Replay.deliver else code.after_step[args[0]]
+            start = code.deliver_op[args[0]] if func is Replay.deliver else code.after_step[args[0]]
             group = groups.setdefault((id(owner.path), start), _Group(owner.path, code, start, None, None))
-            group.add(-1, when, owner.payload, owner.skb)
+            group.add(-1, when, -np.inf, owner.payload, owner.skb)
             count += 1
         ordered = list(groups.values())
         lanes = _solve(ordered, end) if count >= MIN_PACKETS else None
@@ -226,8 +237,8 @@ class Vectorizer:
                 for d, length in zip(deps.tolist(), lengths.tolist()):
                     way.finishing.append((d, length))
                     way.backlog += length
-        for source, last in commits:
-            source.commit(last)
+        for source, last, when in commits:
+            source.commit(last, when)
         for source, s, t in resume:
             env.call_at(t, source.fire, s, t)
         return True
@@ -255,8 +266,7 @@ class Vectorizer:
                 elif kind == "U":
                     if alive.any():
                         effects.append((float(group.times[j][alive].max()), g, -1, j))
-                elif kind == "V" and hasattr(getattr(op[2], "__self__", None), "received_many"):
-                    # a socket that only notes what arrives: all its deliveries at once
+                elif kind == "V":  # a socket that only notes what arrives: all its deliveries at once
                     when = group.times[j].tolist()
                     got = np.flatnonzero(alive).tolist()
                     op[2].__self__.received_many([group.payloads[k] for k in got], [when[k] for k in got])
@@ -278,10 +288,6 @@ class Vectorizer:
                 frame = op[3].of(group.payloads[k])
                 for tap in op[2].taps:
                     tap(when, frame)
-            elif kind == "V":
-                skb = self._skb(group, k, op[4])
-                self.packets += 1
-                op[2](op[3], skb)
             else:  # "X": the path ends in a drop
                 skb = self._skb(group, k, op[6])
                 self.packets += 1
@@ -292,15 +298,15 @@ class Vectorizer:
             group = groups[g]
             op = group.code.ops[j]
             state = group.path.steps[op[1]]
-            template = state[4][0] if state[0] == _DELAY else state[5][0] if state[0] == _ARRIVE else state[4]
+            template = state[4][0] if state[0] == DELAY else state[5][0] if state[0] == ARRIVE else state[4]
             skb = self._skb(group, k, template)
-            replay = _Replay(cache, group.path, skb, group.payloads[k])
+            replay = Replay(cache, group.path, skb, group.payloads[k])
             if op[0] == "W":
                 env.call_at(when, replay.deliver, op[1])
             else:
                 env.call_at(when, replay.boundary, op[1])
 
-    def _path(self, source: Source) -> Optional[tuple[_Path, _Compiled, "Namespace"]]:
+    def _path(self, source: Source) -> Optional[tuple[Path, _Compiled, "Namespace"]]:
         """The source's path as the flow cache holds it now, ready for a window; None if none."""
         probe = source.probe()
         if probe is None:
@@ -323,7 +329,7 @@ class Vectorizer:
         return skb
 
 
-def _code(path: _Path, observer: Any) -> Optional[_Compiled]:
+def _code(path: Path, observer: Any) -> Optional[_Compiled]:
     if path.code is None and not path.tried:
         path.tried = True
         path.code = _compile(path, observer)
@@ -356,6 +362,10 @@ def _solve(groups: list[_Group], end: float) -> Optional[list[tuple[Any, Any, An
         return None
     cur = [np.asarray(group.t, dtype=np.float64) for group in groups]
     pos = [group.start for group in groups]
+    # Each packet's events so far, the latest first: frames that reach a cable at one instant go in
+    # the event core's order, that of the events that scheduled them (an event scheduled earlier
+    # runs first among those of its instant), and of theirs in turn.
+    history = [[cur[g], np.asarray(group.parent, dtype=np.float64)] for g, group in enumerate(groups)]
 
     def advance(g: int) -> None:
         """On through the group's operations up to its next cable."""
@@ -367,6 +377,7 @@ def _solve(groups: list[_Group], end: float) -> Optional[list[tuple[Any, Any, An
             if op[0] in "DW":
                 t = t + op[2]
                 group.after[pos[g]] = t
+                history[g].insert(0, t)
             pos[g] += 1
         cur[g] = t
 
@@ -380,7 +391,10 @@ def _solve(groups: list[_Group], end: float) -> Optional[list[tuple[Any, Any, An
         wire = np.concatenate([np.full(len(cur[g]), groups[g].code.ops[pos[g]][4]) for g in users])
         who = np.concatenate([np.full(len(cur[g]), g) for g in users])
         seq = np.concatenate([np.arange(len(cur[g])) for g in users])
-        order_in = np.lexsort((seq, who, entry))
+        depth = max(len(history[g]) for g in users)
+        earlier = [np.concatenate([history[g][level] if level < len(history[g]) else np.full(len(cur[g]), -np.inf)
+                                   for g in users]) for level in range(1, depth)]
+        order_in = np.lexsort((seq, who, *reversed(earlier), entry))
         a, s = entry[order_in], wire[order_in]
         deps_sorted = serve(a, s, way.busy)
         inside = a < end
@@ -399,6 +413,7 @@ def _solve(groups: list[_Group], end: float) -> Optional[list[tuple[Any, Any, An
             group = groups[g]
             group.times[pos[g]] = entry[start:stop]
             cur[g] = deps[start:stop] + link.latency
+            history[g].insert(0, cur[g])
             group.after[pos[g]] = cur[g]
             pos[g] += 1
             start = stop

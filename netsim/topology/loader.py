@@ -27,6 +27,7 @@ from netsim.engine.drivers import REGISTRY, user_drivers
 from netsim.engine.drivers.options import GENERIC_PREFIX, DriverOptions, OptionError
 from netsim.datapath.costs import DEFAULT_COSTS
 from netsim.datapath.faults import FAULTS
+from netsim.datapath.vectorized import MODES
 from netsim.engine.ports import parse_port
 from netsim.traffic import KINDS as TRAFFIC_KINDS
 from netsim.errors import DockerError, TopologyError, one_line
@@ -60,7 +61,8 @@ _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 _NAME_RULE = "names start with a letter or digit and use only letters, digits, '_', '.' and '-'"
 _HOSTNAME_RE = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\Z")
 
-_TOP_KEYS = ("name", "seed", "engine", "underlay", "hosts", "networks", "containers", "events", "traffic", "capture")
+_TOP_KEYS = ("name", "seed", "engine", "mode", "underlay", "hosts", "networks", "containers", "events", "traffic",
+             "capture")
 _UNDERLAY_KEYS = ("subnet", "gateway", "latency", "bandwidth", "mtu", "queue", "loss", "faults", "costs",
                   "mac_filtering", "routers")
 _ROUTER_KEYS = ("address", "vlans")
@@ -399,6 +401,7 @@ class _Parser:
         name = self.string(top.get("name", default_name), "name")
         seed = self.integer(top.get("seed", 0), "seed", 0, 2**63 - 1)
         engine = self.engine_version = self.engine(top.get("engine", "29"))
+        mode = self.choice(top.get("mode", "event"), "mode", MODES, "mode")
         self.underlay = self.parse_underlay(top.get("underlay"))
         self.hosts = self.parse_hosts(top["hosts"])
         self.networks = self.parse_networks(top.get("networks"))
@@ -418,6 +421,7 @@ class _Parser:
             events=events,
             traffic=traffic,
             capture=capture,
+            mode=mode,
             source=self.source,
         )
 

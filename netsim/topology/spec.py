@@ -193,6 +193,7 @@ class TopologySpec:
     events: tuple[EventSpec, ...] = ()  # sorted by `at`, file order among equals
     traffic: tuple[Any, ...] = ()  # flows of netsim.traffic, in file order
     capture: tuple[str, ...] = ()  # NODE:IFACE packet captures, from t = 0
+    mode: str = "event"  # how traffic moves: the event core, or steady flows vectorized (datapath.vectorized)
     source: str = "<memory>"  # file path, for error messages
     sha256: str = ""  # of the file bytes
 
