@@ -412,6 +412,7 @@ BAD_CASES: dict[str, tuple[str, str, str]] = {
     "bad_duration.yaml": ("underlay.latency", "expected a duration like 50us", "50us"),
     "negative_event_time.yaml": ("events[0].at", "zero or more, got the string '-2s'", "2s"),
     "bad_engine.yaml": ("engine", "unknown engine '30'", "27, 28, 29"),
+    "bad_mode.yaml": ("mode", "unknown mode 'fast'", "event, vectorized"),
     "bridge_without_host.yaml": ("networks.front", "bridge networks are local to one host", "add host: <one of"),
     "gateway_outside_subnet.yaml": ("networks.front.gateway", "10.0.2.1 is outside", "inside 10.0.1.0/24"),
     "ipv4_outside_subnet.yaml": (
