@@ -155,7 +155,7 @@ class Vectorizer:
     def offer(self, current: Source, seq: int, at: float) -> bool:
         """``current``'s send ``seq`` is due now: take it, and every send and packet of the
         steady flows before the next other event, as a window; False leaves it to the event core."""
-        if not (self.enabled and self.world.flowcache.enabled and self.world.sched.timed) or STATE.recording:
+        if not (self.enabled and self.world.flowcache.enabled and self.world.sched.timed):
             return False
         env = self.world.sched.env  # type: ignore[attr-defined]
         if env._now < self.quiet_until:
