@@ -108,6 +108,18 @@ def run_trains(links: Sequence[TimedLink], trains: Sequence[Train], mode: str = 
     return at
 
 
+class _Tag:
+    """Which train's packet a frame is and how far it got: its skb's observer, which hears of a drop."""
+
+    __slots__ = ("train", "seq", "hop", "out")
+
+    def __init__(self, train: int, seq: int, out: list[Floats]) -> None:
+        self.train, self.seq, self.hop, self.out = train, seq, 0, out
+
+    def dropped(self, skb: Skb, reason: object, detail: str) -> None:
+        self.out[self.train][self.seq] = np.nan  # it never arrives
+
+
 class _Port:
     """A link's end in the event mode: frames arriving here go on after the train's delay."""
 
@@ -121,23 +133,20 @@ def _by_events(links: Sequence[TimedLink], trains: Sequence[Train]) -> list[Floa
     env = Environment()
     world = World()
     world.sched = sched = SimpyScheduler(env)
-    out = [np.empty(len(train.send)) for train in trains]
+    out = [np.full(len(train.send), np.nan) for train in trains]
     senders = [_Port(f"l{n}.a") for n in range(len(links))]
     cables: list[Link] = []
     # Each train's path as its hops: the delay after a link, then the next link's transmit and
     # sender (None at the end), so a port's work per frame is two lookups.
     Hop = tuple[float, "tuple[Callable[..., None], _Port] | None"]
     paths: list[list[Hop]] = []
-    where: dict[Skb, list[int]] = {}  # the frame's [train, seq, hops done]
-
     def arrived(skb: Skb) -> None:
-        tag = where[skb]
-        delay, nxt = paths[tag[0]][tag[2]]
+        tag: _Tag = skb.observer  # type: ignore[assignment]
+        delay, nxt = paths[tag.train][tag.hop]
         if nxt is None:
-            out[tag[0]][tag[1]] = env._now + delay
-            del where[skb]
+            out[tag.train][tag.seq] = env._now + delay
             return
-        tag[2] += 1
+        tag.hop += 1
         transmit, sender = nxt
         if delay:
             sched.call_later(delay, transmit, sender, skb, sender.name)
@@ -150,22 +159,22 @@ def _by_events(links: Sequence[TimedLink], trains: Sequence[Train]) -> list[Floa
         paths.append([(train.delay_after(k), (cables[nxt].transmit, senders[nxt]) if nxt is not None else None)
                       for k, nxt in enumerate([*train.path[1:], None])])
     payloads: dict[int, bytes] = {}
+    times = [train.send.tolist() for train in trains]  # Python floats and ints: numpy scalars are slow to index
+    sizes = [train.frame_bytes.tolist() for train in trains]
 
     def send(n: int, seq: int) -> None:  # each train's next packet is scheduled as it sends one, as a source does
-        train = trains[n]
-        size = int(train.frame_bytes[seq]) - _HEADERS
+        size = sizes[n][seq] - _HEADERS
         data = payloads.get(size)
         if data is None:
             data = payloads[size] = bytes(size)
-        skb = Skb(Ether(2, 1, IPv4(1, 2, UDP(n, seq & 0xFFFF, data))))
-        where[skb] = [n, seq, 0]
-        first = train.path[0]
+        skb = Skb(Ether(2, 1, IPv4(1, 2, UDP(n, seq & 0xFFFF, data))), _Tag(n, seq, out))
+        first = trains[n].path[0]
         cables[first].transmit(senders[first], skb, senders[first].name)
-        if seq + 1 < len(train.send):
-            env.call_at(float(train.send[seq + 1]), send, n, seq + 1)
+        if seq + 1 < len(times[n]):
+            env.call_at(times[n][seq + 1], send, n, seq + 1)
 
     for n, train in enumerate(trains):
         if len(train.send):
-            env.call_at(float(train.send[0]), send, n, 0)
+            env.call_at(times[n][0], send, n, 0)
     env.run()
     return out
