@@ -326,3 +326,15 @@ def test_version() -> None:
     result = netsim_cli("--version")
     assert result.exit_code == 0 and netsim.__version__ in result.stdout
 
+
+
+def test_run_mode_vectorized_writes_the_event_cores_flows(tmp_path: Path) -> None:
+    traffic = TOPOLOGIES / "traffic.yaml"
+    event, vectorized = tmp_path / "event", tmp_path / "vectorized"
+    assert netsim_cli("run", traffic, "--out", event).exit_code == 0
+    result = netsim_cli("run", traffic, "--out", vectorized, "--mode", "vectorized")
+    assert result.exit_code == 0, result.output
+    assert (event / "flows.csv").read_bytes() == (vectorized / "flows.csv").read_bytes()
+    assert json.loads((vectorized / "manifest.json").read_text())["mode"] == "vectorized"
+    refused = netsim_cli("run", traffic, "--out", tmp_path / "x", "--mode", "fast")
+    assert refused.exit_code == 2 and "'fast' is not one of 'event', 'vectorized'" in refused.output

@@ -97,3 +97,12 @@ def test_flows_match_golden(topology: Path, update_golden: bool) -> None:
     sim = netsim.load(topology)
     sim.run(sim.traffic_end())
     _check_text(sim.flows(), GOLDEN / topology.stem / f"seed={sim.seed}.flows.csv", update_golden)
+
+
+@pytest.mark.parametrize("topology", WITH_TRAFFIC, ids=lambda p: p.stem)
+def test_vectorized_flows_match_the_same_golden(topology: Path) -> None:
+    # mode: vectorized moves steady flows by windows; the flow table is the event core's.
+    sim = netsim.load(topology)
+    sim.mode = "vectorized"
+    sim.run(sim.traffic_end())
+    _check_text(sim.flows(), GOLDEN / topology.stem / f"seed={sim.seed}.flows.csv", update=False)
