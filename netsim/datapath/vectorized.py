@@ -1,11 +1,11 @@
-"""The vectorized mode: steady flows solved a window at a time with numpy, between everything else.
+"""The vectorized mode: steady flows solved a window at a time, between everything else.
 
 A flow whose path the flow cache holds (``datapath.flowcache``) does the same thing to every
 packet: fixed delays (device costs), cables (FIFO transmitters, ``Link``), captures, learned
 entries refreshed, a socket at the end.  Between two events of anything else (a gossip timer,
 a ping, a timeline event, a packet on another path, the end of the run) nothing but such flows
 moves, so their packets over that window need no event each: each cable's departures come from
-Lindley's recursion in closed form over all the frames that enter it (``trains.serve``), the
+Lindley's recursion over all the frames that enter it (``lindley.serve_exact``), the
 cables taken in an order where each comes after those that feed it, the flows merged at shared
 cables in time order.
 
@@ -21,9 +21,15 @@ free, and the frames still queued on a cable with a queue limit.
 What a window leaves to the event core: a flow with no valid record yet (its first packet, or
 after any change of forwarding state: the version moved), cables with loss or a byte limit
 (each frame's fate would be drawn or decided one at a time), a queue that would overflow (the
-window is not taken), and a path that loops.  Results agree with the event mode to within the
-closed form's rounding (below a femtosecond), not to the bit; ties between packets at one
-instant may fall in another order.  The same topology and seed give the same bytes in this mode.
+window is not taken), and a path that loops.
+
+Results are the event mode's, byte for byte: a cable's departures are computed with the event
+core's float operations in its order (a loop of two operations a frame: the closed form of
+``trains`` differs by an ulp now and then, enough to move a capture's timestamp across half a
+nanosecond), delays are added as the event core adds them, and frames tied at one instant go
+in the event core's order, that of the events that scheduled them (``_history``).  The one
+approximation is there: two flows whose sends tie at two instants running are taken to have
+tied all the way back to the window's start.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from .flowcache import ARRIVE, DELAY, DELIVER, TAP, TOUCH, Path, Replay
 from .link import MIN_FRAME, WIRE_OVERHEAD
 from .skb import Skb
 from .state import STATE
-from .lindley import feed_order, serve
+from .lindley import feed_order, serve_exact
 
 if TYPE_CHECKING:
     from .netns import Namespace
@@ -62,11 +68,8 @@ class Source(Protocol):
     def following(self, seq: int, at: float) -> Optional[tuple[int, float]]:
         """The send after ``seq`` (due at ``at``), None after the last, without taking it."""
 
-    def commit(self, seq: int, at: float) -> None:
-        """Its sends up to ``seq`` (the last at ``at``) are made: what was drawn for them may go."""
-
-    def previous(self, seq: int) -> float:
-        """When the send before ``seq`` was made (-inf if unknown): the event that scheduled it."""
+    def commit(self, seq: int) -> None:
+        """Its sends up to ``seq`` are made: what was drawn for them may go."""
 
     def emit(self, seq: int, at: float) -> Any:
         """Send ``seq`` at ``at`` (not later than now): note it, and give the payload its packet carries."""
@@ -120,23 +123,25 @@ def _compile(path: Path, observer: Any) -> Optional[_Compiled]:
 class _Group:
     """Packets of one path that start at one operation: new sends, or packets under way."""
 
-    __slots__ = ("path", "code", "start", "seqs", "t", "parent", "payloads", "skbs", "source", "ns", "times",
+    __slots__ = ("path", "code", "start", "seqs", "t", "origin", "payloads", "skbs", "source", "ns", "times",
                  "after")
 
     def __init__(self, path: Path, code: _Compiled, start: int, source: Any, ns: Any) -> None:
         self.path, self.code, self.start, self.source, self.ns = path, code, start, source, ns
         self.seqs: list[int] = []
         self.t: list[float] = []
-        self.parent: list[float] = []  # when the event that scheduled each one's first ran
+        # The heap entry (its event id) each packet's events descend from: its own for a packet
+        # under way, the first send's for a flow's sends (see _history)
+        self.origin: list[float] = []
         self.payloads: list[Any] = []
         self.skbs: list[Optional[Skb]] = []
         self.times: dict[int, Any] = {}  # op -> when each packet does it
         self.after: dict[int, Any] = {}  # op -> when each packet is done with it (delays, cables)
 
-    def add(self, seq: int, at: float, parent: float, payload: Any, skb: Optional[Skb]) -> None:
+    def add(self, seq: int, at: float, origin: float, payload: Any, skb: Optional[Skb]) -> None:
         self.seqs.append(seq)
         self.t.append(at)
-        self.parent.append(parent)
+        self.origin.append(origin)
         self.payloads.append(payload)
         self.skbs.append(skb)
 
@@ -171,55 +176,53 @@ class Vectorizer:
         horizon = min(p[1].until for p in paths.values())
         if events:
             horizon = min(horizon, events[0][0])
-        candidates: list[tuple[int, Any, Any, float, Any]] = []  # heap index, who, what, when, args
+        candidates: list[tuple[int, Any, Any, float, Any, int]] = []  # heap index, who, what, when, args, id
         # In the heap's order, so packets tied at a cable go in the order the event core gives them.
-        for n, (when, _, _, fn, args) in sorted(enumerate(calls), key=lambda e: e[1][:3]):
+        for n, (when, _, eid, fn, args) in sorted(enumerate(calls), key=lambda e: e[1][:3]):
             owner = getattr(fn, "__self__", None)
             func = getattr(fn, "__func__", None)
             if owner is not None and id(owner) in paths and func is type(owner).fire:
-                candidates.append((n, owner, None, when, args))
+                candidates.append((n, owner, None, when, args, eid))
             elif type(owner) is Replay and (func is Replay.boundary or func is Replay.deliver) and \
                     id(owner.skb.observer) in paths and owner.path.version == STATE.version and \
                     _code(owner.path, owner.skb.observer) is not None:  # a packet of a steady flow, under way
-                candidates.append((n, owner, func, when, args))
+                candidates.append((n, owner, func, when, args, eid))
                 horizon = min(horizon, owner.path.until)
             elif when < horizon:
                 horizon = when
         end = float(horizon)
         groups: dict[tuple[int, int], _Group] = {}
         count = 0
-        resume: list[tuple[Source, int, float]] = []
-        commits: list[tuple[Source, int, float]] = []
+        resume: list[tuple[float, _Group, Source, int, float]] = []
+        commits: list[tuple[Source, int]] = []
         taken: set[int] = set()
 
-        def take(source: Source, first: int, due: float) -> int:
+        def take(source: Source, first: int, due: float, eid: float) -> int:
             _, path, code, ns = paths[id(source)]
             sends = source.upcoming(first, due, end)
             if not sends:
                 return 0
             group = groups.setdefault((id(path), 0), _Group(path, code, 0, source, ns))
-            parent = source.previous(sends[0][0])
             for s, t in sends:
-                group.add(s, t, parent, None, None)
-                parent = t
+                group.add(s, t, eid, None, None)
             nxt = source.following(*sends[-1])
             if nxt is not None:
-                resume.append((source, *nxt))
-            commits.append((source, *sends[-1]))
+                resume.append((sends[-1][1], group, source, *nxt))
+            commits.append((source, sends[-1][0]))
             return len(sends)
 
-        count = take(current, seq, at)
-        for n, owner, func, when, args in candidates:
+        count = take(current, seq, at, -1)  # its entry left the heap first: the least id of its instant
+        for n, owner, func, when, args, eid in candidates:
             if when >= end:
                 continue
             taken.add(n)
             if func is None:
-                count += take(owner, args[0], args[1])
+                count += take(owner, args[0], args[1], eid)
                 continue
             code = owner.path.code
             start = code.deliver_op[args[0]] if func is Replay.deliver else code.after_step[args[0]]
             group = groups.setdefault((id(owner.path), start), _Group(owner.path, code, start, None, None))
-            group.add(-1, when, -np.inf, owner.payload, owner.skb)
+            group.add(-1, when, eid, owner.payload, owner.skb)
             count += 1
         ordered = list(groups.values())
         lanes = _solve(ordered, end) if count >= MIN_PACKETS else None
@@ -230,24 +233,29 @@ class Vectorizer:
         calls[:] = [entry for n, entry in enumerate(calls) if n not in taken]
         heapq.heapify(calls)
         self.windows += 1
-        self._apply(env, ordered, end)
+        scheduled = self._apply(env, ordered, end)
         for way, link, deps, lengths in lanes:
             way.busy = max(way.busy, float(deps[-1]))
             if link.queue is not None:
                 for d, length in zip(deps.tolist(), lengths.tolist()):
                     way.finishing.append((d, length))
                     way.backlog += length
-        for source, last, when in commits:
-            source.commit(last, when)
-        for source, s, t in resume:
-            env.call_at(t, source.fire, s, t)
+        for source, last in commits:
+            source.commit(last)
+        index = {id(group): g for g, group in enumerate(ordered)}
+        scheduled += [(last, index[id(group)], -1, t, source.fire, (s, t)) for last, group, source, s, t in resume]
+        # What the window hands back goes on the heap in the order the event core would have put
+        # it there: that of the events that schedule each (a flow's last send, a packet's last event).
+        for _, _, _, when, fn, args in sorted(scheduled, key=lambda c: c[:3]):
+            env.call_at(when, fn, *args)
         return True
 
-    def _apply(self, env: Any, groups: list[_Group], end: float) -> None:
-        """What the window's packets do before ``end``, in time order; the rest back to the
-        event core (see the module)."""
+    def _apply(self, env: Any, groups: list[_Group], end: float) -> list[tuple[float, int, int, float, Any, Any]]:
+        """What the window's packets do before ``end``, in time order; gives what goes back to
+        the event core (see the module): for each packet under way at ``end``, the time of the
+        event it was in, its group and index, and its next event."""
         effects: list[tuple[float, int, int, int]] = []
-        later: list[tuple[float, int, int, int]] = []
+        later: list[tuple[float, float, int, int, int]] = []
         for g, group in enumerate(groups):
             n = len(group.t)
             alive = np.ones(n, dtype=bool)
@@ -261,7 +269,8 @@ class Vectorizer:
                     late = alive & (group.after[j] >= end)
                     if late.any():
                         done = group.after[j]
-                        later.extend((float(done[k]), g, k, j) for k in np.flatnonzero(late).tolist())
+                        began = group.times[j]
+                        later.extend((float(done[k]), float(began[k]), g, k, j) for k in np.flatnonzero(late).tolist())
                         alive &= ~late
                 elif kind == "U":
                     if alive.any():
@@ -292,19 +301,17 @@ class Vectorizer:
                 skb = self._skb(group, k, op[6])
                 self.packets += 1
                 skb.drop(op[2], op[3], op[4], op[5])
-        later.sort()
         cache = self.world.flowcache
-        for when, g, k, j in later:
+        back: list[tuple[float, int, int, float, Any, Any]] = []
+        for when, began, g, k, j in later:
             group = groups[g]
             op = group.code.ops[j]
             state = group.path.steps[op[1]]
             template = state[4][0] if state[0] == DELAY else state[5][0] if state[0] == ARRIVE else state[4]
             skb = self._skb(group, k, template)
             replay = Replay(cache, group.path, skb, group.payloads[k])
-            if op[0] == "W":
-                env.call_at(when, replay.deliver, op[1])
-            else:
-                env.call_at(when, replay.boundary, op[1])
+            back.append((began, g, k, when, replay.deliver if op[0] == "W" else replay.boundary, (op[1],)))
+        return back
 
     def _path(self, source: Source) -> Optional[tuple[Path, _Compiled, "Namespace"]]:
         """The source's path as the flow cache holds it now, ready for a window; None if none."""
@@ -337,6 +344,28 @@ def _code(path: Path, observer: Any) -> Optional[_Compiled]:
     return code
 
 
+_WINDOW = np.inf  # an event of the window: its id was drawn after every one on the heap at its start
+
+
+def _history(group: _Group) -> list[tuple[Any, Any]]:
+    """Each packet's events, the latest first, as (time, id): frames that reach a cable at one
+    instant go in the event core's order, that of the events that scheduled them (of two at one
+    instant, the one scheduled first runs first), and of theirs in turn, back to an entry of the
+    heap at the window's start (its event id).  A flow's sends descend from one another: the
+    k-th from the (k-1)-th, and beyond that straight from the first (two flows whose sends tie
+    two instants running are taken to have tied all the way back)."""
+    t = np.asarray(group.t, dtype=np.float64)
+    origin = np.asarray(group.origin, dtype=np.float64)
+    if group.source is None:  # packets under way: each its own heap entry
+        return [(t, origin)]
+    k = np.arange(len(t))
+    none = np.full(len(t), -np.inf)
+    before = np.concatenate(([-np.inf], t[:-1]))
+    return [(t, np.where(k == 0, origin, _WINDOW)),
+            (before, np.where(k == 1, origin, np.where(k >= 2, _WINDOW, -np.inf))),
+            (np.where(k >= 2, t[0], none), np.where(k >= 2, origin, -np.inf))]
+
+
 def _solve(groups: list[_Group], end: float) -> Optional[list[tuple[Any, Any, Any, Any]]]:
     """Every group's times, operation by operation, the cables in feed order; None when a queue
     would overflow before ``end`` or the paths loop.  Gives each cable's carried frames (those
@@ -362,10 +391,7 @@ def _solve(groups: list[_Group], end: float) -> Optional[list[tuple[Any, Any, An
         return None
     cur = [np.asarray(group.t, dtype=np.float64) for group in groups]
     pos = [group.start for group in groups]
-    # Each packet's events so far, the latest first: frames that reach a cable at one instant go in
-    # the event core's order, that of the events that scheduled them (an event scheduled earlier
-    # runs first among those of its instant), and of theirs in turn.
-    history = [[cur[g], np.asarray(group.parent, dtype=np.float64)] for g, group in enumerate(groups)]
+    history = [_history(group) for group in groups]
 
     def advance(g: int) -> None:
         """On through the group's operations up to its next cable."""
@@ -377,7 +403,7 @@ def _solve(groups: list[_Group], end: float) -> Optional[list[tuple[Any, Any, An
             if op[0] in "DW":
                 t = t + op[2]
                 group.after[pos[g]] = t
-                history[g].insert(0, t)
+                history[g].insert(0, (t, _WINDOW))
             pos[g] += 1
         cur[g] = t
 
@@ -392,11 +418,15 @@ def _solve(groups: list[_Group], end: float) -> Optional[list[tuple[Any, Any, An
         who = np.concatenate([np.full(len(cur[g]), g) for g in users])
         seq = np.concatenate([np.arange(len(cur[g])) for g in users])
         depth = max(len(history[g]) for g in users)
-        earlier = [np.concatenate([history[g][level] if level < len(history[g]) else np.full(len(cur[g]), -np.inf)
-                                   for g in users]) for level in range(1, depth)]
-        order_in = np.lexsort((seq, who, *reversed(earlier), entry))
+        keys = []
+        for level in range(depth):
+            for part in (0, 1):
+                keys.append(np.concatenate([np.broadcast_to(history[g][level][part], len(cur[g]))
+                                            if level < len(history[g]) else np.full(len(cur[g]), -np.inf)
+                                            for g in users]))
+        order_in = np.lexsort((seq, who, *reversed(keys)))
         a, s = entry[order_in], wire[order_in]
-        deps_sorted = serve(a, s, way.busy)
+        deps_sorted = serve_exact(a, s, way.busy)
         inside = a < end
         if link.queue is not None and inside.any():
             previous = np.array([done for done, _ in way.finishing], dtype=np.float64)
@@ -413,7 +443,7 @@ def _solve(groups: list[_Group], end: float) -> Optional[list[tuple[Any, Any, An
             group = groups[g]
             group.times[pos[g]] = entry[start:stop]
             cur[g] = deps[start:stop] + link.latency
-            history[g].insert(0, cur[g])
+            history[g].insert(0, (cur[g], _WINDOW))
             group.after[pos[g]] = cur[g]
             pos[g] += 1
             start = stop

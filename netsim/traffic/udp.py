@@ -12,7 +12,6 @@ forwarding core gave, so a flow's table always adds up (packet conservation).
 
 from __future__ import annotations
 
-import math
 import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generator, Optional
@@ -98,7 +97,6 @@ class _State:
         self.gap = flow.size * 8 / flow.rate
         self.draws = sim.stream("traffic", flow.key_path)
         self.ahead: dict[int, float] = {}  # Poisson send times drawn ahead of their sends, by seq
-        self.last = (0, -math.inf)  # the last send made: seq, time
         self.vectorizer = sim.world.vectorizer
         self.vectorizer.sources.append(self)
 
@@ -123,13 +121,10 @@ class _State:
             send = self.following(*send)
         return sends
 
-    def commit(self, seq: int, at: float) -> None:
+    def commit(self, seq: int) -> None:
         for done in [k for k in self.ahead if k <= seq]:
             del self.ahead[done]
-        self.last = (seq, at)
 
-    def previous(self, seq: int) -> float:
-        return self.last[1] if self.last[0] == seq - 1 else -math.inf
 
     def fire(self, seq: int, at: float) -> None:
         """A send: a call on the packets' heap, not a simpy timeout per datagram (the same
@@ -138,7 +133,7 @@ class _State:
             return
         self.send(self.ns, seq)
         nxt = self.following(seq, at)
-        self.commit(seq, at)
+        self.commit(seq)
         if nxt is not None:
             env = self.sim.env
             env.call_at(max(nxt[1], env.now), self.fire, *nxt)
