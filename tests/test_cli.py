@@ -143,6 +143,18 @@ def test_run_replaces_a_results_folder_netsim_wrote(tmp_path: Path) -> None:
     assert _leftovers(tmp_path) == []
 
 
+def test_run_replaces_its_own_pcap_folder_but_not_a_file_put_in_it(tmp_path: Path) -> None:
+    # A capture writes pcap/<node>-<iface>.pcap: the folder is netsim's, a user's file in it is not.
+    folder = tmp_path / "r"
+    assert netsim_cli("run", BASIC, "--out", folder, "--pcap", "node1:eth0").exit_code == 0
+    assert (folder / "pcap" / "node1-eth0.pcap").is_file()
+    assert netsim_cli("run", BASIC, "--out", folder, "--pcap", "node1:eth0").exit_code == 0
+    (folder / "pcap" / "notes.txt").write_text("mine")
+    refused = netsim_cli("run", BASIC, "--out", folder)
+    assert refused.exit_code == 2 and "it holds 'pcap/notes.txt', which netsim did not write" in refused.stderr
+    assert (folder / "pcap" / "notes.txt").read_text() == "mine"
+
+
 def test_run_with_a_bad_topology_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     result = netsim_cli("run", _broken(tmp_path))

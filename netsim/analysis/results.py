@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator, Optional, Sequence
 
 import pandas as pd
@@ -188,7 +188,8 @@ def netsim_wrote(folder: Path) -> Optional[str]:
     A folder counts as netsim's when its manifest names netsim and lists every other file in it,
     so a user's own file put beside the results is never deleted with them.
     """
-    entries = sorted(p.name for p in folder.iterdir())
+    # Every file and folder inside, as the manifest names them (pcap/node1-eth0.pcap).
+    entries = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
     if not entries:
         return None
     if MANIFEST not in entries:
@@ -200,7 +201,8 @@ def netsim_wrote(folder: Path) -> Optional[str]:
         listed = None
     if listed is None:
         return f"its {MANIFEST} was not written by netsim"
-    foreign = [name for name in entries if name != MANIFEST and name not in listed]
+    folders = {parent.as_posix() for name in listed for parent in PurePosixPath(name).parents} - {"."}
+    foreign = [name for name in entries if name != MANIFEST and name not in listed and name not in folders]
     if foreign:
         return f"it holds {_some(foreign)}, which netsim did not write"
     return None

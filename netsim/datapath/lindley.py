@@ -33,7 +33,7 @@ def serve_exact(arrival: Floats, wire: Floats, busy: float = -np.inf) -> Floats:
     float operations in the same order, so the departures are the event core's to the bit (the
     closed form's rounding differs by an ulp now and then: enough to move a pcap timestamp across
     half a nanosecond).  A loop, but of two operations a frame."""
-    out = []
+    out: list[float] = []
     append = out.append
     for a, s in zip(arrival.tolist(), wire.tolist()):
         busy = (a if a > busy else busy) + s
