@@ -27,7 +27,7 @@ are the recorded frames with the packet's own payload put in.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, cast
 
 from .packet import TCP, UDP, IPv4
 from .skb import Skb
@@ -61,13 +61,34 @@ def _locate(node: Any, target: Any, path: tuple[int, ...] = ()) -> Optional[tupl
     return None
 
 
+def _locate_segment(node: Any, pkt: IPv4, path: tuple[int, ...] = ()) -> Optional[tuple[int, ...]]:
+    """Where a rewritten copy of the TCP packet ``pkt`` sits in a frame: an IPv4 packet whose
+    segment carries the same bytes (by identity) at the same sequence and acknowledgement
+    numbers.  Routing (the TTL) and NAT (addresses, ports) rebuild the headers, never those."""
+    seg = pkt.payload
+    if type(node) is IPv4:
+        inner = node.payload
+        if type(inner) is TCP and inner.data is seg.data and inner.seq == seg.seq and inner.ack == seg.ack:  # type: ignore[union-attr]
+            return path
+    if isinstance(node, tuple):
+        for i, child in enumerate(node):
+            if isinstance(child, tuple):
+                found = _locate_segment(child, pkt, path + (i,))
+                if found is not None:
+                    return found
+    return None
+
+
 class _Frame:
     """A recorded frame, ready to take another payload where the recorded one sits: each level
-    from the payload up is its type and the fields either side of the one that holds it."""
+    from the payload up is its type and the fields either side of the one that holds it.  With
+    ``rewritten``, the recorded one is a TCP packet the path rebuilt (routed, NATed): the
+    recorded packet there keeps its rewritten headers and takes the new packet's own fields
+    (IP id; sequence, acknowledgement, window, bytes)."""
 
-    __slots__ = ("frame", "levels")
+    __slots__ = ("frame", "levels", "rewritten")
 
-    def __init__(self, frame: "Ether", path: tuple[int, ...]) -> None:
+    def __init__(self, frame: "Ether", path: tuple[int, ...], rewritten: bool = False) -> None:
         self.frame = frame
         levels = []
         node: Any = frame
@@ -75,9 +96,15 @@ class _Frame:
             levels.append((type(node), tuple(node[:i]), tuple(node[i + 1:])))
             node = node[i]
         self.levels = tuple(reversed(levels))
+        self.rewritten: Optional[IPv4] = node if rewritten else None
 
     def of(self, payload: Any) -> "Ether":
         value: Any = payload
+        here = self.rewritten
+        if here is not None:
+            seg, old = payload.payload, cast(TCP, here.payload)  # _locate_segment found a TCP one
+            value = here._replace(ident=payload.ident, payload=old._replace(
+                seq=seg.seq, ack=seg.ack, window=seg.window, data=seg.data))
         new = tuple.__new__
         for kind, before, after in self.levels:
             value = new(kind, before + (value,) + after)
@@ -102,10 +129,14 @@ class Recorder:
 
     def _frame(self, frame: "Ether") -> Optional[_Frame]:
         path = _locate(frame, self.payload)
-        if path is None:
-            self.fail()
-            return None
-        return _Frame(frame, path)
+        if path is not None:
+            return _Frame(frame, path)
+        if type(self.payload) is IPv4:
+            path = _locate_segment(frame, self.payload)
+            if path is not None:
+                return _Frame(frame, path, rewritten=True)
+        self.fail()
+        return None
 
     def _state(self) -> Optional[tuple[Any, ...]]:
         frame = self._frame(self.skb.frame)
@@ -226,8 +257,8 @@ class FlowCache:
 
         What a replay puts in its frames: a datagram's payload (whatever rewrote the headers on
         the way, NAT or routing, did so for the recorded one too), or a segment's whole IP
-        packet (its id, sequence and acknowledgement numbers are its own; a path that rebuilds
-        the packet, routing or NAT, is not recorded then)."""
+        packet (its id, sequence and acknowledgement numbers and window are its own; where the
+        path rebuilt the packet, routing or NAT, the rebuilt headers with those fields)."""
         sched = self.world.sched
         if not self.enabled or not sched.timed:
             ns.ip_local_out(skb)
