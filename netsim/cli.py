@@ -301,6 +301,33 @@ def trace(topology: str, src: str, dst: str, port: Optional[int], udp_port: Opti
 @main.command()
 @_topology
 @click.argument("src")
+@click.argument("name")
+@_at
+@_seed
+def resolve(topology: str, src: str, name: str, at: Optional[float], seed: Optional[int]) -> None:
+    """What SRC's resolver answers for NAME: one address per line, as dig +short; exit 0 with
+    an answer, 1 on NXDOMAIN (the reason on stderr).
+
+    \b
+    Examples:
+      netsim resolve topologies/basic.yaml web api
+      netsim resolve topologies/node-failure.yaml web api --at 20s
+    """
+    from .analysis.trace import nxdomain
+
+    sim = _load(topology, seed, at)
+    _check_names(sim, src, "0.0.0.0")
+    answer = sim.resolve(src, name)
+    for address in answer.address:
+        click.echo(address)
+    if answer.empty:
+        click.echo(f"{src}: {name}: {nxdomain(sim, src)}", err=True)
+        raise click.exceptions.Exit(1)
+
+
+@main.command()
+@_topology
+@click.argument("src")
 @click.argument("dst")
 @click.option("--count", "-c", type=_Count(min=1), default=3, show_default=True, help="Echoes to send.")
 @click.option("--interval", "-i", callback=_duration, metavar="DURATION", default="1s", show_default=True,

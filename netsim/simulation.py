@@ -499,6 +499,13 @@ class Simulation:
         self.run(at if at is not None else self.now)
         return reachability_by_name(self)
 
+    def resolve(self, src: str, name: str) -> "pd.DataFrame":
+        """What ``src``'s resolver answers for ``name`` now (``nslookup NAME`` in it): one row per
+        address, in the order given (src, name, address, owner, network, source: ``dns``,
+        ``hosts`` or ``link-alias``); no rows for NXDOMAIN."""
+        from .analysis.trace import resolve_table
+        return resolve_table(self, src, name)
+
     def reachability_changes(self, until: Union[float, str], step: float = 0.1) -> "pd.DataFrame":
         """Walk the clock from now to ``until`` and list every cell of the address and by-name tables
         that changes: time, src, dst, addr, name, network, old, new, cause (``step`` is the resolution)."""

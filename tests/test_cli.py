@@ -350,3 +350,25 @@ def test_run_mode_vectorized_writes_the_event_cores_flows(tmp_path: Path) -> Non
     assert json.loads((vectorized / "manifest.json").read_text())["mode"] == "vectorized"
     refused = netsim_cli("run", traffic, "--out", tmp_path / "x", "--mode", "fast")
     assert refused.exit_code == 2 and "'fast' is not one of 'event', 'vectorized'" in refused.output
+
+
+# ---- resolve -----------------------------------------------------------------------------------
+
+
+def test_resolve_prints_one_address_a_line_and_exits_1_on_nxdomain() -> None:
+    answered = netsim_cli("resolve", BASIC, "web", "backend")  # api's alias on front (B10)
+    assert answered.exit_code == 0 and answered.stdout == "172.18.0.3\n"
+    missing = netsim_cli("resolve", BASIC, "web", "nope")
+    assert missing.exit_code == 1 and missing.stdout == "" and "web: nope: NXDOMAIN" in missing.stderr
+    legacy = netsim_cli("resolve", BASIC, "legacy", "web")  # the default bridge has no embedded DNS (B5)
+    assert legacy.exit_code == 1 and "NO_DNS_ON_DEFAULT_BRIDGE" in legacy.stderr
+    wrong = netsim_cli("resolve", BASIC, "wbe", "api")
+    assert wrong.exit_code == 2 and "did you mean 'web'?" in wrong.stderr
+
+
+def test_resolve_at_a_time_sees_what_gossip_has_withdrawn() -> None:
+    # api runs on node2; once node2 is declared dead, web's resolver no longer answers its name (B57).
+    topology = TOPOLOGIES / "node-failure.yaml"
+    assert netsim_cli("resolve", topology, "web", "api").stdout == "10.0.1.3\n"
+    after = netsim_cli("resolve", topology, "web", "api", "--at", "20s")
+    assert after.exit_code == 1 and after.stdout == ""

@@ -90,3 +90,11 @@ def test_a_query_mid_run_changes_no_later_result_of_the_run() -> None:
         return rtt
 
     assert second_rtt(True) == second_rtt(False)
+
+
+def test_sim_resolve_answers_as_the_containers_resolver() -> None:
+    sim = netsim.load(Path(__file__).parent.parent / "topologies" / "basic.yaml")
+    answer = sim.resolve("web", "API")  # case-insensitive, as Docker's resolver is
+    assert list(answer.columns) == ["src", "name", "address", "owner", "network", "source", "detail"]
+    assert answer[["address", "owner", "network", "source"]].values.tolist() == [["172.18.0.3", "api", "front", "dns"]]
+    assert sim.resolve("web", "nope").empty and sim.resolve("legacy", "web").empty

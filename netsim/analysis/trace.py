@@ -26,6 +26,7 @@ from .disposition import NAME_UNRESOLVED, NO_REPLY, classify
 from .reachability import PING_TIMEOUT, Prober, _resolver_of, answer_owner, unresolved
 
 if TYPE_CHECKING:
+    import pandas as pd
     from scapy.packet import Packet as ScapyPacket
 
     from ..datapath.netns import Namespace
@@ -90,6 +91,36 @@ def _by_name(sim: "Simulation", kind: str, src: str, name: str) -> Target:
         return Target(None, None, None, unresolved(resolver)[0])
     owner = answer_owner(sim, resolver, answer)
     return Target(answer.addresses[0], sim.display_name(owner), owner.ns, answer.source)
+
+
+RESOLVE_COLUMNS = ["src", "name", "address", "owner", "network", "source", "detail"]
+
+
+def resolve_table(sim: "Simulation", src: str, name: str) -> "pd.DataFrame":
+    """What ``src``'s resolver answers for ``name`` now, one row per address in the order it
+    answers (``dig +short``); no row when it answers NXDOMAIN (``detail`` of ``sim.resolve``'s
+    caller says why).  A host or a ``network_mode: host`` container has no embedded DNS."""
+    import pandas as pd
+
+    kind = sim.endpoint(src).kind
+    resolver = _resolver_of(sim, sim.container(src)) if kind == "container" else None
+    answer = resolve(resolver, name) if resolver is not None else None
+    if answer is None:
+        return pd.DataFrame(columns=RESOLVE_COLUMNS)
+    rows = [{"src": src, "name": name, "address": str(addr), "owner": owner, "network": answer.network,
+             "source": answer.source, "detail": ""} for addr, owner in zip(answer.addresses, answer.owners)]
+    return pd.DataFrame(rows, columns=RESOLVE_COLUMNS)
+
+
+def nxdomain(sim: "Simulation", src: str) -> str:
+    """Why ``src``'s resolver found no answer."""
+    if sim.endpoint(src).kind != "container":
+        return "NXDOMAIN: a host's resolver knows no container names"
+    resolver = _resolver_of(sim, sim.container(src))
+    if resolver is None:
+        return "NXDOMAIN: network_mode host uses the host's resolver, which knows no container names"
+    reason, detail = unresolved(resolver)
+    return detail if reason == NAME_UNRESOLVED else f"{detail} ({reason})"
 
 
 @dataclass(frozen=True)
