@@ -124,7 +124,7 @@ class _Group:
     """Packets of one path that start at one operation: new sends, or packets under way."""
 
     __slots__ = ("path", "code", "start", "seqs", "t", "origin", "payloads", "skbs", "source", "ns", "times",
-                 "after")
+                 "after", "hist")
 
     def __init__(self, path: Path, code: _Compiled, start: int, source: Any, ns: Any) -> None:
         self.path, self.code, self.start, self.source, self.ns = path, code, start, source, ns
@@ -137,6 +137,8 @@ class _Group:
         self.skbs: list[Optional[Skb]] = []
         self.times: dict[int, Any] = {}  # op -> when each packet does it
         self.after: dict[int, Any] = {}  # op -> when each packet is done with it (delays, cables)
+        # op -> the history (_history) of the event each packet does it in (-1: its send)
+        self.hist: dict[int, tuple[Any, ...]] = {}
 
     def add(self, seq: int, at: float, origin: float, payload: Any, skb: Optional[Skb]) -> None:
         self.seqs.append(seq)
@@ -254,14 +256,23 @@ class Vectorizer:
         """What the window's packets do before ``end``, in time order; gives what goes back to
         the event core (see the module): for each packet under way at ``end``, the time of the
         event it was in, its group and index, and its next event."""
-        effects: list[tuple[float, int, int, int]] = []
+        effects: list[tuple[float, int, int, int]] = []  # when, group, packet, op
         later: list[tuple[float, float, int, int, int]] = []
+        # A flow's rows are touched by its own sends, drops and deliveries, each packet's in that
+        # order; only a socket shared by two flows (both sending to one address and port) lets
+        # one flow's deliveries reach the other's rows, and then every send and delivery is
+        # taken in time order with the rest.  Otherwise they go by flow, at once.
+        shared = any(op[0] == "V" and op[2].__self__ is not group.code.observer
+                     for group in groups for op in group.code.ops)
         for g, group in enumerate(groups):
             n = len(group.t)
             alive = np.ones(n, dtype=bool)
-            if group.source is not None:  # the sends first: the tables sort rows by time anyway
-                emit, seqs = group.source.emit, group.seqs
-                group.payloads = [emit(seqs[k], t) for k, t in enumerate(group.t)]
+            if group.source is not None:
+                if shared:
+                    effects.extend((t, g, k, -1) for k, t in enumerate(group.t))
+                else:
+                    emit, seqs = group.source.emit, group.seqs
+                    group.payloads = [emit(seqs[k], t) for k, t in enumerate(group.t)]
             for j in range(group.start, len(group.code.ops)):
                 op = group.code.ops[j]
                 kind = op[0]
@@ -275,7 +286,7 @@ class Vectorizer:
                 elif kind == "U":
                     if alive.any():
                         effects.append((float(group.times[j][alive].max()), g, -1, j))
-                elif kind == "V":  # a socket that only notes what arrives: all its deliveries at once
+                elif kind == "V" and not shared:
                     when = group.times[j].tolist()
                     got = np.flatnonzero(alive).tolist()
                     op[2].__self__.received_many([group.payloads[k] for k in got], [when[k] for k in got])
@@ -286,11 +297,36 @@ class Vectorizer:
                 if not alive.any():
                     break
         effects.sort()
+        # Deliveries go to their sockets in runs (a socket that only notes what arrives takes
+        # them at once), each run before the next effect of any other kind: a flow's row may be
+        # sent, dropped or delivered to by another flow sharing its socket, in that order.
+        run: list[Any] = [None, [], []]  # the socket's owner, payloads, times
+
+        def flush() -> None:
+            if run[1]:
+                run[0].received_many(run[1], run[2])
+                self.packets += len(run[1])
+                run[1], run[2] = [], []
+
+        _ties_in_event_order(effects, groups)
         for when, g, k, j in effects:
-            env._now = when
             group = groups[g]
+            if j < 0:
+                flush()
+                group.payloads[k] = group.source.emit(group.seqs[k], when)
+                continue
             op = group.code.ops[j]
             kind = op[0]
+            if kind == "V":
+                owner = op[2].__self__
+                if owner is not run[0]:
+                    flush()
+                    run[0] = owner
+                run[1].append(group.payloads[k])
+                run[2].append(when)
+                continue
+            flush()
+            env._now = when
             if kind == "U":
                 op[2](*op[3], when)
             elif kind == "T":
@@ -301,6 +337,7 @@ class Vectorizer:
                 skb = self._skb(group, k, op[6])
                 self.packets += 1
                 skb.drop(op[2], op[3], op[4], op[5])
+        flush()
         cache = self.world.flowcache
         back: list[tuple[float, int, int, float, Any, Any]] = []
         for when, began, g, k, j in later:
@@ -334,6 +371,37 @@ class Vectorizer:
         else:
             skb.frame = frame
         return skb
+
+
+def _ties_in_event_order(effects: list[tuple[float, int, int, int]], groups: list[_Group]) -> None:
+    """Sorted effects, those of several packets at one instant put in the event core's order:
+    that of the events they happen in, by their histories (``_history``); a refresh last."""
+    columns: dict[tuple[int, int], list[list[float]]] = {}  # (group, op) -> its history as lists
+
+    def key(effect: tuple[float, int, int, int]) -> tuple[Any, ...]:
+        _, g, k, j = effect
+        if k < 0:
+            return (np.inf,)
+        table = columns.get((g, j))
+        if table is None:
+            n = len(groups[g].t)
+            table = columns[(g, j)] = [np.broadcast_to(part, n).tolist() for level in groups[g].hist[j]
+                                       for part in level]
+        return tuple(column[k] for column in table)
+
+    start = 0
+    while start < len(effects):
+        stop = start + 1
+        while stop < len(effects) and effects[stop][0] == effects[start][0]:
+            stop += 1
+        if stop - start > 1 and len({(e[1], e[2]) for e in effects[start:stop]}) > 1:
+            run = effects[start:stop]
+            keys = [key(e) for e in run]
+            depth = max(len(k) for k in keys)
+            order = sorted(range(len(run)), key=lambda n: (*keys[n], *([-np.inf] * (depth - len(keys[n]))),
+                                                           run[n][1], run[n][2], run[n][3]))
+            effects[start:stop] = [run[n] for n in order]
+        start = stop
 
 
 def _code(path: Path, observer: Any) -> Optional[_Compiled]:
@@ -392,6 +460,8 @@ def _solve(groups: list[_Group], end: float) -> Optional[list[tuple[Any, Any, An
     cur = [np.asarray(group.t, dtype=np.float64) for group in groups]
     pos = [group.start for group in groups]
     history = [_history(group) for group in groups]
+    for group, levels in zip(groups, history):
+        group.hist[-1] = tuple(levels)
 
     def advance(g: int) -> None:
         """On through the group's operations up to its next cable."""
@@ -400,6 +470,7 @@ def _solve(groups: list[_Group], end: float) -> Optional[list[tuple[Any, Any, An
         while pos[g] < len(ops) and ops[pos[g]][0] != "L":
             op = ops[pos[g]]
             group.times[pos[g]] = t
+            group.hist[pos[g]] = tuple(history[g])
             if op[0] in "DW":
                 t = t + op[2]
                 group.after[pos[g]] = t
@@ -442,6 +513,7 @@ def _solve(groups: list[_Group], end: float) -> Optional[list[tuple[Any, Any, An
             stop = start + len(cur[g])
             group = groups[g]
             group.times[pos[g]] = entry[start:stop]
+            group.hist[pos[g]] = tuple(history[g])
             cur[g] = deps[start:stop] + link.latency
             history[g].insert(0, (cur[g], _WINDOW))
             group.after[pos[g]] = cur[g]
