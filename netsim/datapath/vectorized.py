@@ -256,7 +256,7 @@ class Vectorizer:
         """What the window's packets do before ``end``, in time order; gives what goes back to
         the event core (see the module): for each packet under way at ``end``, the time of the
         event it was in, its group and index, and its next event."""
-        effects: list[tuple[float, int, int, int]] = []  # when, group, packet, op
+        blocks: list[tuple[int, int, Any]] = []  # group, op (-1: the sends), the packets that do it
         later: list[tuple[float, float, int, int, int]] = []
         # A flow's rows are touched by its own sends, drops and deliveries, each packet's in that
         # order; only a socket shared by two flows (both sending to one address and port) lets
@@ -269,7 +269,7 @@ class Vectorizer:
             alive = np.ones(n, dtype=bool)
             if group.source is not None:
                 if shared:
-                    effects.extend((t, g, k, -1) for k, t in enumerate(group.t))
+                    blocks.append((g, -1, np.arange(n)))
                 else:
                     emit, seqs = group.source.emit, group.seqs
                     group.payloads = [emit(seqs[k], t) for k, t in enumerate(group.t)]
@@ -284,19 +284,18 @@ class Vectorizer:
                         later.extend((float(done[k]), float(began[k]), g, k, j) for k in np.flatnonzero(late).tolist())
                         alive &= ~late
                 elif kind == "U":
-                    if alive.any():
-                        effects.append((float(group.times[j][alive].max()), g, -1, j))
+                    if alive.any():  # one refresh, at the last instant: last among that instant's effects
+                        blocks.append((g, j, np.flatnonzero(alive)[np.argmax(group.times[j][alive])][None]))
                 elif kind == "V" and not shared:
                     when = group.times[j].tolist()
                     got = np.flatnonzero(alive).tolist()
                     op[2].__self__.received_many([group.payloads[k] for k in got], [when[k] for k in got])
                     self.packets += len(got)
                 elif kind != "T" or op[2].taps:
-                    when = group.times[j].tolist()
-                    effects.extend((when[k], g, k, j) for k in np.flatnonzero(alive).tolist())
+                    blocks.append((g, j, np.flatnonzero(alive)))
                 if not alive.any():
                     break
-        effects.sort()
+        effects = _in_event_order(blocks, groups)
         # Deliveries go to their sockets in runs (a socket that only notes what arrives takes
         # them at once), each run before the next effect of any other kind: a flow's row may be
         # sent, dropped or delivered to by another flow sharing its socket, in that order.
@@ -308,7 +307,6 @@ class Vectorizer:
                 self.packets += len(run[1])
                 run[1], run[2] = [], []
 
-        _ties_in_event_order(effects, groups)
         for when, g, k, j in effects:
             group = groups[g]
             if j < 0:
@@ -328,7 +326,7 @@ class Vectorizer:
             flush()
             env._now = when
             if kind == "U":
-                op[2](*op[3], when)
+                op[2](*op[3], when)  # a refresh stamps its entry
             elif kind == "T":
                 frame = op[3].of(group.payloads[k])
                 for tap in op[2].taps:
@@ -373,35 +371,38 @@ class Vectorizer:
         return skb
 
 
-def _ties_in_event_order(effects: list[tuple[float, int, int, int]], groups: list[_Group]) -> None:
-    """Sorted effects, those of several packets at one instant put in the event core's order:
-    that of the events they happen in, by their histories (``_history``); a refresh last."""
-    columns: dict[tuple[int, int], list[list[float]]] = {}  # (group, op) -> its history as lists
-
-    def key(effect: tuple[float, int, int, int]) -> tuple[Any, ...]:
-        _, g, k, j = effect
-        if k < 0:
-            return (np.inf,)
-        table = columns.get((g, j))
-        if table is None:
-            n = len(groups[g].t)
-            table = columns[(g, j)] = [np.broadcast_to(part, n).tolist() for level in groups[g].hist[j]
-                                       for part in level]
-        return tuple(column[k] for column in table)
-
-    start = 0
-    while start < len(effects):
-        stop = start + 1
-        while stop < len(effects) and effects[stop][0] == effects[start][0]:
-            stop += 1
-        if stop - start > 1 and len({(e[1], e[2]) for e in effects[start:stop]}) > 1:
-            run = effects[start:stop]
-            keys = [key(e) for e in run]
-            depth = max(len(k) for k in keys)
-            order = sorted(range(len(run)), key=lambda n: (*keys[n], *([-np.inf] * (depth - len(keys[n]))),
-                                                           run[n][1], run[n][2], run[n][3]))
-            effects[start:stop] = [run[n] for n in order]
-        start = stop
+def _in_event_order(blocks: list[tuple[int, int, Any]], groups: list[_Group]) -> list[tuple[float, int, int, int]]:
+    """The effects (when, group, packet, op) in the event core's order: by time, and those of one
+    instant by the histories of the events they happen in (``_history``), one lexsort; a refresh
+    goes last in its instant."""
+    if not blocks:
+        return []
+    depth = max(len(groups[g].hist[j]) for g, j, _ in blocks)
+    columns: list[list[Any]] = [[] for _ in range(3 + 2 * depth + 1)]  # op, packet, group, levels, when
+    for g, j, ks in blocks:
+        group, n = groups[g], len(ks)
+        refresh = j >= 0 and group.code.ops[j][0] == "U"
+        times = group.times[j] if j >= 0 else np.asarray(group.t, dtype=np.float64)
+        columns[0].append(np.full(n, j))
+        columns[1].append(ks)
+        columns[2].append(np.full(n, g))
+        levels = group.hist[j]
+        for level in range(depth):
+            for part in (0, 1):
+                if refresh:
+                    value = np.full(n, np.inf)
+                elif level < len(levels):
+                    value = np.broadcast_to(levels[level][part], len(group.t))[ks]
+                else:
+                    value = np.full(n, -np.inf)
+                columns[3 + 2 * (depth - 1 - level) + part].append(value)
+        columns[-1].append(times[ks])
+    keys = [np.concatenate(column) for column in columns]
+    # lexsort's last key is its first: when, then level 0's time and id, level 1's, ...
+    order = np.lexsort([keys[0], keys[1], keys[2], *[keys[3 + 2 * i + p] for i in range(depth) for p in (1, 0)],
+                        keys[-1]])
+    return list(zip(keys[-1][order].tolist(), keys[2][order].tolist(), keys[1][order].tolist(),
+                    keys[0][order].tolist()))
 
 
 def _code(path: Path, observer: Any) -> Optional[_Compiled]:
