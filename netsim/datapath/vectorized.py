@@ -42,9 +42,9 @@ import numpy as np
 from ..errors import NetsimError
 from .flowcache import ARRIVE, DELAY, DELIVER, TAP, TOUCH, Path, Replay
 from .link import MIN_FRAME, WIRE_OVERHEAD
+from .lindley import feed_order, serve_exact
 from .skb import Skb
 from .state import STATE
-from .lindley import feed_order, serve_exact
 
 if TYPE_CHECKING:
     from .netns import Namespace
@@ -72,7 +72,7 @@ class Source(Protocol):
         """Its sends up to ``seq`` are made: what was drawn for them may go."""
 
     def emit(self, seq: int, at: float) -> Any:
-        """Send ``seq`` at ``at`` (not later than now): note it, and give the payload its packet carries."""
+        """Send ``seq`` as at ``at``: note its row, and give the payload its packet carries."""
 
     def fire(self, seq: int, at: float) -> None:
         """Its send event: what it puts on the packets' heap."""
