@@ -268,12 +268,11 @@ class FlowCache:
             ns.ip_local_out(skb)
             return
         key, payload = flow
-        path = self.paths.get(key)
-        if path is not None and path.version == STATE.version and sched.now < path.until:
+        path = self.valid(key)
+        if path is not None:
             Replay(self, path, skb, payload).run(0)
             return
-        if path is not None:
-            del self.paths[key]
+        self.paths.pop(key, None)  # a record that no longer holds
         Recorder(self, key, skb, payload)
         self.recorded += 1
         ns.ip_local_out(skb)
