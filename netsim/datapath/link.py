@@ -108,17 +108,19 @@ class Link(Versioned):
         ``queue`` frames, and is lost with probability ``loss``.  An instant query's clock
         only asks whether it gets there: no queue, no loss."""
         sched = self.world.sched
-        if self._plain and sched.timed and skb.recorder is None and not skb.debt:
+        if self._plain and skb.recorder is None and not skb.debt and sched.timed:
             # The hot path, what ``carry`` does on such a cable, inline: a frame's length once per
             # frame (``Skb.length``), and the arrival straight onto the packets' heap.
             env = sched.env  # type: ignore[attr-defined]
-            way = self._to_b if sender is self.a else self._to_a
+            if sender is self.a:
+                way, peer = self._to_b, self.b
+            else:
+                way, peer = self._to_a, self.a
             length = skb.sized if skb.sized_of is skb.frame else skb.frame_length()
             now, busy = env._now, way.busy
             way.busy = done = (now if now > busy else busy) + \
                 ((length if length > MIN_FRAME else MIN_FRAME) + WIRE_OVERHEAD) * 8 / self.bandwidth
-            heappush(env._calls, (done + self.latency, NORMAL, next(env._eid), (self.b if sender is self.a else self.a).rx,
-                                  (skb,)))
+            heappush(env._calls, (done + self.latency, NORMAL, next(env._eid), peer.rx, (skb,)))
             return
         if not sched.timed:
             if self._fits(sender, skb, node):

@@ -112,7 +112,7 @@ class Environment(simpy.Environment):
         """Run up to ``until`` and everything due at it, which ``run(until)`` leaves for later."""
         if until < self._now:
             return
-        with _young_collections_rarer():
+        with young_collections_rarer():
             self._run_through(until)
 
     def _run_through(self, until: float) -> None:
@@ -134,7 +134,7 @@ _YOUNG = 50_000
 
 
 @contextmanager
-def _young_collections_rarer() -> Iterator[None]:
+def young_collections_rarer() -> Iterator[None]:
     saved = gc.get_threshold()
     gc.set_threshold(max(saved[0], _YOUNG), *saved[1:])
     try:

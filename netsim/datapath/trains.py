@@ -31,9 +31,8 @@ from ..errors import NetsimError
 from .lindley import feed_order, serve
 from .vectorized import MODES
 from .link import MIN_FRAME, WIRE_OVERHEAD, Link
-from .packet import UDP, Ether, IPv4
-from .scheduler import Environment, SimpyScheduler
-from .skb import Skb
+from .scheduler import Environment, SimpyScheduler, young_collections_rarer
+from .skb import Skb, datagram
 from .world import World
 
 __all__ = ["MODES", "Train", "run_trains", "wire_times"]
@@ -167,7 +166,7 @@ def _by_events(links: Sequence[TimedLink], trains: Sequence[Train]) -> list[Floa
         data = payloads.get(size)
         if data is None:
             data = payloads[size] = bytes(size)
-        skb = Skb(Ether(2, 1, IPv4(1, 2, UDP(n, seq & 0xFFFF, data))), _Tag(n, seq, out))
+        skb = datagram(1, 2, n, seq & 0xFFFF, data, _Tag(n, seq, out))
         first = trains[n].path[0]
         cables[first].transmit(senders[first], skb, senders[first].name)
         if seq + 1 < len(times[n]):
@@ -176,5 +175,6 @@ def _by_events(links: Sequence[TimedLink], trains: Sequence[Train]) -> list[Floa
     for n, train in enumerate(trains):
         if len(train.send):
             env.call_at(times[n][0], send, n, 0)
-    env.run()
+    with young_collections_rarer():
+        env.run()
     return out

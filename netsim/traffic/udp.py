@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generator, Optional
 
 from ..datapath.addr import ip
 from ..datapath.drop import DropReason
-from ..datapath.packet import ESP, UDP, VXLAN, Ether, IPv4
-from ..datapath.skb import Skb
+from ..datapath.packet import ESP, UDP, VXLAN
+from ..datapath.skb import Skb, datagram
 from . import register, required, start_stop
 
 if TYPE_CHECKING:
@@ -152,8 +152,7 @@ class _State:
 
     def _skb(self, src: Optional[int], payload: bytes) -> Skb:
         flow = self.flow
-        return Skb(Ether(0, 0, IPv4(src or 0, self.dst, UDP(_SPORT, flow.port, payload), ttl=64, flags=0)), self,
-                   origin=self.ns)
+        return datagram(src or 0, self.dst, _SPORT, flow.port, payload, self, self.ns, flags=0)
 
     def close(self) -> None:
         if self in self.vectorizer.sources:
