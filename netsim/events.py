@@ -114,3 +114,17 @@ def _swarm_leave(sim: "Simulation", event: "EventSpec") -> str:
     """``docker swarm leave --force``: the file says it happens, so a manager's warning does not stop it."""
     sim.swarm.leave(event.host or "", force=True)
     return f"swarm_leave {event.host}"
+
+
+@handles("scale")
+def _scale(sim: "Simulation", event: "EventSpec") -> str:
+    """``docker service scale SERVICE=REPLICAS``."""
+    sim.swarm.scale(event.service or "", event.replicas)
+    return f"scale {event.service} to {event.replicas}"
+
+
+@handles("drain", "activate")
+def _availability(sim: "Simulation", event: "EventSpec") -> str:
+    """``docker node update --availability drain|active HOST`` (B57d): a drain moves its tasks."""
+    sim.swarm.update_node(event.host or "", availability="drain" if event.kind == "drain" else "active")
+    return f"{event.kind} {event.host}"

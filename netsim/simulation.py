@@ -38,7 +38,7 @@ from .engine.profile import PROFILES, EngineProfile
 from .errors import DockerError, NetsimError, TopologyError, UnderlayError
 from .engine.drivers import REGISTRY
 from .events import HANDLERS
-from .topology.spec import GATEWAY_NAME, ContainerSpec, EventSpec, TopologySpec, UnderlaySpec
+from .topology.spec import GATEWAY_NAME, ContainerSpec, EventSpec, ServiceSpec, TopologySpec, UnderlaySpec
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -652,6 +652,11 @@ def _build(spec: TopologySpec, seed: Optional[int]) -> Simulation:
                 labels=dict(n.labels)))
     for c in _creation_order(spec.containers):
         _docker(spec, c.key_path, lambda c=c: _run_container(sim, c), lambda field, c=c: _container_field(c, field))
+    for h in members:
+        if h.labels:
+            _docker(spec, f"{h.key_path}.labels", lambda h=h: sim.swarm.update_node(h.name, labels=dict(h.labels)))
+    for svc in spec.services:
+        _docker(spec, svc.key_path, lambda svc=svc: _create_service(sim, svc))
     sim.run(0.0)  # the swarm, if any, settles before the file's t = 0
     _warn_shared_addresses(sim, spec)
     for index, where in enumerate(spec.capture):
@@ -674,6 +679,16 @@ def _run_container(sim: Simulation, c: ContainerSpec) -> Container:
         c.name, network_mode=c.network_mode, networks=networks or None, ports=ports,
         links=[(l.container, l.alias) for l in c.links], hostname=c.hostname,
         expose=[f"{port}/{proto}" for port, proto in c.expose])
+
+
+def _create_service(sim: Simulation, svc: ServiceSpec) -> object:
+    from .swarm.orchestrator import PortConfig
+
+    return sim.swarm.create_service(
+        svc.name, image=svc.image, replicas=svc.replicas, mode=svc.mode,
+        networks=[(a.network, a.aliases) for a in svc.networks],
+        ports=[PortConfig(p.target, p.published, p.protocol, p.mode) for p in svc.ports],
+        endpoint_mode=svc.endpoint_mode, constraints=svc.constraints, max_replicas_per_node=svc.max_replicas_per_node)
 
 
 def _creation_order(containers: Sequence[ContainerSpec]) -> list[ContainerSpec]:

@@ -16,7 +16,7 @@ from typing import Optional, Protocol
 
 from .drivers.api import TableEntry
 
-__all__ = ["ClusterAgent", "SwarmNetwork", "AddressAllocator"]
+__all__ = ["ClusterAgent", "SwarmNetwork", "AddressAllocator", "ServiceBinding", "TaskAttachment"]
 
 
 class AddressAllocator(Protocol):
@@ -41,6 +41,28 @@ class SwarmNetwork:
     attachable: bool = False
     options: dict[str, str] = field(default_factory=dict)  # -o strings, with the VNI the manager chose
     labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ServiceBinding:
+    """What a task's endpoint tells the embedded DNS of its service (libnetwork's ServiceConfig):
+    ``tasks.NAME`` answers the task's address; NAME and the service's network aliases answer the
+    VIP, or (dnsrr, no VIP) the task addresses themselves (B59)."""
+
+    name: str
+    id: str
+    vip: Optional[IPv4Address] = None
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TaskAttachment:
+    """One network of a swarm task, as the manager allocated it: the engine takes the address as
+    given (the pool is the manager's), and the network needs no ``attachable``."""
+
+    network: str
+    address: IPv4Address
+    service: Optional[ServiceBinding] = None
 
 
 class ClusterAgent(Protocol):

@@ -23,7 +23,7 @@ from ..datapath.packet import ARP, ARPOP_REQUEST, Ether
 from ..datapath.skb import Skb
 from ..datapath.world import World
 from ..errors import DockerError
-from .cluster import AddressAllocator, ClusterAgent, SwarmNetwork
+from .cluster import AddressAllocator, ClusterAgent, ServiceBinding, SwarmNetwork, TaskAttachment
 from .config import DaemonConfig
 from .dns import NameTable, Record
 from .drivers import lookup
@@ -53,6 +53,8 @@ class Endpoint:
     device_default: bool = False  # the driver offers ``default dev IFACE`` (ipvlan l3) instead of a gateway
     table_keys: tuple[tuple[str, str], ...] = ()  # (table, key) the driver published for it
     resolvable: bool = True  # False for the docker_gwbridge endpoint, named gateway_<id>, not after the container
+    assigned: bool = False  # its address came from the swarm's manager (a task), which also frees it
+    service: Optional[ServiceBinding] = None  # a swarm task's service, for the embedded DNS (B59)
 
     @property
     def plen(self) -> int:
@@ -332,6 +334,17 @@ class NetworkCollection(_Collection["Network"]):
             self.engine.agent.network_joined(net.id)
         return net
 
+    def _for_task(self, name: str) -> Network:
+        """A swarm task's network: the manager placed the task on it, so no attachable is asked."""
+        local = self._by_name.get(name)
+        agent = self.engine.agent
+        if local is not None or agent is None:
+            return self.get(name)
+        swarm_net = agent.network(name)
+        if swarm_net is None:
+            return self.get(name)
+        return self._instantiate(swarm_net)
+
     def _deinstantiate(self, net: Network) -> None:
         """The node's last endpoint of a swarm network left: the node deletes its copy."""
         net.driver.delete_network(net.id)
@@ -448,6 +461,33 @@ class ContainerCollection(_Collection["Container"]):
             raise
         return ctr
 
+    def run_task(self, name: str, attachments: Sequence[TaskAttachment], ports: Sequence[PortBinding] = ()) -> Container:
+        """What dockerd's swarm executor does for a task the manager assigned here
+        (daemon/cluster/executor/container): a container named ``SERVICE.SLOT.TASKID`` on the
+        task's networks, at the addresses the manager allocated, registered with its service
+        for the embedded DNS; ``ports`` are its host-mode published ports, bound on this node
+        as ``-p`` binds them (B58: only nodes with a task listen)."""
+        engine = self.engine
+        if name in self._by_name:
+            raise DockerError(f'Conflict. The container name "/{name}" is already in use', fix="pick another name")
+        cid = engine.new_id()
+        ns = Namespace(engine.world, name, host=engine.host)
+        first = attachments[0].network if attachments else "bridge"
+        ctr = Container(engine, name, cid, ns, "default", cid[:12], first_network=first)
+        self._by_name[name] = ctr
+        try:
+            for att in attachments:
+                engine._connect(ctr, engine.networks._for_task(att.network), (), att.address, (),
+                                service=att.service, assigned=True)
+            if not attachments:
+                engine._connect(ctr, engine.networks.get("bridge"), (), None, ())
+            for binding in ports:
+                engine._publish(ctr, binding)
+        except DockerError:
+            self._remove(ctr)
+            raise
+        return ctr
+
 
 
 class _HostContext:
@@ -548,7 +588,8 @@ class Engine:
     # ---- sandbox: what happens in the container's namespace ---------------------------------
 
     def _connect(self, ctr: Container, net: Network, aliases: tuple[str, ...],
-                 address: Optional[IPv4Address], links: tuple[str, ...]) -> Endpoint:
+                 address: Optional[IPv4Address], links: tuple[str, ...],
+                 service: Optional[ServiceBinding] = None, assigned: bool = False) -> Endpoint:
         # ``field`` names what is wrong the way a compose file says it (networks.NAME.aliases).
         at = f"networks.{net.name}"
         if ctr.network_mode == "host" or ctr.network_mode.startswith("container:"):
@@ -574,14 +615,18 @@ class Engine:
         # host and none have no pool: their drivers refuse the join (moby's ErrConflictHostNetwork,
         # ErrConflictNoNetwork) before any address would be needed.
         try:
-            addr = net.pool.allocate(address) if net.pool is not None else IPv4Address(0)
+            if assigned and address is not None:
+                addr = address
+            else:
+                addr = net.pool.allocate(address) if net.pool is not None else IPv4Address(0)
         except DockerError as err:
             raise DockerError(err.message, err.fix, f"{at}.ipv4_address" if address is not None else at) from None
-        ep = Endpoint(f"{self._endpoint_rng.getrandbits(256):064x}", net, ctr, addr, self.container_mac(addr), ifname, aliases)
+        ep = Endpoint(f"{self._endpoint_rng.getrandbits(256):064x}", net, ctr, addr, self.container_mac(addr), ifname,
+                      aliases, assigned=assigned, service=service)
         try:
             info = net.driver.join(net.id, ep.info)
         except DockerError:
-            if net.pool is not None:
+            if net.pool is not None and not assigned:
                 net.pool.release(addr)
             raise
         ep.interface, ep.gateway, ep.mac = info.interface, info.gateway, info.interface.mac
@@ -590,7 +635,10 @@ class Engine:
         if self.agent is not None and net.driver.SCOPE == "swarm":
             # The driver's records (overlay peers), and libnetwork's own service record that makes
             # the name resolve on the other nodes (addServiceInfoToCluster).
-            record = {"name": ctr.name, "aliases": list(aliases), "ip": str(addr), "host": self.host}
+            record: dict[str, object] = {"name": ctr.name, "aliases": list(aliases), "ip": str(addr), "host": self.host}
+            if service is not None:
+                record.update(service=service.name, service_id=service.id, vip=str(service.vip or ""),
+                              service_aliases=list(service.aliases))
             entries = (*info.table_entries, TableEntry(ENDPOINT_TABLE, ep.id, json.dumps(record, sort_keys=True).encode()))
             for entry in entries:
                 self.agent.add_table_entry(net.id, entry)
@@ -639,7 +687,7 @@ class Engine:
         net.driver.leave(net.id, ep.id)
         if ep.interface is not None:
             ctr.ns.remove_device(ep.interface)
-        if net.pool is not None:
+        if net.pool is not None and not ep.assigned:
             net.pool.release(ep.address)
         del ctr.endpoints[net.name]
         del net.endpoints[ctr.name]
@@ -679,9 +727,13 @@ class Engine:
             net.names.remove_remote(key)
             return
         record = json.loads(value)
-        names = [record["name"], *record["aliases"]]
-        net.names.add_remote(key, [*names, *(f"{n}.{net.name}" for n in names)],
-                             Record(record["name"], record.get("host", ""), IPv4Address(record["ip"])))
+        service = None
+        if record.get("service"):
+            service = ServiceBinding(record["service"], record.get("service_id", ""),
+                                     IPv4Address(record["vip"]) if record.get("vip") else None,
+                                     tuple(record.get("service_aliases", ())))
+        net.names.add_remote(key, [record["name"], *record["aliases"]], service,
+                             Record(record["name"], record.get("host", ""), IPv4Address(record["ip"])), net.name)
 
     def _default_gw(self, ctr: Container) -> None:
         """libnetwork's setupDefaultGW / clearDefaultGW: a container whose endpoints offer no

@@ -5,6 +5,11 @@
   ``name.network``, answered only for networks the asking container is on, first matching
   network in endpoint order wins; every endpoint sharing a name on that network is returned.
 - ``--link`` on a user-defined network is a container-scoped alias checked first (B11).
+- A swarm task's endpoint (B59): ``tasks.SERVICE`` (and ``tasks.ALIAS`` for the service's
+  network aliases) answers the task's address; SERVICE and its aliases answer the service's
+  VIP, once however many tasks there are, or with ``endpoint_mode: dnsrr`` the task
+  addresses.  Docker shuffles several addresses in an answer; netsim keeps them in join
+  order so that a run is reproducible.
 Lookups are case-insensitive.  Unknown names would go upstream; the simulated world has no
 upstream resolver, so they are NXDOMAIN.
 """
@@ -16,6 +21,7 @@ from ipaddress import IPv4Address
 from typing import TYPE_CHECKING, Iterable, Optional
 
 if TYPE_CHECKING:
+    from .cluster import ServiceBinding
     from .daemon import Container, Endpoint
 
 
@@ -39,8 +45,24 @@ class Record:
 
 def _names(ep: "Endpoint") -> set[str]:
     ctr = ep.container
-    names = {ctr.name, ctr.short_id, ctr.hostname, *ep.aliases}
-    return {n.lower() for n in names} | {f"{n.lower()}.{ep.network.name.lower()}" for n in names}
+    return _on(ep.network.name, {ctr.name, ctr.short_id, ctr.hostname, *ep.aliases})
+
+
+def _on(network: str, names: Iterable[str]) -> set[str]:
+    """The names, and each as ``NAME.NETWORK``, lower-case."""
+    lowered = {n.lower() for n in names}
+    return lowered | {f"{n}.{network.lower()}" for n in lowered}
+
+
+def _service_names(service: Optional["ServiceBinding"], network: str) -> tuple[set[str], set[str]]:
+    """(names that answer the task's own address, names that answer the service's VIP)."""
+    if service is None:
+        return set(), set()
+    names = [service.name, *service.aliases]
+    own = _on(network, (f"tasks.{n}" for n in names))
+    if service.vip is None:
+        return own | _on(network, names), set()
+    return own, _on(network, names)
 
 
 class NameTable:
@@ -58,22 +80,35 @@ class NameTable:
         self._remote: dict[str, tuple[set[str], Record]] = {}  # record key -> (names, record)
 
     def add(self, ep: "Endpoint") -> None:
-        self._add(_names(ep), ep.container.name, Record(ep.container.name, ep.container.host, ep.address))
+        own, vip = _service_names(ep.service, ep.network.name)
+        self._add(_names(ep) | own, ep.container.name, Record(ep.container.name, ep.container.host, ep.address))
+        if vip and ep.service is not None and ep.service.vip is not None:
+            self._add(vip, f"{ep.container.name}/vip", Record(ep.service.name, "", ep.service.vip))
 
     def remove(self, ep: "Endpoint") -> None:
-        self._remove(_names(ep), ep.container.name)
+        own, vip = _service_names(ep.service, ep.network.name)
+        self._remove(_names(ep) | own, ep.container.name)
+        if vip:
+            self._remove(vip, f"{ep.container.name}/vip")
 
-    def add_remote(self, key: str, names: Iterable[str], record: Record) -> None:
+    def add_remote(self, key: str, names: Iterable[str], service: Optional["ServiceBinding"], record: Record,
+                   network: str) -> None:
         """A swarm network's endpoint on another node, from NetworkDB's endpoint_table."""
         self.remove_remote(key)
-        lowered = {n.lower() for n in names}
+        own, vip = _service_names(service, network)
+        lowered = _on(network, names) | own
         self._remote[key] = (lowered, record)
         self._add(lowered, key, record)
+        if vip and service is not None and service.vip is not None:
+            vip_record = Record(service.name, "", service.vip)
+            self._remote[f"{key}/vip"] = (vip, vip_record)
+            self._add(vip, f"{key}/vip", vip_record)
 
     def remove_remote(self, key: str) -> None:
-        known = self._remote.pop(key, None)
-        if known is not None:
-            self._remove(known[0], key)
+        for k in (key, f"{key}/vip"):
+            known = self._remote.pop(k, None)
+            if known is not None:
+                self._remove(known[0], k)
 
     def _add(self, names: set[str], key: str, record: Record) -> None:
         for name in names:
@@ -87,8 +122,9 @@ class NameTable:
                 del self._records[name]
 
     def lookup(self, name: str) -> list[Record]:
-        """The records answering to ``name`` (already lower-case)."""
-        return list(self._records.get(name, {}).values())
+        """The records answering to ``name`` (already lower-case); a VIP every task of its
+        service gave is answered once."""
+        return list(dict.fromkeys(self._records.get(name, {}).values()))
 
 
 def resolve(ctr: "Container", name: str) -> Optional[Answer]:

@@ -7,9 +7,10 @@ NetworkDB over the simulated underlay (UDP 7946 in its host namespace) and plugs
 overlay driver's peer records go out through it, and what NetworkDB hears of other nodes
 comes back to the driver (B42).
 
-Modelled so far: membership by init/join/leave, manager-side allocation (B37), attachability
-(B35), lazy instantiation and Peers (B36), NetworkDB gossip (B42, B57c).  Not yet: raft
-(a manager's word is final at once), dispatcher heartbeats, memberlist failure detection.
+Modelled: membership by init/join/leave, manager-side allocation (B37), attachability (B35),
+lazy instantiation and Peers (B36), NetworkDB gossip (B42, B57c), raft among the managers
+(B53, B54), the dispatcher's heartbeats (B55), memberlist's failure detection (B56), and
+services with their tasks (``orchestrator.py``, ``scheduler.py``).
 """
 
 from __future__ import annotations
@@ -18,16 +19,19 @@ import json
 from dataclasses import dataclass, field
 from functools import partial
 from ipaddress import IPv4Address, IPv4Network
-from typing import TYPE_CHECKING, Literal, Optional, Union
+from typing import TYPE_CHECKING, Literal, Optional, Sequence, Union
 
-from ..engine.cluster import SwarmNetwork
+from ..engine.cluster import SwarmNetwork, TaskAttachment
 from ..engine.daemon import ENDPOINT_TABLE
+from ..engine.ports import PortBinding
 from ..engine.drivers.api import TableEntry, TableWatcher
 from ..errors import DockerError
 from .ipam import GlobalAllocator, SerialPool
-from .dispatcher import UNKNOWN, Dispatcher
+from .dispatcher import DOWN, READY, UNKNOWN, Dispatcher
 from .memberlist import Member, Memberlist
 from .networkdb import NetworkDB, NetworkDBConfig
+from .orchestrator import Orchestrator, PortConfig, Service, ServiceSpec
+from .scheduler import NodeInfo, parse_constraints
 from .raft import LEADER, Raft
 from .transport import GOSSIP_PORT, MANAGER_PORT, SimTransport
 
@@ -61,6 +65,9 @@ class Node:
     control: SimTransport  # TCP 2377: raft between managers, heartbeats to the leader
     dispatcher: Dispatcher
     raft: Optional[Raft] = None  # managers only
+    id: str = ""  # the node's id in the swarm (docker node ls ID)
+    availability: str = "active"  # or "pause", "drain" (docker node update --availability)
+    labels: dict[str, str] = field(default_factory=dict)  # docker node update --label-add
 
     @property
     def leader(self) -> bool:
@@ -87,6 +94,9 @@ class Swarm:
     def __post_init__(self) -> None:
         self._alloc = GlobalAllocator()
         self._ids = self.sim.stream("swarm", "ids")
+        self._object_ids = self.sim.stream("swarm", "object-ids")  # nodes, services, tasks
+        self.orchestrator = Orchestrator(self.sim.env, self, self.network, self._node_infos, self._new_id,
+                                         self._leader_log, self._reachable)
 
     # ---- membership -----------------------------------------------------------------------------
 
@@ -130,6 +140,11 @@ class Swarm:
                                   f"manager. Removing this node leaves {managers - 1} managers out of {managers}. "
                                   "Without a Raft quorum your swarm will be inaccessible.", fix="leave with force")
         engine = self._engine(host)
+        for service in self.orchestrator.services.values():  # B57c: its task containers are force-removed
+            for task in service.tasks:
+                if task.node == host and task.container is not None:
+                    self.remove_task(host, task.container)
+                    task.container = None
         for ctr in list(engine.containers):
             for ep in list(ctr.endpoints.values()):
                 if ep.network.driver.SCOPE == "swarm":
@@ -147,6 +162,7 @@ class Swarm:
         self._host(host).ns.listening.discard(("tcp", 0, GOSSIP_PORT))
         engine.agent = None
         del self.members[host]
+        self.orchestrator.node_down(host)  # the managers see it Down: its tasks are restarted elsewhere
 
     def _member_changed(self, host: str, member: Member) -> None:
         self.sim.note_change(f"memberlist on {host}: {member.name} {member.state}")
@@ -196,7 +212,8 @@ class Swarm:
         control = SimTransport(h.ns, int(h.address), MANAGER_PORT, proto="tcp")
         dispatcher = Dispatcher(env, host, control, self.sim.stream("swarm", "dispatcher", host),
                                 partial(self._leader_address, host))
-        node = Node(host, role, members, db, agent, control, dispatcher)
+        node = Node(host, role, members, db, agent, control, dispatcher, id=self._new_id())
+        dispatcher.on_status.append(partial(self._node_status, host))
         control.listen(node.receive)
         if role == "manager":
             h.ns.listening.add(("tcp", 0, MANAGER_PORT))  # the manager API and raft (B51)
@@ -210,7 +227,7 @@ class Swarm:
         leader = self.leader()
         if leader is not None:  # the join is the leader's first word from the node
             lead = self.members[leader].dispatcher
-            lead.expiry[host] = env.now + lead.config.grace_multiplier * lead.config.period
+            lead.expect(host, env.now + lead.config.grace_multiplier * lead.config.period)
         # NetworkDB bootstraps from the managers (B52); the first node has nobody to call.
         bootstrap = {m: int(self._host(m).address) for m in self.managers()}
         self.members[host] = node
@@ -277,7 +294,7 @@ class Swarm:
             if n.role == "manager":
                 reachable = lead is not None and lead.raft is not None and lead.raft.reachable(n.host)
                 manager = "Leader" if n.host == leader else "Reachable" if reachable else "Unreachable"
-            rows.append((n.host, n.role, status, "Active", manager))
+            rows.append((n.host, n.role, status, n.availability.capitalize(), manager))
         return pd.DataFrame(rows, columns=["hostname", "role", "status", "availability", "manager_status"])
 
     def messages(self) -> int:
@@ -291,10 +308,148 @@ class Swarm:
             node.members.frozen = node.dispatcher.frozen = frozen
             if node.raft is not None:
                 node.raft.frozen = frozen
+            if not frozen:
+                self.orchestrator.reconcile_all()  # what it was given while away starts now
 
     def view(self, observer: str) -> dict[str, str]:
         """What ``observer``'s memberlist thinks of every member: alive, suspect, dead or left."""
         return {m.name: m.state for m in self.members[observer].members.members.values()}
+
+    # ---- services ------------------------------------------------------------------------------
+
+    def create_service(self, name: str, image: str = "nginx:latest", replicas: int = 1, mode: str = "replicated",
+                       networks: Sequence[Union[str, tuple[str, Sequence[str]]]] = (),
+                       ports: Sequence[PortConfig] = (), endpoint_mode: str = "vip",
+                       constraints: Sequence[str] = (), max_replicas_per_node: int = 0) -> Service:
+        """``docker service create`` on a manager: allocated, scheduled and started now.
+
+        ``networks`` lists overlay names, or (name, aliases) pairs; ``constraints`` are
+        ``node.role==worker``, ``node.hostname!=h2``, ``node.labels.zone==a`` ... (scheduler.py)."""
+        if not self.managers():
+            raise DockerError(NOT_MANAGER, fix="give one host swarm: manager")
+        self._require_quorum()
+        if mode not in ("replicated", "global"):
+            raise DockerError(f"invalid mode {mode!r}", fix="use replicated or global")
+        if endpoint_mode not in ("vip", "dnsrr"):
+            raise DockerError(f"invalid endpoint mode {endpoint_mode!r}", fix="use vip or dnsrr")
+        attached = tuple((n, ()) if isinstance(n, str) else (n[0], tuple(n[1])) for n in networks)
+        for net_name, _ in attached:
+            net = self.network(net_name)
+            if net is None:
+                raise DockerError(f"network {net_name} not found", fix=f"create {net_name} as an overlay first")
+            if net.name == "ingress":
+                raise DockerError("rpc error: code = InvalidArgument desc = Service cannot be explicitly attached to "
+                                  "the ingress network \"ingress\"", fix="publish ports instead")
+        try:
+            parsed = parse_constraints(constraints)
+        except ValueError as err:
+            raise DockerError(f"rpc error: code = InvalidArgument desc = {err}", fix="write key==value or key!=value")
+        spec = ServiceSpec(name, image, mode, replicas, attached, tuple(ports), endpoint_mode, parsed,
+                           max_replicas_per_node)
+        service = self.orchestrator.create(spec)
+        self.sim.note_change(f"service {name} created")
+        return service
+
+    def scale(self, name: str, replicas: int) -> Service:
+        """``docker service scale NAME=REPLICAS``."""
+        self._require_quorum()
+        service = self.orchestrator.scale(name, replicas)
+        self.sim.note_change(f"service {name} scaled to {replicas}")
+        return service
+
+    def update_node(self, host: str, availability: Optional[str] = None,
+                    labels: Optional[dict[str, str]] = None) -> None:
+        """``docker node update [--availability active|pause|drain] [--label-add k=v]`` (B57d)."""
+        node = self.members.get(host)
+        if node is None:
+            raise DockerError(f"node {host} not found", fix=f"{host} is not a swarm member")
+        self._require_quorum()
+        if labels:
+            node.labels.update(labels)
+        if availability is not None:
+            if availability not in ("active", "pause", "drain"):
+                raise DockerError(f"invalid availability {availability!r}", fix="use active, pause or drain")
+            before, node.availability = node.availability, availability
+            if availability == "drain" and before != "drain":
+                self.orchestrator.node_drained(host)
+            elif availability == "active" and before != "active":
+                self.orchestrator.node_ready(host)
+            self.sim.note_change(f"node {host} availability {availability}")
+        elif labels:
+            self.orchestrator.reconcile_all()
+
+    def services(self) -> "pd.DataFrame":
+        """``docker service ls``: id, name, mode, replicas running/desired, image, ports."""
+        import pandas as pd
+
+        rows = []
+        for s in self.orchestrator.services.values():
+            running = sum(1 for t in s.tasks if t.desired == "running" and t.state == "running")
+            desired = s.spec.replicas if s.spec.mode == "replicated" else sum(1 for t in s.tasks if t.live)
+            ports = ", ".join(f"*:{p.published}->{p.target}/{p.protocol}" for p in s.ports if p.mode == "ingress")
+            vips = ", ".join(f"{net}={vip}" for net, vip in s.vips.items())
+            rows.append((s.id[:12], s.spec.name, s.spec.mode, f"{running}/{desired}", s.spec.image, ports,
+                         s.spec.endpoint_mode, vips))
+        return pd.DataFrame(rows, columns=["id", "name", "mode", "replicas", "image", "ports", "endpoint_mode",
+                                           "vips"])
+
+    def tasks(self, service: Optional[str] = None) -> "pd.DataFrame":
+        """``docker service ps``: every task (replaced ones too), its node, desired and current
+        state and since when, its error, its container and addresses."""
+        import pandas as pd
+
+        rows = []
+        services = [self.orchestrator.get(service)] if service else list(self.orchestrator.services.values())
+        for s in services:
+            for t in sorted(s.tasks, key=lambda t: (t.slot, t.node_id, -t.created)):
+                addresses = ", ".join(f"{net}={addr}" for net, addr in t.addresses.items())
+                rows.append((t.id[:12], t.name, s.spec.image, t.node or "", t.desired, t.state, t.since, t.error,
+                             t.container or "", addresses))
+        return pd.DataFrame(rows, columns=["id", "name", "image", "node", "desired_state", "current_state", "since",
+                                           "error", "container", "addresses"])
+
+    # the orchestrator's view of the members, and its executor on them
+
+    def _node_infos(self) -> list[NodeInfo]:
+        leader = self.leader()
+        lead = self.members[leader].dispatcher if leader is not None else None
+        return [NodeInfo(n.id, n.host, n.role, self._host(n.host).address, dict(n.labels),
+                         ready=lead is not None and lead.status(n.host) == READY, availability=n.availability)
+                for n in self.members.values()]
+
+    def _reachable(self, host: str) -> bool:
+        """The leader's word reaches the node's agent: a member, running, and Ready for the leader."""
+        leader = self.leader()
+        return (host in self.members and host not in self.sim.world.frozen and leader is not None
+                and self.members[leader].dispatcher.status(host) == READY)
+
+    def _node_status(self, observer: str, host: str, status: str) -> None:
+        """A dispatcher marked ``host`` Down or Ready; only the leader's decides (B55)."""
+        if observer != self.leader():
+            return
+        self.sim.note_change(f"node {host} {status.lower()} for the leader {observer}")
+        if status == DOWN:
+            self.orchestrator.node_down(host)
+        else:
+            self.orchestrator.node_ready(host)
+
+    def _new_id(self) -> str:
+        return "".join(self._object_ids.choice(_ID_CHARS) for _ in range(25))
+
+    def _leader_log(self, level: str, message: str) -> None:
+        leader = self.leader()
+        if leader is not None:
+            self._engine(leader).log_line(level, message)
+
+    def start_task(self, host: str, name: str, attachments: Sequence[TaskAttachment],
+                   host_ports: Sequence[tuple[int, int, str]]) -> None:
+        bindings = [PortBinding(target, published, proto) for published, target, proto in host_ports]
+        self._engine(host).containers.run_task(name, attachments, bindings)
+
+    def remove_task(self, host: str, name: str) -> None:
+        containers = self._engine(host).containers
+        if name in containers:
+            containers.get(name).remove(force=True)
 
     # ---- helpers --------------------------------------------------------------------------------
 

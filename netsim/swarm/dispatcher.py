@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, Callable, Generator, Optional
 
 if TYPE_CHECKING:
@@ -45,6 +46,9 @@ class Dispatcher:
     frozen: bool = False
     running: bool = True
     expiry: dict[str, float] = field(default_factory=dict)  # on the leader: node -> when it goes Down
+    down: set[str] = field(default_factory=set)  # on the leader: the nodes it marked Down
+    #: called on the leader as a node goes Down or comes back Ready: (node, READY or DOWN)
+    on_status: list[Callable[[str, str], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.env.process(self._heartbeats())
@@ -63,15 +67,37 @@ class Dispatcher:
     def lead(self, nodes: list[str]) -> None:
         """This node became leader: every node starts with the grace of an unknown one."""
         grace = self.config.grace_multiplier * self.config.unknown_multiplier * self.config.period
-        self.expiry = {node: self.env.now + grace for node in nodes}
+        self.expiry, self.down = {}, set()
+        for node in nodes:
+            self.expect(node, self.env.now + grace)
+
+    def expect(self, node: str, deadline: float) -> None:
+        """swarmkit's heartbeat timer (dispatcher/heartbeat): the node is Down at the deadline
+        unless a heartbeat moves it first."""
+        self.expiry[node] = deadline
+        self.env.timeout(max(0.0, deadline - self.env.now)).callbacks.append(partial(self._expired, node, deadline))
+
+    def _expired(self, node: str, deadline: float, _: object = None) -> None:
+        if self.expiry.get(node) != deadline or node in self.down or self.frozen or not self.running:
+            return
+        self.down.add(node)
+        for listener in self.on_status:
+            listener(node, DOWN)
 
     def receive(self, message: dict[str, Any]) -> None:
         if self.frozen or not self.running:
             return
-        self.expiry[message["from"]] = self.env.now + self.config.grace_multiplier * self._period()
+        node = message["from"]
+        self.expect(node, self.env.now + self.config.grace_multiplier * self._period())
+        if node in self.down:
+            self.down.discard(node)
+            for listener in self.on_status:
+                listener(node, READY)
 
     def status(self, node: str) -> str:
         deadline = self.expiry.get(node)
         if deadline is None:
             return UNKNOWN
+        if node in self.down:
+            return DOWN
         return READY if self.env.now <= deadline else DOWN

@@ -29,6 +29,7 @@ from netsim.datapath.costs import DEFAULT_COSTS
 from netsim.datapath.faults import FAULTS
 from netsim.datapath.vectorized import MODES
 from netsim.engine.ports import parse_port
+from netsim.swarm.scheduler import parse_constraints
 from netsim.traffic import KINDS as TRAFFIC_KINDS
 from netsim.errors import DockerError, TopologyError, one_line
 from netsim.errors import quote as _quote
@@ -41,6 +42,8 @@ from .spec import (
     AttachSpec,
     ContainerSpec,
     EventSpec,
+    ServicePortSpec,
+    ServiceSpec,
     HostSpec,
     InterfaceSpec,
     RouterSpec,
@@ -61,12 +64,12 @@ _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 _NAME_RULE = "names start with a letter or digit and use only letters, digits, '_', '.' and '-'"
 _HOSTNAME_RE = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\Z")
 
-_TOP_KEYS = ("name", "seed", "engine", "mode", "underlay", "hosts", "networks", "containers", "events", "traffic",
-             "capture")
+_TOP_KEYS = ("name", "seed", "engine", "mode", "underlay", "hosts", "networks", "containers", "services", "events",
+             "traffic", "capture")
 _UNDERLAY_KEYS = ("subnet", "gateway", "latency", "bandwidth", "mtu", "queue", "loss", "faults", "costs",
                   "mac_filtering", "routers")
 _ROUTER_KEYS = ("address", "vlans")
-_HOST_KEYS = ("docker", "swarm", "address", "daemon", "routes", "link", "interfaces", "costs")
+_HOST_KEYS = ("docker", "swarm", "address", "daemon", "routes", "link", "interfaces", "costs", "labels")
 _INTERFACE_KEYS = ("type", "mode", "address", "routes")
 _INTERFACE_TYPES = ("macvlan", "vlan")
 _LINK_KEYS = ("mtu", "latency", "bandwidth", "queue", "loss", "faults", "hairpin", "vlan", "vlans", "native",
@@ -90,6 +93,15 @@ _CONNECT_KEYS: tuple[str, ...] = ("container", "network", "aliases", "ipv4_addre
 _DISCONNECT_KEYS: tuple[str, ...] = ("container", "network")
 _SWARM_JOIN_KEYS: tuple[str, ...] = ("host", "role")
 _HOST_EVENT_KEYS: tuple[str, ...] = ("host",)
+_SCALE_KEYS: tuple[str, ...] = ("service", "replicas")
+_SERVICE_KEYS = ("image", "networks", "ports", "deploy")
+_DEPLOY_KEYS = ("mode", "replicas", "endpoint_mode", "placement")
+_PLACEMENT_KEYS = ("constraints", "max_replicas_per_node")
+_SERVICE_PORT_KEYS = ("target", "published", "protocol", "mode")
+_SERVICE_MODES = ("replicated", "global")
+_ENDPOINT_MODES = ("vip", "dnsrr")
+_PUBLISH_MODES = ("ingress", "host")
+_MAX_REPLICAS = 10_000  # a simulated service, not a fleet: more tasks than this is a typo
 
 _ENGINES = ("27", "28", "29")
 _ROLES: tuple[SwarmRole, ...] = ("manager", "worker")
@@ -382,6 +394,7 @@ class _Parser:
         self.hosts: dict[str, HostSpec] = {}
         self.networks: dict[str, NetworkSpec] = {}
         self.containers: dict[str, ContainerSpec] = {}
+        self.services: dict[str, ServiceSpec] = {}
         self.subnet_paths: dict[str, str] = {}  # network name -> where its subnet was written
 
     def fail(self, path: str, message: str, fix: str) -> NoReturn:
@@ -407,6 +420,7 @@ class _Parser:
         self.networks = self.parse_networks(top.get("networks"))
         self.check_overlaps()
         self.containers = self.parse_containers(top.get("containers"))
+        self.services = self.parse_services(top.get("services"))
         events = self.parse_events(top.get("events"))
         traffic = self.parse_traffic(top.get("traffic"))
         capture = tuple(self.capture_ref(raw, at) for at, raw in self.items(top.get("capture"), "capture"))
@@ -418,6 +432,7 @@ class _Parser:
             hosts=tuple(self.hosts.values()),
             networks=tuple(self.networks.values()),
             containers=tuple(self.containers.values()),
+            services=tuple(self.services.values()),
             events=events,
             traffic=traffic,
             capture=capture,
@@ -595,10 +610,15 @@ class _Parser:
             interfaces = tuple(self.interface(if_name, if_body, f"{path}.interfaces.{if_name}")
                                for if_name, if_body in self.named_items(body.get("interfaces"), f"{path}.interfaces",
                                                                         "interface"))
+            labels = self.labels(body.get("labels"), f"{path}.labels")
+            if labels and swarm is None:
+                self.fail(f"{path}.labels", f"labels are a swarm node's (docker node update --label-add), and host "
+                          f"{name} is not in the swarm", f"add swarm: worker to {path}, or remove labels")
             hosts[name] = HostSpec(name=name, address=address, docker=docker, swarm=swarm, daemon=daemon,
                                    routes=routes, link_mtu=link_mtu, link_hairpin=hairpin, link_pvid=pvid,
                                    link_tagged=tagged, link_promiscuous=promiscuous, interfaces=interfaces,
-                                   costs=self.costs(body.get("costs"), f"{path}.costs"), key_path=path, **link_timing)
+                                   costs=self.costs(body.get("costs"), f"{path}.costs"), labels=labels, key_path=path,
+                                   **link_timing)
         return hosts
 
     def port_vlans(self, link: dict[str, Any], path: str) -> tuple[Optional[int], Optional[frozenset[int]]]:
@@ -1282,6 +1302,126 @@ class _Parser:
 
     # -- events -----------------------------------------------------------------------------
 
+    def labels(self, value: Any, path: str) -> tuple[tuple[str, str], ...]:
+        """A mapping of label -> text (a number or true is written as Docker would take it: text)."""
+        out = []
+        for key, raw in self.fields(value, path, None).items():
+            if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
+                self.fail(f"{path}.{key}", f"a label's value is text, got {_kind(raw)}", "quote the value")
+            out.append((key, str(raw)))
+        return tuple(sorted(out))
+
+    # -- services ---------------------------------------------------------------------------
+
+    def parse_services(self, value: Any) -> dict[str, ServiceSpec]:
+        services = {}
+        for name, raw in self.named_items(value, "services", "service"):
+            path = f"services.{name}"
+            if not any(h.swarm for h in self.hosts.values()):
+                self.fail(path, "services run on a swarm, and no host is in one",
+                          "give a host swarm: manager (and the others swarm: worker)")
+            for other, what in ((self.containers, "container"), (self.hosts, "host")):
+                if name in other:
+                    self.fail(path, f"service {name} has the same name as {what} {name}", "rename one of them")
+            services[name] = self.parse_service(name, raw, path)
+        return services
+
+    def parse_service(self, name: str, raw: Any, path: str) -> ServiceSpec:
+        if isinstance(raw, dict):
+            for key in ("replicas", "mode", "endpoint_mode", "placement"):
+                if key in raw:
+                    self.fail(f"{path}.{key}", f"unknown key '{key}'",
+                              f"write it under deploy: (deploy.{key}), as a stack file does")
+        body = self.fields(raw, path, _SERVICE_KEYS)
+        image = self.string(body.get("image", "nginx:latest"), f"{path}.image")
+        deploy = self.fields(body.get("deploy"), f"{path}.deploy", _DEPLOY_KEYS)
+        mode = self.choice(deploy.get("mode", "replicated"), f"{path}.deploy.mode", _SERVICE_MODES, "service mode")
+        if mode == "global" and "replicas" in deploy:
+            self.fail(f"{path}.deploy.replicas", "replicas can only be used with replicated mode",
+                      "remove deploy.replicas, or use mode: replicated")
+        replicas = self.integer(deploy.get("replicas", 1), f"{path}.deploy.replicas", 0, _MAX_REPLICAS)
+        endpoint_mode = self.choice(deploy.get("endpoint_mode", "vip"), f"{path}.deploy.endpoint_mode",
+                                    _ENDPOINT_MODES, "endpoint mode")
+        placement = self.fields(deploy.get("placement"), f"{path}.deploy.placement", _PLACEMENT_KEYS)
+        constraints = []
+        for at, raw_c in self.items(placement.get("constraints"), f"{path}.deploy.placement.constraints"):
+            text = self.string(raw_c, at)
+            try:
+                parse_constraints([text])
+            except ValueError as err:
+                self.fail(at, f"invalid constraint {_quote(text)}: {err}",
+                          "write key==value or key!=value, e.g. node.role==worker")
+            constraints.append(text)
+        max_per_node = 0
+        if "max_replicas_per_node" in placement:
+            max_per_node = self.integer(placement["max_replicas_per_node"],
+                                        f"{path}.deploy.placement.max_replicas_per_node", 0, _MAX_REPLICAS)
+        networks = self.service_networks(body.get("networks"), f"{path}.networks")
+        ports = tuple(self.service_port(raw_p, at) for at, raw_p in self.items(body.get("ports"), f"{path}.ports"))
+        if endpoint_mode == "dnsrr":
+            ingress = next((p for p in ports if p.mode == "ingress"), None)
+            if ingress is not None:
+                self.fail(ingress.key_path, "port published with ingress mode can't be used with dnsrr mode",
+                          "publish it with mode: host, or use endpoint_mode: vip")
+        for p in ports:
+            clash = next((q for s in self.services.values() for q in s.ports if p.mode == q.mode == "ingress"
+                          and p.published is not None and (q.protocol, q.published) == (p.protocol, p.published)), None)
+            if clash is not None:
+                owner = next(s.name for s in self.services.values() if clash in s.ports)
+                self.fail(p.key_path, f"port '{p.published}' is already in use by service '{owner}' as an ingress "
+                          f"port ({clash.key_path})", "publish another port")
+        return ServiceSpec(name=name, image=image, mode=mode, replicas=replicas, networks=networks, ports=ports,
+                           endpoint_mode=endpoint_mode, constraints=tuple(constraints),
+                           max_replicas_per_node=max_per_node, key_path=path)
+
+    def service_networks(self, value: Any, path: str) -> tuple[AttachSpec, ...]:
+        """A service's ``networks``: overlays by name, or name -> {aliases}."""
+        entries: list[tuple[str, str, dict[str, Any]]] = []
+        if isinstance(value, dict):
+            for net, raw in self.named_items(value, path, "network"):
+                entries.append((net, f"{path}.{net}", self.fields(raw, f"{path}.{net}", ("aliases",))))
+        else:
+            entries = [(self.string(raw, at), at, {}) for at, raw in self.items(value, path)]
+        attached: list[AttachSpec] = []
+        for net, at, body in entries:
+            if net == "ingress":
+                self.fail(at, 'a service cannot be attached to the ingress network "ingress" explicitly',
+                          "publish ports instead: the routing mesh puts the tasks on ingress")
+            spec = self.networks.get(net)
+            if spec is None:
+                self.fail(at, f"unknown network '{net}'", _suggest(net, self.networks, "networks"))
+            if REGISTRY[spec.driver].SCOPE != "swarm":
+                self.fail(at, f"network {net} is not eligible for docker services: its driver {spec.driver} is not "
+                          "swarm-scoped", f"give {net} driver: overlay")
+            if any(a.network == net for a in attached):
+                self.fail(at, f"network {net} is listed twice", f"remove the second {net}")
+            aliases = tuple(self.aliases(body["aliases"], f"{at}.aliases")) if "aliases" in body else ()
+            attached.append(AttachSpec(network=net, aliases=aliases, key_path=at))
+        return tuple(attached)
+
+    def service_port(self, value: Any, path: str) -> ServicePortSpec:
+        """``"8080:80"``, ``"8080:80/udp"``, ``80`` (the swarm publishes it on a port of its
+        choosing), or ``{target, published, protocol, mode}``."""
+        if isinstance(value, dict):
+            body = self.fields(value, path, _SERVICE_PORT_KEYS)
+            if "target" not in body:
+                self.fail(path, "a port needs its target", f"add target: to {path}")
+            target = self.port_number(str(body["target"]), f"{path}.target")
+            published = self.port_number(str(body["published"]), f"{path}.published") if "published" in body else None
+            protocol = self.choice(body.get("protocol", "tcp"), f"{path}.protocol", _PROTOS, "protocol")
+            mode = self.choice(body.get("mode", "ingress"), f"{path}.mode", _PUBLISH_MODES, "publish mode")
+            return ServicePortSpec(target, published, cast(Proto, protocol), mode, path)
+        text = str(value) if isinstance(value, int) and not isinstance(value, bool) else self.string(value, path)
+        ports, slash, proto = text.partition("/")
+        if slash and proto not in _PROTOS:
+            self.fail(path, f"unknown protocol {_quote(proto)} in {_quote(text)}", _suggest(proto, _PROTOS, "protocols"))
+        parts = ports.split(":")
+        if len(parts) > 2:
+            self.fail(path, f"invalid port {_quote(text)}", 'write it like "8080:80", or use the long form')
+        target = self.port_number(parts[-1], path)
+        published = self.port_number(parts[0], path) if len(parts) == 2 else None
+        return ServicePortSpec(target, published, cast(Proto, proto or "tcp"), "ingress", path)
+
     def parse_events(self, value: Any) -> tuple[EventSpec, ...]:
         events = [self.parse_event(raw, at) for at, raw in self.items(value, "events")]
         events.sort(key=lambda e: e.at)
@@ -1330,6 +1470,20 @@ class _Parser:
             return EventSpec(at=at, kind=kind, key_path=path)
         if kind == "partition":
             return EventSpec(at=at, kind=kind, groups=self.partition(args, args_path), key_path=path)
+        if kind == "scale":
+            fields = self.fields(args, args_path, _SCALE_KEYS, nullable=False)
+            for key in _SCALE_KEYS:
+                if key not in fields:
+                    self.fail(args_path, f"scale needs {key}", "write scale: {service: web, replicas: 5}")
+            service = self.string(fields["service"], f"{args_path}.service")
+            if service not in self.services:
+                self.fail(f"{args_path}.service", f"unknown service '{service}'",
+                          _suggest(service, self.services, "services"))
+            if self.services[service].mode == "global":
+                self.fail(f"{args_path}.service", f"scale can only be used with replicated mode: {service} is global",
+                          "scale a replicated service")
+            replicas = self.integer(fields["replicas"], f"{args_path}.replicas", 0, _MAX_REPLICAS)
+            return EventSpec(at=at, kind=kind, service=service, replicas=replicas, key_path=path)
         if kind in ("block", "unblock"):
             fields = self.fields(args, args_path, ("hosts", "port"), nullable=False)
             for key in ("hosts", "port"):
@@ -1347,7 +1501,7 @@ class _Parser:
             if "host" not in fields:
                 self.fail(args_path, f"{kind} needs a host", f"write {kind}: <host name>")
             host_path = f"{args_path}.host"
-        host = self.host_ref(fields["host"], host_path, docker=kind.startswith("swarm_"))
+        host = self.host_ref(fields["host"], host_path, docker=kind.startswith("swarm_") or kind in ("drain", "activate"))
         role = None
         if kind == "swarm_join":
             role = cast(SwarmRole, self.choice(fields.get("role", "worker"), f"{args_path}.role", _ROLES, "swarm role"))
@@ -1438,6 +1592,9 @@ class _Parser:
                 swarm[event.host] = None
             elif event.kind in ("connect", "disconnect"):
                 self.check_connect(event, args_path, swarm)
+            elif event.kind in ("drain", "activate") and event.host is not None and swarm[event.host] is None:
+                self.fail(args_path, f"node {event.host} is not in the swarm at that time",
+                          f"add swarm: to hosts.{event.host}, or a swarm_join before this event")
 
     def check_connect(self, event: EventSpec, path: str, swarm: dict[str, Optional[SwarmRole]]) -> None:
         """The container and network an event names exist, and a connect could reach that network."""

@@ -21,7 +21,7 @@ Proto = Literal["tcp", "udp", "sctp"]
 #: Event kinds of topology format v1; ``connect``/``disconnect`` act now, the rest are
 #: validated now and acted on by later features.
 EVENT_KINDS = ("connect", "disconnect", "swarm_join", "swarm_leave", "link_down", "link_up", "node_fail",
-               "node_recover", "partition", "heal", "block", "unblock")
+               "node_recover", "partition", "heal", "block", "unblock", "scale", "drain", "activate")
 #: What ``block``/``unblock`` take: the swarm's ports (B44) and IPsec's protocol.
 BLOCKABLE = ("7946/udp", "7946/tcp", "4789/udp", "2377/tcp", "esp")
 
@@ -90,6 +90,7 @@ class HostSpec:
     link_faults: tuple[str, ...] = ()  # hosts.NAME.link.faults: this NIC's defects
     interfaces: tuple[InterfaceSpec, ...] = ()
     costs: tuple[tuple[str, float], ...] = ()  # hosts.NAME.costs: this host's own, over the underlay's
+    labels: tuple[tuple[str, str], ...] = ()  # hosts.NAME.labels: the swarm node's labels, sorted by key
     key_path: str = ""
 
 
@@ -163,12 +164,40 @@ class ContainerSpec:
 
 
 @dataclass(frozen=True)
+class ServicePortSpec:
+    """One of a service's ``ports``: ``"8080:80/udp"``, ``"80"``, or the long form."""
+
+    target: int
+    published: Optional[int] = None  # None: the swarm picks one of 30000-32767
+    protocol: Proto = "tcp"
+    mode: str = "ingress"  # or "host"
+    key_path: str = ""
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """``services.NAME``, with a stack file's keys (``deploy.replicas``, ``deploy.placement``, ...)."""
+
+    name: str
+    image: str = "nginx:latest"
+    mode: str = "replicated"  # or "global"
+    replicas: int = 1
+    networks: tuple[AttachSpec, ...] = ()  # overlays, with the service's aliases on each
+    ports: tuple[ServicePortSpec, ...] = ()
+    endpoint_mode: str = "vip"  # or "dnsrr"
+    constraints: tuple[str, ...] = ()  # deploy.placement.constraints
+    max_replicas_per_node: int = 0  # deploy.placement.max_replicas_per_node; 0: no limit
+    key_path: str = ""
+
+
+@dataclass(frozen=True)
 class EventSpec:
     at: float  # seconds
     kind: str  # one of EVENT_KINDS
     # connect/disconnect: container, network (+ aliases, ipv4_address for connect);
     # swarm_join: host, role; swarm_leave / link_down / link_up / node_fail / node_recover: host;
-    # partition: groups; block / unblock: hosts, port; heal: nothing
+    # partition: groups; block / unblock: hosts, port; heal: nothing; scale: service, replicas;
+    # drain / activate: host
     container: Optional[str] = None
     network: Optional[str] = None
     host: Optional[str] = None
@@ -178,6 +207,8 @@ class EventSpec:
     groups: tuple[tuple[str, ...], ...] = ()
     hosts: tuple[str, ...] = ()
     port: str = ""
+    service: Optional[str] = None  # scale
+    replicas: int = 0  # scale
     key_path: str = ""
 
 
@@ -190,6 +221,7 @@ class TopologySpec:
     hosts: tuple[HostSpec, ...] = ()
     networks: tuple[NetworkSpec, ...] = ()
     containers: tuple[ContainerSpec, ...] = ()
+    services: tuple[ServiceSpec, ...] = ()
     events: tuple[EventSpec, ...] = ()  # sorted by `at`, file order among equals
     traffic: tuple[Any, ...] = ()  # flows of netsim.traffic, in file order
     capture: tuple[str, ...] = ()  # NODE:IFACE packet captures, from t = 0
