@@ -363,7 +363,8 @@ class ContainerCollection(_Collection["Container"]):
                               f"{', '.join(users)}", fix="remove those containers first")
         engine = self.engine
         for net_name in list(ctr.endpoints):
-            engine._disconnect(ctr, engine.networks.get(net_name))
+            if net_name in ctr.endpoints:  # leaving the last overlay takes docker_gwbridge with it (B46)
+                engine._disconnect(ctr, engine.networks.get(net_name))
         engine._unbind(ctr)
         if ctr.owns_namespace:
             engine.world.namespaces.pop(ctr.ns.key, None)
