@@ -688,7 +688,7 @@ def _create_service(sim: Simulation, svc: ServiceSpec) -> object:
         svc.name, image=svc.image, replicas=svc.replicas, mode=svc.mode,
         networks=[(a.network, a.aliases) for a in svc.networks],
         ports=[PortConfig(p.target, p.published, p.protocol, p.mode) for p in svc.ports],
-        endpoint_mode=svc.endpoint_mode, constraints=svc.constraints, max_replicas_per_node=svc.max_replicas_per_node)
+        expose=[f"{port}/{proto}" for port, proto in svc.expose], endpoint_mode=svc.endpoint_mode, constraints=svc.constraints, max_replicas_per_node=svc.max_replicas_per_node)
 
 
 def _creation_order(containers: Sequence[ContainerSpec]) -> list[ContainerSpec]:

@@ -369,6 +369,7 @@ def test_resolve_prints_one_address_a_line_and_exits_1_on_nxdomain() -> None:
 def test_resolve_at_a_time_sees_what_gossip_has_withdrawn() -> None:
     # api runs on node2; once node2 is declared dead, web's resolver no longer answers its name (B57).
     topology = TOPOLOGIES / "node-failure.yaml"
-    assert netsim_cli("resolve", topology, "web", "api").stdout == "10.0.1.3\n"
+    api = netsim.load(topology).container("api").endpoints["appnet"].address
+    assert netsim_cli("resolve", topology, "web", "api").stdout == f"{api}\n"
     after = netsim_cli("resolve", topology, "web", "api", "--at", "20s")
     assert after.exit_code == 1 and after.stdout == ""

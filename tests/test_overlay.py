@@ -90,7 +90,7 @@ def test_b38_cross_host_reachability_by_address_and_name_with_ttl_64() -> None:
     assert _row(table, "web", "api", "appnet").reachable and _row(table, "api", "web", "appnet").reachable
     names = sim.reachability_by_name()
     hit = names[(names.src == "web") & (names.name == "api")].iloc[0]
-    assert hit.reachable and hit.addr == "10.0.1.3"
+    assert hit.reachable and hit.addr == str(sim.container("api").endpoints["appnet"].address)
     trace = sim.trace("web", "api")
     delivered = next(s for s in trace.steps if s.node == "api" and s.action == "RECEIVED")
     assert delivered.frame.payload.ttl == 64
@@ -170,13 +170,15 @@ def test_gossip_is_deterministic_for_a_seed() -> None:
 
 def test_t3_an_underlay_hop_black_holes_big_overlay_packets_and_the_mtu_option_fixes_it() -> None:
     sim = netsim.load(Path(__file__).resolve().parent.parent / "topologies" / "overlay-mtu.yaml")
-    assert sim.ping("web", "10.0.1.3", size=1300, df=True).reachable, "small packets pass"
-    lost = sim.ping("web", "10.0.1.3", size=1400, df=True)
+    api = sim.container("api").endpoints
+    default, small = str(api["appnet"].address), str(api["appnet-fixed"].address)
+    assert sim.ping("web", default, size=1300, df=True).reachable, "small packets pass"
+    lost = sim.ping("web", default, size=1400, df=True)
     assert not lost.reachable and lost.disposition == "FRAME_TOO_LONG", "silently dropped on the hop"
-    fixed = sim.ping("web", "10.0.2.3", size=1400, df=True)
+    fixed = sim.ping("web", small, size=1400, df=True)
     assert fixed.disposition == "MESSAGE_TOO_LONG" and "mtu=1350" in fixed.detail, "refused at the sender"
     assert "local error: message too long, mtu=1350" in str(fixed)
-    assert sim.ping("web", "10.0.2.3", size=1322, df=True).reachable, "1322 + 28 = 1350 fits end to end"
+    assert sim.ping("web", small, size=1322, df=True).reachable, "1322 + 28 = 1350 fits end to end"
 
 
 def test_b40_a_9000_mtu_option_on_a_1500_underlay_passes_only_1422_byte_payloads() -> None:

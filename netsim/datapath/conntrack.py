@@ -56,16 +56,24 @@ class Conn:
     a confirmed one (in the table, a watched dict) decides anything; its one later change,
     ``seen_reply``, is counted where it is made."""
 
-    __slots__ = ("orig", "reply", "seen_reply")
+    __slots__ = ("orig", "reply", "seen_reply", "ipvs")
 
     def __init__(self, orig: Tuple) -> None:
         self.orig = orig
         self.reply = invert(orig)
         self.seen_reply = False
+        #: IPVS altered the reply tuple (vs/conntrack): replies are translated back here, while
+        #: each packet the other way is sent to its real server by IPVS itself, not by NAT
+        self.ipvs = False
 
     def dnat(self, addr: int, port: Optional[int]) -> None:
         proto, _, sport, dst, dport = self.reply
         self.reply = (proto, addr, sport if proto == 1 or port is None else port, dst, dport)
+
+    def ipvs_alter(self, addr: int) -> None:
+        """ip_vs_update_conntrack: the reply comes from the real server ``addr``."""
+        self.dnat(addr, None)
+        self.ipvs = True
 
     def snat(self, addr: int) -> None:
         proto, src, sport, _, dport = self.reply
@@ -104,6 +112,8 @@ class Conn:
 
     def manip_dst(self, pkt: IPv4, is_reply: bool) -> IPv4:
         """Destination rewrite (PREROUTING / OUTPUT)."""
+        if self.ipvs and not is_reply:
+            return pkt  # IPVS rewrites it at LOCAL_IN
         icmp = self.orig[0] == 1
         want, port = (self.orig[1], self.orig[2]) if is_reply else (self.reply[1], self.reply[2])
         if icmp and not is_reply:
@@ -184,6 +194,14 @@ class Conntrack(Versioned):
 
     def flush(self) -> None:
         self._table.clear()
+
+    def forget(self, orig: Tuple) -> None:
+        """Remove the connection whose original tuple is ``orig`` (``conntrack -D``), if any."""
+        hit = self._table.get(orig)
+        if hit is not None and not hit[1]:
+            conn = hit[0]
+            self._table.pop(conn.orig, None)
+            self._table.pop(conn.reply, None)
 
     def __len__(self) -> int:
         return len(self._table) // 2

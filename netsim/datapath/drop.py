@@ -28,6 +28,8 @@ class DropReason(Enum):
     BRIDGE_HAIRPIN = "BRIDGE_HAIRPIN"
     #: source NAT found no unique tuple: every port of the address is taken (nf_nat_setup_info: NF_DROP)
     NAT_EXHAUSTED = "NAT_EXHAUSTED"
+    #: an IPVS virtual service with no real server to take a new connection (ip_vs_leave)
+    IPVS_NO_DEST = "IPVS_NO_DEST"
     #: a forwarded datagram with DF is bigger than the next link's MTU (ICMP frag needed sent back)
     FRAG_NEEDED = "FRAG_NEEDED"
     #: a locally generated datagram with DF is bigger than its link's MTU (EMSGSIZE to the socket)

@@ -3,8 +3,11 @@
 The control plane appends rules as the text dockerd passes to iptables
 (``-A DOCKER -d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp --dport 80 -j ACCEPT``), so a
 trace can quote the exact rule that decided.  Only the matches Docker uses are understood:
-``-s -d -i -o -p --sport --dport``, ``-m conntrack --ctstate``, ``-m addrtype --dst-type/--src-type LOCAL``;
-anything else is a programming error and raises at append time, never a silent no-match.
+``-s -d -i -o -p --sport --dport``, ``-m conntrack --ctstate``, ``-m addrtype --dst-type/--src-type LOCAL``,
+``-m ipvs --ipvs`` (the packet was translated by IPVS), and the targets ``ACCEPT DROP RETURN``, a
+jump, ``DNAT SNAT MASQUERADE REDIRECT`` and ``MARK --set-mark`` (mangle; it goes on to the next
+rule, as a non-terminating target does); anything else is a programming error and raises at
+append time, never a silent no-match.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from .state import STATE
 
 BUILTIN_CHAINS = {
     "raw": ("PREROUTING", "OUTPUT"),
+    "mangle": ("PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"),
     "nat": ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"),
     "filter": ("INPUT", "FORWARD", "OUTPUT"),
 }
@@ -28,10 +32,11 @@ PROTOS = {"tcp": 6, "udp": 17, "icmp": 1, "esp": 50, "sctp": 132}
 
 @dataclass(frozen=True)
 class Target:
-    kind: str  # ACCEPT DROP RETURN JUMP DNAT SNAT MASQUERADE
+    kind: str  # ACCEPT DROP RETURN JUMP DNAT SNAT MASQUERADE REDIRECT MARK
     chain: str = ""  # JUMP
     to_addr: Optional[int] = None  # DNAT/SNAT
-    to_port: Optional[int] = None  # DNAT
+    to_port: Optional[int] = None  # DNAT, REDIRECT
+    mark: Optional[int] = None  # MARK --set-mark
 
 
 @dataclass(frozen=True)
@@ -49,10 +54,11 @@ class Rule:
     ctstate: Optional[frozenset[str]] = None
     dst_local: Optional[bool] = None  # -m addrtype --dst-type LOCAL (negatable)
     src_local: Optional[bool] = None  # -m addrtype --src-type LOCAL (negatable)
+    ipvs: Optional[bool] = None  # -m ipvs --ipvs (negatable)
     label: str = ""  # the disposition a DROP here stands for (ISOLATED, ICC_DISABLED, ...)
 
 
-_TERMINAL = frozenset({"ACCEPT", "DROP", "DNAT", "SNAT", "MASQUERADE"})
+_TERMINAL = frozenset({"ACCEPT", "DROP", "DNAT", "SNAT", "MASQUERADE", "REDIRECT"})
 _INDEX_RUN = 4  # shorter runs are cheaper to scan than to index
 
 
@@ -117,12 +123,12 @@ class Chain:
 class Packet:
     """What a rule looks at: the IPv4 header fields plus hook context."""
 
-    __slots__ = ("src", "dst", "proto", "sport", "dport", "iif", "oif", "ctstate", "is_local")
+    __slots__ = ("src", "dst", "proto", "sport", "dport", "iif", "oif", "ctstate", "is_local", "ipvs")
 
     def __init__(self, src: int, dst: int, proto: int, sport: Optional[int], dport: Optional[int], iif: str,
-                 oif: str, ctstate: str, is_local: Callable[[int], bool]) -> None:
+                 oif: str, ctstate: str, is_local: Callable[[int], bool], ipvs: bool = False) -> None:
         self.src, self.dst, self.proto, self.sport, self.dport = src, dst, proto, sport, dport
-        self.iif, self.oif, self.ctstate, self.is_local = iif, oif, ctstate, is_local
+        self.iif, self.oif, self.ctstate, self.is_local, self.ipvs = iif, oif, ctstate, is_local, ipvs
 
 
 def _matches(rule: Rule, p: Packet) -> bool:
@@ -149,6 +155,8 @@ def _matches(rule: Rule, p: Packet) -> bool:
     if rule.dst_local is not None and p.is_local(p.dst) != rule.dst_local:
         return False
     if rule.src_local is not None and p.is_local(p.src) != rule.src_local:
+        return False
+    if rule.ipvs is not None and p.ipvs != rule.ipvs:
         return False
     return True
 
@@ -188,7 +196,7 @@ def parse_rule(text: str, label: str = "") -> Rule:
             fields[w[2:]] = int(arg)
         elif w == "-m":
             # -m tcp/-m udp only enable --sport/--dport, which we read whatever the module
-            if arg not in ("conntrack", "addrtype", "tcp", "udp", "sctp"):
+            if arg not in ("conntrack", "addrtype", "tcp", "udp", "sctp", "ipvs"):
                 raise ValueError(f"unsupported match module {arg!r} in {text!r}")
         elif w == "--ctstate":
             fields["ctstate"] = frozenset(arg.split(","))
@@ -196,6 +204,11 @@ def parse_rule(text: str, label: str = "") -> Rule:
             if arg != "LOCAL":
                 raise ValueError(f"unsupported addrtype {arg!r} in {text!r}")
             fields["dst_local" if w == "--dst-type" else "src_local"] = not neg
+        elif w == "--ipvs":
+            fields["ipvs"] = not neg
+            neg = False
+            i += 1
+            continue
         elif w == "-j":
             target = _parse_target(arg, words[i + 2:], text)
             break
@@ -211,6 +224,14 @@ def parse_rule(text: str, label: str = "") -> Rule:
 def _parse_target(name: str, rest: list[str], text: str) -> Target:
     if name in ("ACCEPT", "DROP", "RETURN", "MASQUERADE"):
         return Target(name)
+    if name == "MARK":
+        if len(rest) < 2 or rest[0] != "--set-mark":
+            raise ValueError(f"MARK needs --set-mark: {text!r}")
+        return Target(name, mark=int(rest[1], 0))
+    if name == "REDIRECT":
+        if len(rest) < 2 or rest[0] not in ("--to-port", "--to-ports"):
+            raise ValueError(f"REDIRECT needs --to-port: {text!r}")
+        return Target(name, to_port=int(rest[1]))
     if name in ("DNAT", "SNAT"):
         if len(rest) < 2 or rest[0] not in ("--to-destination", "--to-source"):
             raise ValueError(f"{name} needs --to-destination/--to-source: {text!r}")
@@ -229,6 +250,7 @@ class Netfilter:
         }
         self.empty = True  # most namespaces (containers) have no rules at all
         self.walked = 0  # rules the last ``evaluate`` looked at
+        self.mark: Optional[int] = None  # the mark the last ``evaluate`` set (MARK), None: untouched
 
     def new_chain(self, table: str, name: str) -> None:
         self.tables[table].setdefault(name, Chain(name))
@@ -287,7 +309,8 @@ class Netfilter:
     def evaluate(self, table: str, chain_name: str, pkt: Packet) -> tuple[str, Optional[Rule]]:
         """Walk a builtin chain; return the verdict and the rule that gave it (None = policy).
 
-        Verdicts: ACCEPT, DROP, or the NAT target kinds DNAT/SNAT/MASQUERADE (the rule says how).
+        Verdicts: ACCEPT, DROP, or the NAT target kinds DNAT/SNAT/MASQUERADE/REDIRECT (the rule says how);
+        a MARK on the way is left in ``mark``.
         ``walked`` is then the number of rules the kernel's linear scan looked at.
         """
         chains = self.tables[table]
@@ -295,6 +318,7 @@ class Netfilter:
         stack: list[tuple[list[Union[Rule, _DstIndex]], int]] = []
         plan, i = builtin.plan, 0
         walked = 0  # a local until the end: an attribute per rule cost the instant tables 10%
+        self.mark = None
         while True:
             if i >= len(plan):
                 if not stack:
@@ -319,6 +343,8 @@ class Netfilter:
             if kind == "JUMP":
                 stack.append((plan, i))
                 plan, i = chains[rule.target.chain].plan, 0
+            elif kind == "MARK":
+                self.mark = rule.target.mark
             elif kind == "RETURN":
                 if not stack:
                     self.walked = walked
@@ -332,6 +358,8 @@ class Netfilter:
         """The rules as ``iptables-save`` prints them (for humans and golden tests)."""
         out: list[str] = []
         for table, chains in self.tables.items():
+            if table == "mangle" and not any(c.rules for c in chains.values()):
+                continue  # iptables-save leaves out a table nothing loaded
             out.append(f"*{table}")
             for chain in chains.values():
                 out.append(f":{chain.name} {chain.policy or '-'} [0:0]")

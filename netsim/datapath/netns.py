@@ -25,6 +25,7 @@ from .skb import Skb
 from .state import STATE, Versioned
 
 if TYPE_CHECKING:
+    from .ipvs import Ipvs
     from .world import World
 
 LOOPBACK = 0x7F000001
@@ -103,6 +104,7 @@ class Namespace(Versioned):
         self.br_nf_call_iptables = False  # net.bridge.bridge-nf-call-iptables (br_netfilter)
         self.nf = Netfilter()
         self.ct = Conntrack()
+        self.ipvs: Optional["Ipvs"] = None  # virtual servers (ipvsadm), in a load-balancer sandbox
         self.listening: set[tuple[str, int, int]] = set()  # (protocol, bound address or 0 = any, port)
         # IPsec SAs (`ip xfrm state`): outbound SPI by peer address, inbound peer address by SPI.
         self.xfrm_out: dict[int, int] = {}
@@ -147,6 +149,15 @@ class Namespace(Versioned):
         if plen < 32 and not isinstance(dev, Loopback):
             self.routes.add(Route(addr & prefix_mask(plen), plen, dev, None, addr))
 
+    def remove_address(self, dev: NetDevice, addr: int) -> None:
+        """`ip addr del`: with its connected route."""
+        gone = [a for a in self.addresses if a.dev is dev and a.addr == addr]
+        self.addresses = [a for a in self.addresses if a not in gone]
+        self.local = {a.addr for a in self.addresses}
+        for a in gone:
+            if a.plen < 32:
+                self.routes.remove(lambda r, a=a: r.dev is dev and r.src == addr and r.plen == a.plen)
+
     def add_route(self, network: int, plen: int, dev: NetDevice, gateway: Optional[int] = None,
                   metric: int = 0) -> None:
         self.routes.add(Route(network, plen, dev, gateway, None, metric))
@@ -175,13 +186,19 @@ class Namespace(Versioned):
         self.neigh = {k: v for k, v in self.neigh.items() if v.state == NUD_PERMANENT}
         self.ct = Conntrack()
         self.sockets = dict(self.sockets)  # open sockets stay open; a query's own come and go
+        if self.ipvs is not None:
+            self.ipvs.flush_learned()
 
     def learned(self) -> object:
         """The learned state, as the objects themselves, for ``relearn`` to put back."""
-        return self.neigh, self.ct, self.sockets, self._next_ident
+        return self.neigh, self.ct, self.sockets, self._next_ident, \
+            self.ipvs.learned() if self.ipvs is not None else None
 
     def relearn(self, learned: object) -> None:
-        self.neigh, self.ct, self.sockets, self._next_ident = learned  # type: ignore[misc]
+        ipvs: object
+        self.neigh, self.ct, self.sockets, self._next_ident, ipvs = learned  # type: ignore[misc]
+        if self.ipvs is not None and ipvs is not None:
+            self.ipvs.relearn(ipvs)
 
     # ---- sending from this namespace (a ping, a connect) -------------------------------------
 
@@ -310,8 +327,12 @@ class Namespace(Versioned):
         self.ip_finish_output(route, skb)
 
     def ip_local_deliver(self, dev: NetDevice, skb: Skb) -> None:
+        if not self.nf.empty and not self._mangle(skb, "INPUT", dev.name, ""):
+            return
         if not self._filter(skb, "INPUT", dev.name, ""):
             return
+        if self.ipvs is not None and self.ipvs.local_in(self, dev, skb):
+            return  # IPVS took it (ip_vs_remote_request4, after filter INPUT): on to a real server
         if not self._post(skb, "INPUT", dev.name, ""):
             return
         pkt: IPv4 = skb.frame.payload  # type: ignore[assignment]
@@ -534,7 +555,7 @@ class Namespace(Versioned):
             state = "ESTABLISHED"
         else:
             state = "NEW"
-        return Packet(pkt.src, pkt.dst, pkt.proto, sport, dport, iif, oif, state, self.is_local)
+        return Packet(pkt.src, pkt.dst, pkt.proto, sport, dport, iif, oif, state, self.is_local, skb.ipvs)
 
     def _verdict(self, skb: Skb, table: str, chain: str, iif: str, oif: str) -> tuple[str, Optional[Rule]]:
         policy = self.nf.trivial(table, chain)
@@ -555,6 +576,15 @@ class Namespace(Versioned):
     def _raw(self, skb: Skb, chain: str, iif: str, oif: str) -> bool:
         return self._verdict(skb, "raw", chain, iif, oif)[0] != "DROP"
 
+    def _mangle(self, skb: Skb, chain: str, iif: str, oif: str) -> bool:
+        """The mangle table: what it marks (``MARK --set-mark``) the packet carries on (skb->mark)."""
+        if self.nf.trivial("mangle", chain) is not None:
+            return True
+        verdict = self._verdict(skb, "mangle", chain, iif, oif)[0]
+        if self.nf.mark is not None:
+            skb.mark = self.nf.mark
+        return verdict != "DROP"
+
     def _filter(self, skb: Skb, chain: str, iif: str, oif: str) -> bool:
         return self._verdict(skb, "filter", chain, iif, oif)[0] != "DROP"
 
@@ -570,6 +600,8 @@ class Namespace(Versioned):
         conn, is_reply, is_new = self.ct.lookup(pkt)
         skb.ct, skb.ct_reply, skb.ct_new = conn, is_reply, is_new
         self.charge(skb, "conntrack")
+        if not self._mangle(skb, chain, iif, oif):  # after conntrack (-200), before nat (-100)
+            return False
         if conn is None:
             return True
         if is_new:
@@ -578,6 +610,11 @@ class Namespace(Versioned):
                 return False
             if verdict == "DNAT" and rule is not None:
                 conn.dnat(rule.target.to_addr, rule.target.to_port)  # type: ignore[arg-type]
+            elif verdict == "REDIRECT" and rule is not None:
+                # to the incoming interface's primary address (127.0.0.1 for a local packet), the port given
+                dev = self.devices.get(iif)
+                addr = self.primary_address(dev) if dev is not None else None
+                conn.dnat(addr if addr is not None else LOOPBACK, rule.target.to_port)
         new = conn.manip_related(pkt, is_reply, dst=True) if related(pkt) else conn.manip_dst(pkt, is_reply)
         if new is not pkt:
             skb.step(self.name, iif or oif, "NAT", (_describe_nat, "dst", pkt.dst, new.dst))

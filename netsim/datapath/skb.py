@@ -52,7 +52,7 @@ class Observer(Protocol):
 
 class Skb:
     __slots__ = ("frame", "observer", "steps", "ct", "ct_reply", "ct_new", "hops", "origin", "mark", "secpath",
-                 "gso_size", "csum_bad", "debt", "recorder", "sized", "sized_of")
+                 "gso_size", "csum_bad", "debt", "recorder", "sized", "sized_of", "ipvs")
 
     def __init__(self, frame: Ether, observer: Optional[Observer] = None,
                  steps: Optional[list[Step]] = None, origin: Optional["Namespace"] = None) -> None:
@@ -66,6 +66,7 @@ class Skb:
         self.hops = 0  # devices crossed: guards against L2 loops
         self.mark = 0  # skb->mark: an encrypted overlay's VXLAN datagrams carry the one its xfrm policy selects
         self.secpath = False  # arrived through an IPsec SA (xfrm_input): what `-m policy --pol ipsec` sees
+        self.ipvs = False  # skb->ipvs_property: IPVS translated it (what `-m ipvs --ipvs` matches)
         # A TCP send bigger than one segment travels as one skb (GSO), cut into gso_size payloads
         # only on the wire: netfilter sees it once, MTU checks look at its segments.
         self.gso_size = 0

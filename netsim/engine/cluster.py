@@ -81,6 +81,10 @@ class ClusterAgent(Protocol):
     def peers(self, nid: str) -> list[tuple[str, str]]:
         """(node name, address) of the nodes this node knows have the network instantiated (B36)."""
 
+    def load_balancer(self, nid: str) -> Optional[IPv4Address]:
+        """This node's load-balancer address on the network, allocated by the managers when the
+        node first needs it (B50); None when the subnet has none left."""
+
     def add_table_entry(self, nid: str, entry: TableEntry) -> None: ...
 
     def delete_table_entry(self, nid: str, table: str, key: str) -> None: ...

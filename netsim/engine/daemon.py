@@ -31,6 +31,7 @@ from .drivers.api import Driver, EndpointInfo, GatewayPolicy, HostInterface, Leg
 from .drivers.options import DriverOptions
 from .ipam import AddressPool, pick_subnet
 from .ports import PortBinding, port_bindings
+from .service import LoadBalancers
 from .profile import EngineProfile
 
 RANDOM_PORTS = (49153, 65535)  # B23: ip_local_port_range fallback
@@ -347,6 +348,7 @@ class NetworkCollection(_Collection["Network"]):
 
     def _deinstantiate(self, net: Network) -> None:
         """The node's last endpoint of a swarm network left: the node deletes its copy."""
+        self.engine.load_balancers.delete(net)
         net.driver.delete_network(net.id)
         del self._by_name[net.name]
         if self.engine.agent is not None:
@@ -462,19 +464,25 @@ class ContainerCollection(_Collection["Container"]):
             raise
         return ctr
 
-    def run_task(self, name: str, attachments: Sequence[TaskAttachment], ports: Sequence[PortBinding] = ()) -> Container:
+    def run_task(self, name: str, attachments: Sequence[TaskAttachment], ports: Sequence[PortBinding] = (),
+                 expose: Sequence[Union[int, str]] = ()) -> Container:
         """What dockerd's swarm executor does for a task the manager assigned here
         (daemon/cluster/executor/container): a container named ``SERVICE.SLOT.TASKID`` on the
         task's networks, at the addresses the manager allocated, registered with its service
         for the embedded DNS; ``ports`` are its host-mode published ports, bound on this node
-        as ``-p`` binds them (B58: only nodes with a task listen)."""
+        as ``-p`` binds them (B58: only nodes with a task listen); its process listens on
+        ``expose``."""
         engine = self.engine
         if name in self._by_name:
             raise DockerError(f'Conflict. The container name "/{name}" is already in use', fix="pick another name")
+        exposed = [_exposed_port(port) for port in expose]
         cid = engine.new_id()
         ns = Namespace(engine.world, name, host=engine.host)
         first = attachments[0].network if attachments else "bridge"
         ctr = Container(engine, name, cid, ns, "default", cid[:12], first_network=first)
+        for number, proto in exposed:
+            ctr.exposed.add((number, proto))
+            ns.listening.add((proto, 0, number))
         self._by_name[name] = ctr
         try:
             for att in attachments:
@@ -537,6 +545,7 @@ class Engine:
         self._next_random_port = RANDOM_PORTS[0]
         self.networks = NetworkCollection(self)
         self.containers = ContainerCollection(self)
+        self.load_balancers = LoadBalancers(self)
         bip = config.bip
         self.networks.create("bridge", options={} if config.icc else {"com.docker.network.bridge.enable_icc": "false"},
                              subnet=bip.network if bip else None, gateway=bip.ip if bip else None)
@@ -622,6 +631,12 @@ class Engine:
                 addr = net.pool.allocate(address) if net.pool is not None else IPv4Address(0)
         except DockerError as err:
             raise DockerError(err.message, err.fix, f"{at}.ipv4_address" if address is not None else at) from None
+        if net.driver.SCOPE == "swarm" and self.agent is not None and net.id not in self.load_balancers.by_network:
+            # The node's first endpoint on the network: the managers give the node its
+            # load-balancer address (after the endpoint's own, as swarmkit allocates them).
+            lb_address = self.agent.load_balancer(net.id)
+            if lb_address is not None:
+                self.load_balancers.ensure(net, lb_address)
         ep = Endpoint(f"{self._endpoint_rng.getrandbits(256):064x}", net, ctr, addr, self.container_mac(addr), ifname,
                       aliases, assigned=assigned, service=service)
         try:
@@ -658,6 +673,8 @@ class Engine:
         ep.resolvable = net.name != GW_NETWORK
         if ep.resolvable:
             net.names.add(ep)
+        if service is not None:
+            self.load_balancers.add_backend(net, service, ep.id, addr)
         ctr.links.extend((target, alias) for target, alias in (_split_link(l) for l in links))
         self._select_gateway(ctr)
         self._default_gw(ctr)
@@ -685,6 +702,8 @@ class Engine:
         if self.agent is not None:
             for table, key in ep.table_keys:
                 self.agent.delete_table_entry(net.id, table, key)
+        if ep.service is not None:
+            self.load_balancers.remove_backend(net, ep.id)
         net.driver.leave(net.id, ep.id)
         if ep.interface is not None:
             ctr.ns.remove_device(ep.interface)
@@ -726,6 +745,7 @@ class Engine:
             return
         if value is None:
             net.names.remove_remote(key)
+            self.load_balancers.remove_backend(net, key)
             return
         record = json.loads(value)
         service = None
@@ -735,6 +755,8 @@ class Engine:
                                      tuple(record.get("service_aliases", ())))
         net.names.add_remote(key, [record["name"], *record["aliases"]], service,
                              Record(record["name"], record.get("host", ""), IPv4Address(record["ip"])), net.name)
+        if service is not None:
+            self.load_balancers.add_backend(net, service, key, IPv4Address(record["ip"]))
 
     def _default_gw(self, ctr: Container) -> None:
         """libnetwork's setupDefaultGW / clearDefaultGW: a container whose endpoints offer no

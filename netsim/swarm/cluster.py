@@ -319,12 +319,14 @@ class Swarm:
 
     def create_service(self, name: str, image: str = "nginx:latest", replicas: int = 1, mode: str = "replicated",
                        networks: Sequence[Union[str, tuple[str, Sequence[str]]]] = (),
-                       ports: Sequence[PortConfig] = (), endpoint_mode: str = "vip",
-                       constraints: Sequence[str] = (), max_replicas_per_node: int = 0) -> Service:
+                       ports: Sequence[PortConfig] = (), expose: Sequence[Union[int, str]] = (),
+                       endpoint_mode: str = "vip", constraints: Sequence[str] = (),
+                       max_replicas_per_node: int = 0) -> Service:
         """``docker service create`` on a manager: allocated, scheduled and started now.
 
-        ``networks`` lists overlay names, or (name, aliases) pairs; ``constraints`` are
-        ``node.role==worker``, ``node.hostname!=h2``, ``node.labels.zone==a`` ... (scheduler.py)."""
+        ``networks`` lists overlay names, or (name, aliases) pairs; a task listens on its ports'
+        targets and on ``expose`` (``80``, ``"53/udp"``); ``constraints`` are ``node.role==worker``,
+        ``node.hostname!=h2``, ``node.labels.zone==a`` ... (scheduler.py)."""
         if not self.managers():
             raise DockerError(NOT_MANAGER, fix="give one host swarm: manager")
         self._require_quorum()
@@ -344,8 +346,9 @@ class Swarm:
             parsed = parse_constraints(constraints)
         except ValueError as err:
             raise DockerError(f"rpc error: code = InvalidArgument desc = {err}", fix="write key==value or key!=value")
+        listens = tuple(dict.fromkeys([*(f"{p.target}/{p.protocol}" for p in ports), *(str(e) for e in expose)]))
         spec = ServiceSpec(name, image, mode, replicas, attached, tuple(ports), endpoint_mode, parsed,
-                           max_replicas_per_node)
+                           max_replicas_per_node, listens)
         service = self.orchestrator.create(spec)
         self.sim.note_change(f"service {name} created")
         return service
@@ -442,9 +445,9 @@ class Swarm:
             self._engine(leader).log_line(level, message)
 
     def start_task(self, host: str, name: str, attachments: Sequence[TaskAttachment],
-                   host_ports: Sequence[tuple[int, int, str]]) -> None:
+                   host_ports: Sequence[tuple[int, int, str]], expose: Sequence[str]) -> None:
         bindings = [PortBinding(target, published, proto) for published, target, proto in host_ports]
-        self._engine(host).containers.run_task(name, attachments, bindings)
+        self._engine(host).containers.run_task(name, attachments, bindings, expose)
 
     def remove_task(self, host: str, name: str) -> None:
         containers = self._engine(host).containers
@@ -490,6 +493,13 @@ class NodeAgent:
 
     def network_left(self, nid: str) -> None:
         self.db.leave_network(nid)
+        net = self.swarm.network(nid)
+        if net is not None:
+            self.swarm.orchestrator.release_lb(net.name, self.host)
+
+    def load_balancer(self, nid: str) -> Optional[IPv4Address]:
+        net = self.swarm.network(nid)
+        return self.swarm.orchestrator.lb_address(net.name, self.host) if net is not None else None
 
     def add_table_entry(self, nid: str, entry: TableEntry) -> None:
         self.db.create_entry(nid, entry.table, entry.key, entry.value)

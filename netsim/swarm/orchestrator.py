@@ -72,6 +72,7 @@ class ServiceSpec:
     endpoint_mode: str = "vip"  # or "dnsrr"
     constraints: tuple[Constraint, ...] = ()
     max_replicas_per_node: int = 0
+    listens: tuple[str, ...] = ()  # "80/tcp", "53/udp": what a task's process listens on
 
 
 @dataclass
@@ -126,8 +127,9 @@ class Executor(Protocol):
     """A node's agent: runs and removes task containers on its engine."""
 
     def start_task(self, host: str, name: str, attachments: Sequence[TaskAttachment],
-                   host_ports: Sequence[tuple[int, int, str]]) -> None:
-        """Run the task's container; ``host_ports`` are its (published, target, protocol) in host mode."""
+                   host_ports: Sequence[tuple[int, int, str]], expose: Sequence[str]) -> None:
+        """Run the task's container; ``host_ports`` are its (published, target, protocol) in host
+        mode, ``expose`` what it listens on ("80/tcp")."""
 
     def remove_task(self, host: str, name: str) -> None: ...
 
@@ -277,7 +279,7 @@ class Orchestrator:
         task.node = node.hostname
         task.state, task.since, task.error = "assigned", self.env.now, ""
         for net in task.addresses:
-            self._lb_address(net, node.hostname)
+            self.lb_address(net, node.hostname)
 
     def _node_infos(self) -> dict[str, NodeInfo]:
         """The nodes with the tasks they run counted (ActiveTasksCount: tasks not ended)."""
@@ -317,7 +319,7 @@ class Orchestrator:
             attachments.append(TaskAttachment(net_name, address, binding))
         try:
             host_ports = [(p.published or 0, p.target, p.protocol) for p in service.ports if p.mode == "host"]
-            self.executor.start_task(node, task.container_name, attachments, host_ports)
+            self.executor.start_task(node, task.container_name, attachments, host_ports, service.spec.listens)
         except DockerError as err:
             task.state, task.since, task.error = "rejected", self.env.now, err.message
             return
@@ -387,14 +389,27 @@ class Orchestrator:
                 return
         task.state, task.since = "pending", self.env.now
 
-    def _lb_address(self, net_name: str, node: str) -> None:
-        """B50: one load-balancer endpoint address per node that has a task on the network."""
-        if (net_name, node) in self.lb:
+    def lb_address(self, net_name: str, node: str) -> Optional[IPv4Address]:
+        """B50: one load-balancer address per node with an endpoint on the network (a task, or a
+        standalone container's attachment), allocated on first need (``allocateNode``)."""
+        if (net_name, node) not in self.lb:
+            try:
+                self.lb[(net_name, node)] = self._pool(net_name).allocate()
+            except DockerError as err:
+                self.log("error", f"Failed to allocate network resources for node {node}: {err.message}")
+                return None
+        return self.lb[(net_name, node)]
+
+    def release_lb(self, net_name: str, node: str) -> None:
+        """The node no longer has the network: its load-balancer address goes back to the pool,
+        unless a task there still holds the network."""
+        if any(t.node == node and t.live and net_name in t.addresses
+               for s in self.services.values() for t in s.tasks):
             return
-        try:
-            self.lb[(net_name, node)] = self._pool(net_name).allocate()
-        except DockerError as err:
-            self.log("error", f"Failed to allocate network resources for node {node}: {err.message}")
+        address = self.lb.pop((net_name, node), None)
+        net = self.network(net_name)
+        if address is not None and net is not None:
+            net.pool.release(address)
 
     def _release(self, task: Task) -> None:
         for net_name, address in task.addresses.items():

@@ -94,7 +94,7 @@ _DISCONNECT_KEYS: tuple[str, ...] = ("container", "network")
 _SWARM_JOIN_KEYS: tuple[str, ...] = ("host", "role")
 _HOST_EVENT_KEYS: tuple[str, ...] = ("host",)
 _SCALE_KEYS: tuple[str, ...] = ("service", "replicas")
-_SERVICE_KEYS = ("image", "networks", "ports", "deploy")
+_SERVICE_KEYS = ("image", "networks", "ports", "expose", "deploy")
 _DEPLOY_KEYS = ("mode", "replicas", "endpoint_mode", "placement")
 _PLACEMENT_KEYS = ("constraints", "max_replicas_per_node")
 _SERVICE_PORT_KEYS = ("target", "published", "protocol", "mode")
@@ -1358,6 +1358,7 @@ class _Parser:
                                         f"{path}.deploy.placement.max_replicas_per_node", 0, _MAX_REPLICAS)
         networks = self.service_networks(body.get("networks"), f"{path}.networks")
         ports = tuple(self.service_port(raw_p, at) for at, raw_p in self.items(body.get("ports"), f"{path}.ports"))
+        expose = tuple(self.exposed(raw, at) for at, raw in self.items(body.get("expose"), f"{path}.expose"))
         if endpoint_mode == "dnsrr":
             ingress = next((p for p in ports if p.mode == "ingress"), None)
             if ingress is not None:
@@ -1371,7 +1372,7 @@ class _Parser:
                 self.fail(p.key_path, f"port '{p.published}' is already in use by service '{owner}' as an ingress "
                           f"port ({clash.key_path})", "publish another port")
         return ServiceSpec(name=name, image=image, mode=mode, replicas=replicas, networks=networks, ports=ports,
-                           endpoint_mode=endpoint_mode, constraints=tuple(constraints),
+                           expose=expose, endpoint_mode=endpoint_mode, constraints=tuple(constraints),
                            max_replicas_per_node=max_per_node, key_path=path)
 
     def service_networks(self, value: Any, path: str) -> tuple[AttachSpec, ...]:

@@ -184,6 +184,7 @@ class ServiceSpec:
     replicas: int = 1
     networks: tuple[AttachSpec, ...] = ()  # overlays, with the service's aliases on each
     ports: tuple[ServicePortSpec, ...] = ()
+    expose: tuple[tuple[int, Proto], ...] = ()  # what the tasks listen on besides the ports' targets
     endpoint_mode: str = "vip"  # or "dnsrr"
     constraints: tuple[str, ...] = ()  # deploy.placement.constraints
     max_replicas_per_node: int = 0  # deploy.placement.max_replicas_per_node; 0: no limit
