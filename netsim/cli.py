@@ -325,6 +325,43 @@ def resolve(topology: str, src: str, name: str, at: Optional[float], seed: Optio
         raise click.exceptions.Exit(1)
 
 
+@main.command("connect")
+@_topology
+@click.argument("src")
+@click.argument("target", metavar="ADDR:PORT")
+@click.option("--udp", is_flag=True, help="A UDP exchange (the datagram echoed back) instead of a TCP handshake.")
+@click.option("--count", "-c", type=_Count(min=1), default=1, show_default=True, help="Connections to open.")
+@_at
+@_seed
+def connect_command(topology: str, src: str, target: str, udp: bool, count: int, at: Optional[float],
+                    seed: Optional[int]) -> None:
+    """Open COUNT connections from SRC to ADDR:PORT (ADDR a name or an address); one line each:
+    connected or why not, the endpoint that answered and the source address it saw. Exit 0 when
+    every attempt connected, else 1.
+
+    \b
+    Examples:
+      netsim connect topologies/services.yaml client web:80 --count 4   # IPVS's round robin over the tasks
+      netsim connect topologies/basic.yaml ext 192.168.100.11:8080
+    """
+    dst, colon, port_text = target.rpartition(":")
+    if not colon or not dst or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise click.BadParameter(f"{target!r}: write ADDR:PORT, e.g. web:80 or 10.0.1.4:80", param_hint="ADDR:PORT")
+    sim = _load(topology, seed, at)
+    _check_names(sim, src, "0.0.0.0")
+    table = sim.connect(src, dst, int(port_text), "udp" if udp else "tcp", count)
+    for row in table.to_dict("records"):
+        where = f"{row['src']} -> {row['addr'] or row['dst']}:{row['port']}/{row['proto']}"
+        if row["connected"]:
+            click.echo(f"{row['attempt']}: {where} connected, answered by {row['answered_by']} "
+                       f"(which saw {row['source_seen']})")
+        else:
+            why = row["disposition"] + (f": {row['detail']}" if row["detail"] else "")
+            click.echo(f"{row['attempt']}: {where} failed, {why}")
+    if not table.connected.all():
+        raise click.exceptions.Exit(1)
+
+
 @main.command()
 @_topology
 @click.argument("src")

@@ -506,6 +506,13 @@ class Simulation:
         from .analysis.trace import resolve_table
         return resolve_table(self, src, name)
 
+    def connect(self, src: str, dst: str, port: int, proto: str = "tcp", count: int = 1) -> "pd.DataFrame":
+        """``count`` connections from ``src`` to ``dst:port`` now (``dst`` a name or an address):
+        whether each completed, which endpoint answered (a task's Docker name) and the source
+        address it saw; the attempts share IPVS's round robin (``analysis/connect.py``)."""
+        from .analysis.connect import connect
+        return connect(self, src, dst, port, proto, count)
+
     def reachability_changes(self, until: Union[float, str], step: float = 0.1) -> "pd.DataFrame":
         """Walk the clock from now to ``until`` and list every cell of the address and by-name tables
         that changes: time, src, dst, addr, name, network, old, new, cause (``step`` is the resolution)."""

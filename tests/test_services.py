@@ -284,3 +284,94 @@ def test_services_need_a_swarm() -> None:
     with pytest.raises(TopologyError) as info:
         parse_spec({"hosts": {"node1": {}}, "services": {"web": {}}})
     assert info.value.key_path == "services.web" and "no host is in one" in str(info.value)
+
+
+# ---- the VIP: load-balancer sandboxes and IPVS ---------------------------------------------------
+
+def _client_and_web(replicas: int = 3, **deploy: Any) -> Simulation:
+    return _sim({"web": {"networks": ["o1"], "expose": [80], "deploy": {"replicas": replicas, **deploy}}},
+                containers={"client": {"host": "node1", "networks": ["o1"]}})
+
+
+def test_b50_a_node_gets_its_load_balancer_address_after_its_first_endpoints_own() -> None:
+    sim = _sim({}, containers={"a": {"host": "node1", "networks": ["o1"]}, "b": {"host": "node2", "networks": ["o1"]}})
+    lbs = {ns.host: ns for ns in sim.world.namespaces.values() if ns.name == "lb-o1"}
+    assert sorted(lbs) == ["node1", "node2"]  # node3 has nothing on o1, so no sandbox
+    address = {h: str(IPv4Address(lbs[h].primary_address(lbs[h].devices["eth0"]) or 0)) for h in lbs}
+    a, b = (str(sim.container(n).endpoints["o1"].address) for n in "ab")
+    assert (a, address["node1"], b, address["node2"]) == ("10.0.1.2", "10.0.1.3", "10.0.1.4", "10.0.1.5")
+
+
+def test_b59_connections_to_the_vip_go_round_robin_over_the_tasks_and_see_the_lb_address() -> None:
+    sim = _client_and_web()
+    table = sim.connect("client", "web", 80, count=7)
+    assert table.connected.all()
+    tasks = sorted(sim.swarm.tasks("web").container)
+    first = list(table.answered_by[:3])
+    assert sorted(first) == tasks  # each task once in three connections
+    assert list(table.answered_by) == first * 2 + first[:1]  # and again in the same order
+    lb = next(ns for ns in sim.world.namespaces.values() if ns.name == "lb-o1" and ns.host == "node1")
+    assert set(table.source_seen) == {str(IPv4Address(lb.primary_address(lb.devices["eth0"]) or 0))}  # SNAT
+    assert set(table.addr) == {str(sim.swarm.orchestrator.get("web").vips["o1"])}
+
+
+def test_rr_tries_the_newest_real_server_first_as_the_kernels_list_has_it() -> None:
+    sim = _client_and_web()
+    ipvs = next(ns.ipvs for ns in sim.world.namespaces.values() if ns.name == "lb-o1" and ns.host == "node1")
+    assert ipvs is not None
+    (service,) = ipvs.services.values()
+    newest = service.destinations[0].address
+    owner = next(t.container for t in sim.swarm.orchestrator.get("web").tasks
+                 if int(t.addresses["o1"]) == newest)
+    assert sim.connect("client", "web", 80).answered_by[0] == owner
+
+
+def test_tasks_name_bypasses_the_vip_and_a_closed_port_is_refused_through_it() -> None:
+    sim = _client_and_web()
+    direct = sim.connect("client", "tasks.web", 80)
+    assert direct.connected[0] and direct.source_seen[0] == str(sim.container("client").endpoints["o1"].address)
+    closed = sim.connect("client", "web", 81)
+    assert not closed.connected[0] and closed.disposition[0] == "REFUSED"
+
+
+def test_a_dnsrr_service_has_no_virtual_service_and_its_name_is_its_tasks() -> None:
+    sim = _client_and_web(endpoint_mode="dnsrr")
+    ipvs = next(ns.ipvs for ns in sim.world.namespaces.values() if ns.name == "lb-o1" and ns.host == "node1")
+    assert ipvs is not None and ipvs.services == {}
+    answered = sim.connect("client", "web", 80)
+    assert answered.connected[0] and answered.addr[0] in {str(a) for t in sim.swarm.orchestrator.get("web").tasks
+                                                           for a in t.addresses.values()}
+
+
+def test_b57_a_dead_nodes_task_leaves_the_vip_once_gossip_declares_it_dead() -> None:
+    sim = _client_and_web()
+    sim.schedule(parse_spec({"hosts": THREE, "events": [{"at": "1s", "node_fail": "node3"}]}).events[0])
+    sim.run(1.5)  # failed, not yet declared dead: one connection in three is black-holed
+    early = sim.connect("client", "web", 80, count=3)
+    assert list(early.connected).count(False) == 1
+    assert early[~early.connected].disposition.iloc[0] in ("NEIGH_FAILED", "NO_REPLY")  # the frozen node's side
+    dead = next(t.container for t in sim.swarm.orchestrator.get("web").tasks if t.node == "node3")
+    assert dead not in set(early.answered_by)
+    sim.run(12.0)  # memberlist declared node3 dead (B56): NetworkDB withdrew its task (B57a)
+    later = sim.connect("client", "web", 80, count=4)
+    assert later.connected.all() and dead not in set(later.answered_by)
+    assert len(set(later.answered_by)) == 2  # the two live tasks, in turn
+
+
+def test_netsim_connect_prints_who_answered_and_exits_1_when_one_failed(tmp_path: Any) -> None:
+    from click.testing import CliRunner
+
+    from netsim.cli import main
+
+    import yaml
+    path = tmp_path / "vip.yaml"
+    path.write_text(yaml.safe_dump({"hosts": THREE, "networks": {"o1": {"driver": "overlay", "attachable": True}},
+                                    "containers": {"client": {"host": "node1", "networks": ["o1"]}},
+                                    "services": {"web": {"networks": ["o1"], "expose": [80],
+                                                         "deploy": {"replicas": 2}}}}))
+    ok = CliRunner().invoke(main, ["connect", str(path), "client", "web:80", "--count", "2"])
+    assert ok.exit_code == 0 and ok.output.count("connected, answered by web.") == 2
+    refused = CliRunner().invoke(main, ["connect", str(path), "client", "web:81"])
+    assert refused.exit_code == 1 and "REFUSED" in refused.output
+    bad = CliRunner().invoke(main, ["connect", str(path), "client", "web"])
+    assert bad.exit_code == 2 and "ADDR:PORT" in bad.output

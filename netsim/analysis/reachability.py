@@ -295,7 +295,7 @@ def _by_name_rows(sim: "Simulation", prober: Prober) -> pd.DataFrame:
                 rows.append((shown, name, "", "", "", False, disposition, detail, ""))
                 continue
             owner = answer_owner(sim, resolver, answer)
-            if owner is src:
+            if owner is src or owner is None:
                 continue
             addr = answer.addresses[0]
             reachable, disposition, detail, steps = classify(prober.probe(src.ns, addr), owner.ns, PING_TIMEOUT)
@@ -304,10 +304,12 @@ def _by_name_rows(sim: "Simulation", prober: Prober) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=NAME_COLUMNS)
 
 
-def answer_owner(sim: "Simulation", resolver: "Container", answer: Answer) -> "Container":
+def answer_owner(sim: "Simulation", resolver: "Container", answer: Answer) -> Optional["Container"]:
     """The container behind a DNS answer's first address: on the resolver's host, or for a swarm
-    network on the node the record came from."""
+    network on the node the record came from; None for a service's VIP, which no container has."""
     host = answer.hosts[0] if answer.hosts else resolver.host
+    if not host:
+        return None
     return sim.host(host).containers.get(answer.owners[0])
 
 

@@ -90,6 +90,8 @@ def _by_name(sim: "Simulation", kind: str, src: str, name: str) -> Target:
     if resolver is None or answer is None:
         return Target(None, None, None, unresolved(resolver)[0])
     owner = answer_owner(sim, resolver, answer)
+    if owner is None:  # a VIP: whichever task IPVS picks answers
+        return Target(answer.addresses[0], answer.owners[0], None, answer.source)
     return Target(answer.addresses[0], sim.display_name(owner), owner.ns, answer.source)
 
 
