@@ -149,5 +149,5 @@ class LoadBalancers:
         lb.ns.add_address(lb.interface, ip(vip), 32)
         svc.rules.append(("mangle", nf.append("mangle", f"-A INPUT -d {vip}/32 -j MARK --set-mark {fwmark}")))
         if lb.snat is None:
-            lb.snat = nf.append("nat", f"-A POSTROUTING -m ipvs --ipvs -d {net.subnet} -j SNAT --to-source {lb.address}")
+            lb.snat = nf.append("nat", f"-A POSTROUTING -d {net.subnet} -m ipvs --ipvs -j SNAT --to-source {lb.address}")
         return svc

@@ -23,6 +23,7 @@ than ``TTL_STEP`` routers.  TTLs this high never expire, so reachability is unch
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -148,6 +149,8 @@ class Realized:
     underlay: Optional[str] = None  # the extra namespace holding the underlay bridge
     ttl: dict[str, int] = field(default_factory=dict)  # sim namespace name -> ip_default_ttl
     restore: dict[str, tuple[bool, str]] = field(default_factory=dict)  # sim ns -> (accepted, stderr)
+    #: sim ns -> rules left out because this kernel lacks their module (``-m ipvs`` without IPVS)
+    unloadable: dict[str, list[str]] = field(default_factory=dict)
     created: list[str] = field(default_factory=list)  # every netns created, for teardown
     cut: set[tuple[str, str]] = field(default_factory=set)  # (netns, eth0) whose cable is pulled
 
@@ -371,6 +374,10 @@ class Realized:
         """Load ``ns.nf.save()``; a namespace without rules has no hooks, so only --test it."""
         text = ns.nf.save()
         args = ["ip", "netns", "exec", self.netns[self.label(ns)], "iptables-restore"]
+        if "-m ipvs" in text and not ipvs_match_available():
+            kept = [line for line in text.splitlines() if "-m ipvs" not in line]
+            self.unloadable[self.label(ns)] = [line for line in text.splitlines() if "-m ipvs" in line]
+            text = "\n".join(kept) + "\n"
         if ns.nf.empty:
             args.append("--test")
         proc = run(args, input=text, check=False)
@@ -483,6 +490,24 @@ def sim_routes(ns: Namespace) -> set[tuple[str, Optional[str], str, Optional[str
     return out
 
 
+@functools.lru_cache(maxsize=1)
+def ipvs_match_available() -> bool:
+    """Whether iptables here can load ``-m ipvs`` (xt_ipvs, which needs IPVS in the kernel)."""
+    probe = f"nsipvs{os.getpid()}"
+    if subprocess.run(["ip", "netns", "add", probe], capture_output=True).returncode != 0:
+        return False
+    try:
+        rules = "*nat\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -m ipvs --ipvs -j ACCEPT\nCOMMIT\n"
+        proc = subprocess.run(["ip", "netns", "exec", probe, "iptables-restore"], input=rules,
+                              capture_output=True, text=True)
+        return proc.returncode == 0
+    finally:
+        subprocess.run(["ip", "netns", "del", probe], capture_output=True)
+
+
+_SET_MARK = re.compile(r"--set-mark (\d+)\b")
+
+
 def parse_save(text: str) -> dict[tuple[str, str], list[str]]:
     """iptables-save text -> {(table, chain): [rule text, ...]}, chains with their policy as a rule."""
     out: dict[tuple[str, str], list[str]] = {}
@@ -498,6 +523,8 @@ def parse_save(text: str) -> dict[tuple[str, str], list[str]]:
             out[(table, name)] = [f"policy {policy}"]
         elif line.startswith("-A "):
             chain = line.split()[1]
+            # iptables-save prints MARK --set-mark N as --set-xmark 0xN/0xffffffff
+            line = _SET_MARK.sub(lambda m: f"--set-xmark {int(m.group(1)):#x}/0xffffffff", line)
             out.setdefault((table, chain), []).append(" ".join(line.split()))
     return out
 
