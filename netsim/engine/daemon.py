@@ -311,9 +311,10 @@ class NetworkCollection(_Collection["Network"]):
     def _add_builtin(self, net: Network) -> None:
         self._by_name[net.name] = net
 
-    def _for_attach(self, name: str, container: str) -> Network:
+    def _for_attach(self, name: str, container: str, task: bool = False) -> Network:
         """The network a container attaches to: this engine's, or a swarm network the node
-        instantiates now, once the swarm lets the container attach (B35, B36)."""
+        instantiates now, once the swarm lets the container attach (B35, B36); a swarm task's
+        network needs no ``attachable``: the manager placed the task on it."""
         local = self._by_name.get(name)
         agent = self.engine.agent
         if local is not None or agent is None:
@@ -321,7 +322,8 @@ class NetworkCollection(_Collection["Network"]):
         swarm_net = agent.network(name)
         if swarm_net is None:
             return self.get(name)
-        agent.attach(swarm_net, container)
+        if not task:
+            agent.attach(swarm_net, container)
         return self._instantiate(swarm_net)
 
     def _instantiate(self, sn: SwarmNetwork) -> Network:
@@ -335,16 +337,6 @@ class NetworkCollection(_Collection["Network"]):
             self.engine.agent.network_joined(net.id)
         return net
 
-    def _for_task(self, name: str) -> Network:
-        """A swarm task's network: the manager placed the task on it, so no attachable is asked."""
-        local = self._by_name.get(name)
-        agent = self.engine.agent
-        if local is not None or agent is None:
-            return self.get(name)
-        swarm_net = agent.network(name)
-        if swarm_net is None:
-            return self.get(name)
-        return self._instantiate(swarm_net)
 
     def _deinstantiate(self, net: Network) -> None:
         """The node's last endpoint of a swarm network left: the node deletes its copy."""
@@ -486,7 +478,7 @@ class ContainerCollection(_Collection["Container"]):
         self._by_name[name] = ctr
         try:
             for att in attachments:
-                engine._connect(ctr, engine.networks._for_task(att.network), (), att.address, (),
+                engine._connect(ctr, engine.networks._for_attach(att.network, name, task=True), (), att.address, (),
                                 service=att.service, assigned=True)
             if not attachments:
                 engine._connect(ctr, engine.networks.get("bridge"), (), None, ())

@@ -193,21 +193,21 @@ class Orchestrator:
     # ---- reconciliation ---------------------------------------------------------------------
 
     def reconcile(self, service: Service) -> None:
-        if service.spec.mode == "global":
-            self._reconcile_global(service)
-        else:
-            self._reconcile_replicated(service)
+        self._reconcile(service)
         self._schedule_pending()
         self._start_due()
 
     def reconcile_all(self) -> None:
         for service in self.services.values():
-            if service.spec.mode == "global":
-                self._reconcile_global(service)
-            else:
-                self._reconcile_replicated(service)
+            self._reconcile(service)
         self._schedule_pending()
         self._start_due()
+
+    def _reconcile(self, service: Service) -> None:
+        if service.spec.mode == "global":
+            self._reconcile_global(service)
+        else:
+            self._reconcile_replicated(service)
 
     def _reconcile_replicated(self, service: Service) -> None:
         live = [t for t in service.tasks if t.live]
