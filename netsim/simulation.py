@@ -640,23 +640,28 @@ def _build(spec: TopologySpec, seed: Optional[int]) -> Simulation:
         if port is not None:
             port.hairpin, port.pvid, port.tagged = h.link_hairpin, h.link_pvid, h.link_tagged
             port.promiscuous = h.link_promiscuous
-    # The first manager in file order runs swarm init; the others join with their role's token.
-    for h in sorted(members, key=lambda h: h.swarm != "manager"):
-        _docker(spec, f"{h.key_path}.swarm", lambda h=h: sim.swarm.join(h.name, h.swarm) if sim.swarm.managers()
-                else sim.swarm.init(h.name))
+    # Local networks first: the swarm's docker_gwbridge then takes the next free local pool, as it
+    # does on a host whose networks were made before it joined.
     for n in spec.networks:
-        options = {**dict(n.driver_opts), **n.options.to_opts()}
         if REGISTRY[n.driver].SCOPE == "swarm":
-            _docker(spec, n.key_path, lambda n=n, options=options: sim.swarm.create_network(
-                n.name, n.driver, subnet=n.subnet, gateway=n.gateway, internal=n.internal, attachable=n.attachable,
-                options=options, labels=dict(n.labels)))
             continue
+        options = {**dict(n.driver_opts), **n.options.to_opts()}
         # The loader placed each local network by its driver's scope: one host, or a list.
         for place in (n.host,) if n.host else n.hosts:
             _docker(spec, n.key_path, lambda n=n, place=place, options=options: sim.host(place).networks.create(
                 n.name, driver=n.driver, options=options, internal=n.internal, attachable=n.attachable,
                 subnet=n.subnet, ip_range=dict(n.host_ranges).get(place, n.ip_range), gateway=n.gateway,
                 labels=dict(n.labels)))
+    # The first manager in file order runs swarm init; the others join with their role's token.
+    for h in sorted(members, key=lambda h: h.swarm != "manager"):
+        _docker(spec, f"{h.key_path}.swarm", lambda h=h: sim.swarm.join(h.name, h.swarm) if sim.swarm.managers()
+                else sim.swarm.init(h.name))
+    for n in spec.networks:
+        if REGISTRY[n.driver].SCOPE == "swarm":
+            options = {**dict(n.driver_opts), **n.options.to_opts()}
+            _docker(spec, n.key_path, lambda n=n, options=options: sim.swarm.create_network(
+                n.name, n.driver, subnet=n.subnet, gateway=n.gateway, internal=n.internal, attachable=n.attachable,
+                options=options, labels=dict(n.labels)))
     for c in _creation_order(spec.containers):
         _docker(spec, c.key_path, lambda c=c: _run_container(sim, c), lambda field, c=c: _container_field(c, field))
     for h in members:

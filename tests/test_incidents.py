@@ -63,8 +63,10 @@ def _k6(engine: str = "29") -> netsim.Simulation:
     return build(replace(load_spec(INCIDENTS / "k6-learned-fdb-entry.yaml"), engine=engine))
 
 
-def _vxlan_of(sim: netsim.Simulation, host: str) -> object:
-    return next(d for ns in sim.world.namespaces.values() if ns.host == host and ns.name.startswith("1-")
+def _vxlan_of(sim: netsim.Simulation, host: str, network: str = "appnet") -> object:
+    net = sim.swarm.network(network)
+    assert net is not None
+    return next(d for ns in sim.world.namespaces.values() if ns.host == host and ns.name == f"1-{net.id[:10]}"
                 for d in ns.devices.values() if d.kind == "vxlan")
 
 
@@ -79,7 +81,9 @@ def test_k6_a_rejoin_leaves_a_peer_on_a_learned_fdb_entry_that_ages_out() -> Non
     vx = _vxlan_of(sim, "w2")
     a_mac = sim.container("a").endpoints["appnet"].mac
     assert a_mac in vx.fdb and a_mac not in vx.static, "the learned row is there, the self permanent one is not"
-    overlay = next(ns for ns in sim.world.namespaces.values() if ns.host == "w2" and ns.name.startswith("1-"))
+    appnet = sim.swarm.network("appnet")
+    assert appnet is not None
+    overlay = next(ns for ns in sim.world.namespaces.values() if ns.host == "w2" and ns.name == f"1-{appnet.id[:10]}")
     assert any(n.mac == a_mac for n in overlay.neigh.values()), "the neighbour row is there"
     pings = sim.pings()
     steady = pings[(pings.sent >= 40.0) & (pings.sent < 60.0)]

@@ -79,9 +79,12 @@ def test_b37_addresses_vnis_and_kernel_names() -> None:
     web = sim.container("web")
     ep = web.endpoints["appnet"]
     assert str(ep.address) == "10.0.1.2" and f"{ep.mac:012x}" == "02420a000102", "02:42 + the address"
-    overlay_ns = next(ns for ns in sim.world.namespaces.values() if ns.host == "node1" and ns.name.startswith("1-"))
-    assert overlay_ns.name == f"1-{appnet.id[:10]}"
-    assert set(overlay_ns.devices) >= {f"ov-001001-{appnet.id[:5]}", f"vx-001001-{appnet.id[:5]}"}
+    names = {ns.name: ns for ns in sim.world.namespaces.values() if ns.host == "node1" and ns.name.startswith("1-")}
+    ingress = sim.swarm.network("ingress")
+    assert ingress is not None and set(names) == {f"1-{appnet.id[:10]}", f"1-{ingress.id[:10]}"}, \
+        "every node has ingress from its join; appnet because web uses it"
+    assert set(names[f"1-{appnet.id[:10]}"].devices) >= {f"ov-001001-{appnet.id[:5]}", f"vx-001001-{appnet.id[:5]}"}
+    assert f"vx-001000-{ingress.id[:5]}" in names[f"1-{ingress.id[:10]}"].devices
 
 
 def test_b38_cross_host_reachability_by_address_and_name_with_ttl_64() -> None:

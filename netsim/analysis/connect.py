@@ -67,7 +67,7 @@ def _name(sim: "Simulation", ns: Optional["Namespace"]) -> str:
     for ctr in sim.containers():
         if ctr.ns is ns:
             return sim.display_name(ctr)
-    return ns.name
+    return f"{ns.host}/{ns.name}" if ns.host and ns.host != ns.name else ns.name
 
 
 def _seen(probe: Probe) -> str:

@@ -118,7 +118,9 @@ def reachability(sim: "Simulation", workers: int = 1) -> pd.DataFrame:
     shown: dict[tuple[str, str], str] = {}  # the namespace's first endpoint: a host before its host-mode containers
     for v in views:
         shown.setdefault(v.ns.key, v.name)  # HOST/NAME where a name alone is ambiguous
-    answered_by = np.array([labels(f"answered by {shown.get(key, key[1])}") for key in ns_index], dtype=np.int32)
+    # a namespace that is no endpoint (a load-balancer sandbox, ingress-sbox) is named with its host
+    answered_by = np.array([labels(f"answered by {shown.get(key, '/'.join(key) if key[0] not in ('', key[1]) else key[1])}")
+                            for key in ns_index], dtype=np.int32)
 
     parts: dict[str, list[np.ndarray]] = {c: [] for c in ("src", "dst", "addr", "net", "ok", "disp", "det", "path")}
     for i in range(len(views)):

@@ -617,7 +617,7 @@ class Namespace(Versioned):
                 conn.dnat(addr if addr is not None else LOOPBACK, rule.target.to_port)
         new = conn.manip_related(pkt, is_reply, dst=True) if related(pkt) else conn.manip_dst(pkt, is_reply)
         if new is not pkt:
-            skb.step(self.name, iif or oif, "NAT", (_describe_nat, "dst", pkt.dst, new.dst))
+            skb.step(self.name, iif or oif, "NAT", (_describe_nat, "dst", pkt, new))
             self.charge(skb, "nat")
             skb.frame = Ether(skb.frame.dst, skb.frame.src, new, skb.frame.vlan)
         return True
@@ -651,7 +651,7 @@ class Namespace(Versioned):
             STATE.changed()  # ESTABLISHED from now on
         new = conn.manip_related(pkt, skb.ct_reply, dst=False) if related(pkt) else conn.manip_src(pkt, skb.ct_reply)
         if new is not pkt:
-            skb.step(self.name, oif or iif, "NAT", (_describe_nat, "src", pkt.src, new.src))
+            skb.step(self.name, oif or iif, "NAT", (_describe_nat, "src", pkt, new))
             self.charge(skb, "nat")
             skb.frame = Ether(skb.frame.dst, skb.frame.src, new, skb.frame.vlan)
         skb.ct = None  # the next namespace tracks it afresh
@@ -681,8 +681,13 @@ def _describe_verdict(rule: Optional[Rule], table: str, chain: str, verdict: str
     return f"{verdict} by {describe(rule, table, chain, verdict)}"
 
 
-def _describe_nat(which: str, old: int, new: int) -> str:
-    return f"{which} {ip_str(old)} -> {ip_str(new)}"
+def _describe_nat(which: str, old: IPv4, new: IPv4) -> str:
+    """``dst 10.0.0.6 -> 10.0.0.7``, with the ports when they changed (a REDIRECT, a DNAT to another port)."""
+    port = "dport" if which == "dst" else "sport"
+    before, after = getattr(old.payload, port, None), getattr(new.payload, port, None)
+    if before == after:
+        return f"{which} {ip_str(getattr(old, which))} -> {ip_str(getattr(new, which))}"
+    return f"{which} {ip_str(getattr(old, which))}:{before} -> {ip_str(getattr(new, which))}:{after}"
 
 
 def _l4(pkt: IPv4) -> str:

@@ -16,7 +16,10 @@ from typing import Optional, Protocol
 
 from .drivers.api import TableEntry
 
-__all__ = ["ClusterAgent", "SwarmNetwork", "AddressAllocator", "ServiceBinding", "TaskAttachment"]
+__all__ = ["INGRESS", "ClusterAgent", "SwarmNetwork", "AddressAllocator", "ServiceBinding", "IngressPort", "TaskAttachment"]
+
+#: the swarm's routing-mesh network, which swarm init creates (one per swarm)
+INGRESS = "ingress"
 
 
 class AddressAllocator(Protocol):
@@ -44,15 +47,26 @@ class SwarmNetwork:
 
 
 @dataclass(frozen=True)
+class IngressPort:
+    """A port the service publishes on the routing mesh (libnetwork's PortConfig, ingress mode)."""
+
+    protocol: str
+    published: int
+    target: int
+
+
+@dataclass(frozen=True)
 class ServiceBinding:
     """What a task's endpoint tells the embedded DNS of its service (libnetwork's ServiceConfig):
     ``tasks.NAME`` answers the task's address; NAME and the service's network aliases answer the
-    VIP, or (dnsrr, no VIP) the task addresses themselves (B59)."""
+    VIP, or (dnsrr, no VIP) the task addresses themselves (B59).  On the ingress network it
+    carries the service's ingress ports, which only that network gossips (B58)."""
 
     name: str
     id: str
     vip: Optional[IPv4Address] = None
     aliases: tuple[str, ...] = ()
+    ingress_ports: tuple[IngressPort, ...] = ()
 
 
 @dataclass(frozen=True)

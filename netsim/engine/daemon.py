@@ -23,7 +23,7 @@ from ..datapath.packet import ARP, ARPOP_REQUEST, Ether
 from ..datapath.skb import Skb
 from ..datapath.world import World
 from ..errors import DockerError
-from .cluster import AddressAllocator, ClusterAgent, ServiceBinding, SwarmNetwork, TaskAttachment
+from .cluster import INGRESS, AddressAllocator, ClusterAgent, IngressPort, ServiceBinding, SwarmNetwork, TaskAttachment
 from .config import DaemonConfig
 from .dns import NameTable, Record
 from .drivers import lookup
@@ -31,6 +31,7 @@ from .drivers.api import Driver, EndpointInfo, GatewayPolicy, HostInterface, Leg
 from .drivers.options import DriverOptions
 from .ipam import AddressPool, pick_subnet
 from .ports import PortBinding, port_bindings
+from .ingress import add_redirect_rules
 from .service import LoadBalancers
 from .profile import EngineProfile
 
@@ -111,6 +112,11 @@ class Network:
         """The host's own device on this network (a bridge with the gateway address), if it has one."""
         drv = self.driver
         return drv.host_interface(self.id) if isinstance(drv, HostInterface) else None
+
+    @property
+    def ingress(self) -> bool:
+        """The swarm's routing-mesh network: no names are registered on it (addSvcRecords)."""
+        return self.name == INGRESS and self.driver.SCOPE == "swarm"
 
     @property
     def user_defined(self) -> bool:
@@ -301,9 +307,10 @@ class NetworkCollection(_Collection["Network"]):
         return net
 
     def _remove(self, net: Network) -> None:
-        if net.endpoints:
+        users = [*net.endpoints, *self.engine.load_balancers.users(net)]
+        if users:
             raise DockerError(f"error while removing network: network {net.name} id {net.id} has active "
-                              f"endpoints ({', '.join(net.endpoints)})",
+                              f"endpoints ({', '.join(users)})",
                               fix="disconnect or remove its containers first")
         net.driver.delete_network(net.id)
         del self._by_name[net.name]
@@ -587,6 +594,29 @@ class Engine:
             self._drivers[name] = lookup(name)(self._host_context)
         return self._drivers[name]
 
+    # ---- swarm membership ---------------------------------------------------------------------
+
+    def setup_ingress(self) -> None:
+        """SetupIngress, when the node joins a swarm (B51, B52): docker_gwbridge, the ingress
+        network and its sandbox at the node's ingress address (B58)."""
+        agent = self.agent
+        swarm_net = agent.network(INGRESS) if agent is not None else None
+        if agent is None or swarm_net is None:
+            return
+        self._gw_network()
+        net = self.networks._by_name.get(INGRESS) or self.networks._instantiate(swarm_net)
+        address = agent.load_balancer(net.id)
+        if address is not None and net.id not in self.load_balancers.by_network:
+            self.load_balancers.ensure(net, address)
+
+    def release_ingress(self) -> None:
+        """ReleaseIngress, when the node leaves: the sandbox, the mesh's rules and the network."""
+        net = self.networks._by_name.get(INGRESS)
+        if net is not None and net.driver.SCOPE == "swarm":
+            for ctr in list(net.containers):
+                self._disconnect(ctr, net)
+            self.networks._deinstantiate(net)
+
     # ---- sandbox: what happens in the container's namespace ---------------------------------
 
     def _connect(self, ctr: Container, net: Network, aliases: tuple[str, ...],
@@ -647,6 +677,8 @@ class Engine:
             if service is not None:
                 record.update(service=service.name, service_id=service.id, vip=str(service.vip or ""),
                               service_aliases=list(service.aliases))
+                if service.ingress_ports:
+                    record["ingress_ports"] = [[p.protocol, p.published, p.target] for p in service.ingress_ports]
             entries = (*info.table_entries, TableEntry(ENDPOINT_TABLE, ep.id, json.dumps(record, sort_keys=True).encode()))
             for entry in entries:
                 self.agent.add_table_entry(net.id, entry)
@@ -662,11 +694,13 @@ class Engine:
                 ctr.ns.add_route(ip(route.network_address), route.prefixlen, info.interface, None)
         ctr.endpoints[net.name] = ep
         net.endpoints[ctr.name] = ep
-        ep.resolvable = net.name != GW_NETWORK
+        ep.resolvable = net.name != GW_NETWORK and not net.ingress
         if ep.resolvable:
             net.names.add(ep)
         if service is not None:
             self.load_balancers.add_backend(net, service, ep.id, addr)
+            if net.ingress:  # populateLoadBalancers
+                add_redirect_rules(ctr.ns, addr, service.ingress_ports)
         ctr.links.extend((target, alias) for target, alias in (_split_link(l) for l in links))
         self._select_gateway(ctr)
         self._default_gw(ctr)
@@ -705,8 +739,8 @@ class Engine:
         del net.endpoints[ctr.name]
         if ep.resolvable:
             net.names.remove(ep)
-        if not net.endpoints and net.driver.SCOPE == "swarm":
-            self.networks._deinstantiate(net)
+        if not net.endpoints and net.driver.SCOPE == "swarm" and not net.ingress:
+            self.networks._deinstantiate(net)  # ingress stays while the node is in the swarm
         self._select_gateway(ctr)
         if net.name != GW_NETWORK:
             self._default_gw(ctr)
@@ -744,9 +778,11 @@ class Engine:
         if record.get("service"):
             service = ServiceBinding(record["service"], record.get("service_id", ""),
                                      IPv4Address(record["vip"]) if record.get("vip") else None,
-                                     tuple(record.get("service_aliases", ())))
-        net.names.add_remote(key, [record["name"], *record["aliases"]], service,
-                             Record(record["name"], record.get("host", ""), IPv4Address(record["ip"])), net.name)
+                                     tuple(record.get("service_aliases", ())),
+                                     tuple(IngressPort(p, n, t) for p, n, t in record.get("ingress_ports", ())))
+        if not net.ingress:
+            net.names.add_remote(key, [record["name"], *record["aliases"]], service,
+                                 Record(record["name"], record.get("host", ""), IPv4Address(record["ip"])), net.name)
         if service is not None:
             self.load_balancers.add_backend(net, service, key, IPv4Address(record["ip"]))
 

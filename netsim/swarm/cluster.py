@@ -21,7 +21,7 @@ from functools import partial
 from ipaddress import IPv4Address, IPv4Network
 from typing import TYPE_CHECKING, Literal, Optional, Sequence, Union
 
-from ..engine.cluster import SwarmNetwork, TaskAttachment
+from ..engine.cluster import INGRESS, SwarmNetwork, TaskAttachment
 from ..engine.daemon import ENDPOINT_TABLE
 from ..engine.ports import PortBinding
 from ..engine.drivers.api import TableEntry, TableWatcher
@@ -107,11 +107,12 @@ class Swarm:
             raise DockerError(ALREADY_MEMBER if host in self.members else
                               "this simulation already has a swarm; hosts join it (swarm_join)",
                               fix="join the existing swarm instead of initialising another")
+        if INGRESS not in self.networks:  # allocated before the first node, which gets 10.0.0.2 on it
+            self._allocate(INGRESS, "overlay", None, None, internal=False, attachable=False, options={})
         node = self._add(host, "manager")
         if node.raft is not None:  # always, for a manager
             node.raft.bootstrap()
-        if "ingress" not in self.networks:
-            self._allocate("ingress", "overlay", None, None, internal=False, attachable=False, options={})
+        self._engine(host).setup_ingress()
         return node
 
     def join(self, host: str, role: Role = "worker") -> Node:
@@ -121,7 +122,9 @@ class Swarm:
         if not self.managers():
             raise DockerError("no swarm to join: no host has run swarm init", fix="give one host swarm: manager first")
         self._require_quorum()
-        return self._add(host, role)
+        node = self._add(host, role)
+        self._engine(host).setup_ingress()
+        return node
 
     def leave(self, host: str, force: bool = False) -> None:
         """``docker swarm leave [--force]`` (B57c): the node says goodbye on gossip, its standalone
@@ -149,6 +152,7 @@ class Swarm:
             for ep in list(ctr.endpoints.values()):
                 if ep.network.driver.SCOPE == "swarm":
                     ep.network.disconnect(ctr, force=True)
+        engine.release_ingress()
         node.db.leave_cluster()
         node.members.leave()
         node.dispatcher.running = False
@@ -339,7 +343,7 @@ class Swarm:
             net = self.network(net_name)
             if net is None:
                 raise DockerError(f"network {net_name} not found", fix=f"create {net_name} as an overlay first")
-            if net.name == "ingress":
+            if net.name == INGRESS:
                 raise DockerError("rpc error: code = InvalidArgument desc = Service cannot be explicitly attached to "
                                   "the ingress network \"ingress\"", fix="publish ports instead")
         try:

@@ -36,7 +36,7 @@ from functools import partial
 from ipaddress import IPv4Address
 from typing import TYPE_CHECKING, Callable, Optional, Protocol, Sequence
 
-from ..engine.cluster import ServiceBinding, SwarmNetwork, TaskAttachment
+from ..engine.cluster import INGRESS, IngressPort, ServiceBinding, SwarmNetwork, TaskAttachment
 from ..errors import DockerError
 from .scheduler import Constraint, NodeInfo, Pipeline, Placement, schedule
 
@@ -119,7 +119,7 @@ class Service:
     def networks(self) -> list[str]:
         nets = [n for n, _ in self.spec.networks]
         if any(p.mode == "ingress" for p in self.ports):
-            nets.append("ingress")  # the routing mesh (B58): every task is on ingress too
+            nets.append(INGRESS)  # the routing mesh (B58): every task is on ingress too
         return nets
 
 
@@ -313,9 +313,12 @@ class Orchestrator:
             return  # it starts when the node comes back (node_ready)
         service = task.service
         attachments = []
+        mesh = tuple(IngressPort(p.protocol, p.published, p.target) for p in service.ports
+                     if p.mode == "ingress" and p.published)
         for net_name, address in task.addresses.items():
             aliases = dict(service.spec.networks).get(net_name, ())
-            binding = ServiceBinding(service.spec.name, service.id, service.vips.get(net_name), tuple(aliases))
+            binding = ServiceBinding(service.spec.name, service.id, service.vips.get(net_name), tuple(aliases),
+                                     mesh if net_name == INGRESS else ())
             attachments.append(TaskAttachment(net_name, address, binding))
         try:
             host_ports = [(p.published or 0, p.target, p.protocol) for p in service.ports if p.mode == "host"]

@@ -49,6 +49,7 @@ from netsim.simulation import Simulation
 TTL_STEP = 8
 TTL_MAX = 255
 TTL_MIN = 16  # a TTL this high cannot expire in any bundled topology
+DEFAULT_TTL = 64  # what a namespace without a TTL of its own sends with
 
 # Kernel knobs the simulator's datapath assumes, set explicitly in every namespace (all and
 # default, before devices exist) so that the host's sysctl.d choices cannot leak in through
@@ -158,15 +159,19 @@ class Realized:
 
     def build(self) -> None:
         world = self.sim.world
-        namespaces = list(world.namespaces.values())
+        # Endpoints first: when there are more namespaces than TTLs, the ones a table row can
+        # be answered by keep theirs, and sandboxes (overlay, ingress-sbox) come after.
+        endpoints = {v.ns.key for v in self.sim.endpoints()}
+        namespaces = sorted(world.namespaces.values(), key=lambda ns: ns.key not in endpoints)
         names = Counter(ns.name for ns in namespaces)
-        for i, ns in enumerate(namespaces):
+        ttls = (t for t in range(TTL_MAX, TTL_MIN - 1, -TTL_STEP) if abs(t - DEFAULT_TTL) >= TTL_STEP)
+        for ns in namespaces:
             # Endpoints' namespaces have names of their own; an overlay's (1-<id>) repeats per host.
             label = ns.name if names[ns.name] == 1 else f"{ns.host}.{ns.name}"
             self.labels[ns.key] = label
             self.netns[label] = f"{self.prefix}-n-{label}"
-            ttl = TTL_MAX - i * TTL_STEP
-            if ttl >= TTL_MIN:
+            ttl = next(ttls, None)  # none left: the namespace keeps 64, which names nobody
+            if ttl is not None:
                 self.ttl[label] = ttl
         switches = world.switches
         if len(switches) > 1:
@@ -181,7 +186,7 @@ class Realized:
 
         self._parallel(lambda ns: self._sysctls(self.netns[self.label(ns)], {
             **_SIM_ASSUMED_SYSCTLS,
-            "net.ipv4.ip_default_ttl": str(self.ttl.get(self.label(ns), 64)),
+            "net.ipv4.ip_default_ttl": str(self.ttl.get(self.label(ns), DEFAULT_TTL)),
         }), namespaces)
         if self.underlay:
             self._sysctls(self.underlay, {**_SIM_ASSUMED_SYSCTLS,

@@ -103,7 +103,11 @@ def _sim_responder(sim: Simulation, row) -> Optional[str]:  # type: ignore[no-un
     if row.disposition == "ACCEPTED":
         return sim.endpoint(row.dst).ns.name
     if row.disposition == "OTHER_RESPONDER" and row.detail.startswith("answered by "):
-        return row.detail[len("answered by "):]
+        who = row.detail[len("answered by "):]
+        host, _, sandbox = who.partition("/")  # a sandbox of a host (ingress-sbox), labelled as realize does
+        if not sandbox:
+            return who
+        return sandbox if sum(ns.name == sandbox for ns in sim.world.namespaces.values()) == 1 else f"{host}.{sandbox}"
     return None
 
 
