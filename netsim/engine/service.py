@@ -17,7 +17,8 @@ A dnsrr service has no VIP and no virtual service: its name answers the task add
 sandbox goes with the network's last endpoint on the node.  The ingress network's sandbox,
 ``ingress-sbox``, is the routing mesh's (``ingress.py``): every swarm node has it from the
 moment it joins, with a second endpoint on docker_gwbridge, and a service with ingress ports
-also marks those ports in its mangle PREROUTING and programs the host's DOCKER-INGRESS rules.  The lb sandbox forwards (IPVS's
+also marks those ports in its mangle PREROUTING and programs the host's DOCKER-INGRESS rules.
+The lb sandbox forwards (IPVS's
 NAT sends replies on through FORWARD); a new namespace inherits IPv4 forwarding from the host
 (``devconf_inherit_init_net``), where dockerd turned it on.
 """
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = ["LoadBalancers", "LoadBalancer", "FWMARK_START"]
 
 FWMARK_START = 256  # libnetwork service.go: fwMarkCtr
+INGRESS_SANDBOX = "ingress-sbox"  # lbSandboxName for the ingress network
 
 
 @dataclass
@@ -81,7 +83,7 @@ class LoadBalancers:
     @property
     def ingress(self) -> Optional[LoadBalancer]:
         """The routing mesh's sandbox, while this node is a swarm member."""
-        return next((lb for lb in self.by_network.values() if lb.ns.name == "ingress-sbox"), None)
+        return next((lb for lb in self.by_network.values() if lb.ns.name == INGRESS_SANDBOX), None)
 
     def ensure(self, net: "Network", address: IPv4Address) -> LoadBalancer:
         """createLoadBalancerSandbox: the sandbox and its endpoint ``NETWORK-endpoint`` at ``address``."""
@@ -90,7 +92,7 @@ class LoadBalancers:
             return lb
         engine = self.engine
         # lbSandboxName: the ingress network's is the ingress sandbox of the routing mesh (B58)
-        ns = Namespace(engine.world, "ingress-sbox" if net.name == INGRESS else f"lb-{net.name}", host=engine.host)
+        ns = Namespace(engine.world, INGRESS_SANDBOX if net.name == INGRESS else f"lb-{net.name}", host=engine.host)
         ns.ip_forward = True
         ns.ipvs = Ipvs()
         ep_id = f"{engine._endpoint_rng.getrandbits(256):064x}"
@@ -117,7 +119,7 @@ class LoadBalancers:
         if gw.pool is None or gw.gateway is None:  # a bridge network has both
             return
         address = gw.pool.allocate()
-        info = EndpointInfo(f"{engine._endpoint_rng.getrandbits(256):064x}", gw.id, "gateway_ingress-sbox", address,
+        info = EndpointInfo(f"{engine._endpoint_rng.getrandbits(256):064x}", gw.id, f"gateway_{INGRESS_SANDBOX}", address,
                             gw.subnet.prefixlen, engine.container_mac(address), "eth1")
         joined = gw.driver.join(gw.id, info)
         lb.ns.add_device(joined.interface)
